@@ -1,0 +1,1 @@
+"""datasets synthetic package."""

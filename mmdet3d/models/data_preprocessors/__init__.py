@@ -1,0 +1,1 @@
+"""models data_preprocessors package."""

@@ -1,0 +1,1 @@
+"""models occ_encoders package."""

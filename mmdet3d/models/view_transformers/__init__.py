@@ -1,0 +1,1 @@
+"""models view_transformers package."""

@@ -1,0 +1,1 @@
+"""Custom operators (compiled kernels with pure-PyTorch references)."""

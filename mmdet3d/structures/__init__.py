@@ -1,0 +1,1 @@
+"""Data structures shared by datasets, models and metrics."""

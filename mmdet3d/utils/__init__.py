@@ -1,0 +1,4 @@
+"""Utilities: environment setup and registration helpers."""
+from .setup_env import register_all_modules
+
+__all__ = ['register_all_modules']

@@ -1,0 +1,2 @@
+"""Package version."""
+__version__ = '1.0.0'

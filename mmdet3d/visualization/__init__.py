@@ -1,0 +1,1 @@
+"""Colour maps and drawing helpers; never imported from models."""

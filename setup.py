@@ -1,0 +1,83 @@
+"""Install the ``mmdet3d`` package and build the ``bev_pool_v2`` extension.
+
+The extension is a CUDAExtension (C++ CPU kernels + CUDA kernels) when CUDA is usable
+(``torch.cuda.is_available()`` with a CUDA toolkit) or ``FORCE_CUDA=1``; otherwise a
+CppExtension with the CPU kernels only. ``BUILD_NO_EXT=1`` skips the extension entirely
+(the pure-PyTorch reference is then used). Install with::
+
+    pip install --no-build-isolation -e .
+
+because the build imports the torch that is already installed.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+EXT_DIR = Path('mmdet3d') / 'ops' / 'bev_pool_v2' / 'src'
+
+
+def read_version() -> str:
+    namespace: dict = {}
+    exec((ROOT / 'mmdet3d' / 'version.py').read_text(), namespace)
+    return namespace['__version__']
+
+
+def read_requirements(name: str) -> list[str]:
+    lines = (ROOT / 'requirements' / name).read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith(('#', '-r'))]
+
+
+def cuda_wanted() -> bool:
+    """True when the CUDA kernels should be compiled."""
+    if os.getenv('FORCE_CUDA', '0') == '1':
+        return True
+    import torch
+    from torch.utils.cpp_extension import CUDA_HOME
+
+    return torch.cuda.is_available() and CUDA_HOME is not None
+
+
+def make_extensions() -> tuple[list, dict]:
+    """The bev_pool_v2 extension and the build command class, or nothing if disabled."""
+    cpp_sources = sorted(str(p) for p in EXT_DIR.glob('*.cpp'))
+    cuda_sources = sorted(str(p) for p in EXT_DIR.glob('*.cu'))
+    if os.getenv('BUILD_NO_EXT', '0') == '1' or not cpp_sources:
+        return [], {}
+    from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
+
+    cxx_flags = ['-O3', '-std=c++17']
+    name = 'mmdet3d.ops.bev_pool_v2.bev_pool_v2_ext'
+    if cuda_wanted() and cuda_sources:
+        os.environ.setdefault('TORCH_CUDA_ARCH_LIST', '7.0;7.5;8.0;8.6;8.9;9.0+PTX')
+        ext = CUDAExtension(
+            name,
+            sources=cpp_sources + cuda_sources,
+            define_macros=[('WITH_CUDA', None)],
+            extra_compile_args={'cxx': cxx_flags, 'nvcc': ['-O3', '--use_fast_math']})
+    else:
+        ext = CppExtension(name, sources=cpp_sources, extra_compile_args={'cxx': cxx_flags})
+    return [ext], {'build_ext': BuildExtension.with_options(use_ninja=True)}
+
+
+ext_modules, cmdclass = make_extensions()
+
+setup(
+    name='occflownet-mmdet3d',
+    version=read_version(),
+    description='OccFlowNet: self-supervised occupancy estimation via differentiable '
+    'rendering and occupancy flow (re-implementation on mmengine)',
+    license='Apache-2.0',
+    python_requires='>=3.10',
+    packages=find_packages(include=['mmdet3d', 'mmdet3d.*']),
+    include_package_data=True,
+    install_requires=read_requirements('runtime.txt'),
+    extras_require={'tests': read_requirements('tests.txt'),
+                    'optional': read_requirements('optional.txt')},
+    ext_modules=ext_modules,
+    cmdclass=cmdclass,
+    zip_safe=False,
+)

@@ -1,0 +1,44 @@
+"""Shared pytest setup: registries, seeding, the ``cuda`` marker and the reference folder."""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mmdet3d.utils import register_all_modules
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_DIR = Path(os.environ.get(
+    'OCCFLOWNET_REFERENCE', REPO_ROOT.parent / 'shared' / 'reference'))
+GOLDEN_DIR = REFERENCE_DIR / 'golden'
+
+register_all_modules()
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip_cuda = pytest.mark.skip(reason='needs a CUDA device')
+    for item in items:
+        if 'cuda' in item.keywords:
+            item.add_marker(skip_cuda)
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture(scope='session')
+def golden_dir() -> Path:
+    """Folder of the original implementation's golden vectors (../shared/reference/golden)."""
+    if not GOLDEN_DIR.is_dir():
+        pytest.fail(f'golden vectors not found at {GOLDEN_DIR}; set OCCFLOWNET_REFERENCE')
+    return GOLDEN_DIR
