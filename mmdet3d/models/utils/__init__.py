@@ -1,0 +1,1 @@
+"""Model utilities: non-strict checkpoint loading with a summary."""
