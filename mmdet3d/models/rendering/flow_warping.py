@@ -1,0 +1,122 @@
+"""Per-render-frame volumes: static-density filter (``_2d``) and occupancy-flow voxel moving.
+
+Spec 3.2 step 3 and 3.5.1. Volumes are (B, Z, Y, X, C); flow indices are (z, y, x).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+# Columns of a voxel_flow row (uint8): source zyx | target zyx | floor zyx (unused) | class | frame.
+FLOW_SRC = slice(0, 3)
+FLOW_TGT = slice(3, 6)
+FLOW_CLASS = 9
+FLOW_FRAME = 10
+
+
+def create_static_density(density: Tensor, semantics: Tensor, ignore_classes: Tensor) -> Tensor:
+    """Density with 0 at voxels whose argmax class is dynamic (non-differentiable mask).
+
+    Args:
+        density: (B, Z, Y, X, 1).
+        semantics: (B, Z, Y, X, K) logits.
+        ignore_classes: (n,) int classes made transparent.
+
+    Returns:
+        (B, Z, Y, X, 1) static density.
+    """
+    pred = semantics.argmax(dim=-1)  # (B, Z, Y, X)
+    dynamic = torch.isin(pred, ignore_classes.to(pred.device))
+    return density.masked_fill(dynamic[..., None], 0.0)
+
+
+def flip_flow_indices(rows: Tensor, batch_idx: Tensor, bda: Tensor,
+                      grid_size: tuple[int, int, int]) -> Tensor:
+    """Apply the BEV-augmentation x/y flips to source and target (z, y, x) indices.
+
+    x -> X - 1 - x where bda[b, 0, 0] == -1 and y -> Y - 1 - y where bda[b, 1, 1] == -1 (the
+    original hard-codes 199, identical for the 200 grid).
+
+    Args:
+        rows: (F, 11) int64 flow rows.
+        batch_idx: (F,) sample of each row.
+        bda: (B, 3, 3) BEV augmentation matrices.
+        grid_size: (Z, Y, X).
+
+    Returns:
+        (F, 11) rows with flipped columns 0..5.
+    """
+    size_z, size_y, size_x = grid_size
+    flip_x = (bda[:, 0, 0] == -1)[batch_idx]  # (F,)
+    flip_y = (bda[:, 1, 1] == -1)[batch_idx]
+    rows = rows.clone()
+    for col in (FLOW_SRC.start + 2, FLOW_TGT.start + 2):
+        rows[:, col] = torch.where(flip_x, size_x - 1 - rows[:, col], rows[:, col])
+    for col in (FLOW_SRC.start + 1, FLOW_TGT.start + 1):
+        rows[:, col] = torch.where(flip_y, size_y - 1 - rows[:, col], rows[:, col])
+    return rows
+
+
+def apply_flow_clipped(density: Tensor,
+                       semantics: Tensor,
+                       voxel_flow: list[Tensor],
+                       bda: Tensor,
+                       num_frames: int) -> tuple[Tensor, Tensor]:
+    """Move predicted dynamic voxels into one volume per render frame (original
+    ``apply_flow_clipped``).
+
+    Every frame starts as a copy of the current prediction. Rows whose source voxel's argmax class
+    equals the row's class are kept (quirk 11); their source is zeroed in the row's frame, and each
+    unique target (b, t, z, y, x) is overwritten by the mean of its sources' values (quirk 10).
+    Values keep their gradient.
+
+    Args:
+        density: (B, Z, Y, X, 1).
+        semantics: (B, Z, Y, X, K) logits.
+        voxel_flow: B tensors (F_b, 11) uint8/int rows (see FLOW_* columns).
+        bda: (B, 3, 3) BEV augmentation matrices (x/y flips).
+        num_frames: T render frames.
+
+    Returns:
+        density (B, T, Z, Y, X, 1) and semantics (B, T, Z, Y, X, K). Always a pair, also when
+        nothing moves (the original returned a 3-tuple there).
+    """
+    batch, size_z, size_y, size_x, _ = density.shape
+    density_t = density[:, None].repeat(1, num_frames, 1, 1, 1, 1)  # -> (B, T, Z, Y, X, 1)
+    semantics_t = semantics[:, None].repeat(1, num_frames, 1, 1, 1, 1)  # -> (B, T, Z, Y, X, K)
+    device = density.device
+    rows = torch.cat([f.to(device=device, dtype=torch.long).reshape(-1, 11) for f in voxel_flow])
+    batch_idx = torch.cat([torch.full((len(f),), b, dtype=torch.long, device=device)
+                           for b, f in enumerate(voxel_flow)])
+    if rows.numel() == 0:
+        return density_t, semantics_t
+    rows = flip_flow_indices(rows, batch_idx, bda, (size_z, size_y, size_x))
+    src_z, src_y, src_x = rows[:, FLOW_SRC].unbind(dim=1)
+    pred = semantics.detach().argmax(dim=-1)  # (B, Z, Y, X)
+    keep = pred[batch_idx, src_z, src_y, src_x] == rows[:, FLOW_CLASS]
+    if not bool(keep.any()):
+        return density_t, semantics_t
+    rows, batch_idx = rows[keep], batch_idx[keep]
+    src_z, src_y, src_x = rows[:, FLOW_SRC].unbind(dim=1)
+    tgt_z, tgt_y, tgt_x = rows[:, FLOW_TGT].unbind(dim=1)
+    frame = rows[:, FLOW_FRAME]
+    src_density = density[batch_idx, src_z, src_y, src_x]  # (F, 1)
+    src_semantics = semantics[batch_idx, src_z, src_y, src_x]  # (F, K)
+
+    def linear(z: Tensor, y: Tensor, x: Tensor) -> Tensor:
+        """Flat index into (B, T, Z, Y, X)."""
+        return (((batch_idx * num_frames + frame) * size_z + z) * size_y + y) * size_x + x
+
+    src_key = linear(src_z, src_y, src_x)
+    tgt_key, inverse = torch.unique(linear(tgt_z, tgt_y, tgt_x), return_inverse=True)
+    counts = torch.bincount(inverse, minlength=len(tgt_key)).to(density.dtype)[:, None]
+
+    def move(volume: Tensor, values: Tensor) -> Tensor:
+        """Zero the sources, then write the per-target mean; (B, T, Z, Y, X, C) -> same."""
+        flat = volume.reshape(-1, volume.shape[-1])  # (B*T*Z*Y*X, C)
+        flat = flat.index_fill(0, src_key, 0.0)
+        sums = values.new_zeros(len(tgt_key), values.shape[-1]).index_add(0, inverse, values)
+        flat = flat.index_copy(0, tgt_key, sums / counts)
+        return flat.view(volume.shape)
+
+    return move(density_t, src_density), move(semantics_t, src_semantics)

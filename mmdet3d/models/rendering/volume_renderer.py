@@ -1,0 +1,212 @@
+"""``VolumeRenderer``: glue from predicted volumes and LiDAR rays to render losses (spec 3).
+
+rays -> (static filter | flow volumes) -> batch of rays -> samples -> lookup -> weights -> heads.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from mmdet3d.registry import MODELS
+
+from .class_weights import class_balanced_log_weights
+from .flow_warping import apply_flow_clipped, create_static_density
+from .grid_sampling import trilinear_lookup
+from .ray_batching import flatten_rays, select_ray_indices
+from .ray_samplers import sample_along_rays
+from .render_heads import DepthRenderHead, SemanticRenderHead
+from .volume_rendering import IMPLS, accumulate_along_rays, weights_from_density
+
+
+@MODELS.register_module()
+class VolumeRenderer(nn.Module):
+    """Differentiable volume renderer of density/semantic voxel volumes along LiDAR rays.
+
+    Args:
+        pc_range: (x_min, y_min, z_min, x_max, y_max, z_max) of the volumes, metres.
+            Defaults to (-40, -40, -1, 40, 40, 5.4).
+        grid_size: expected (X, Y, Z) of the volumes. Defaults to (200, 200, 16).
+        render_range: (near, far) along the rays, metres. Defaults to (0.05, 40.0).
+        samples_per_ray: final samples per ray. Defaults to 100.
+        prop_samples_per_ray: uniform proposal samples per ray. Defaults to 50.
+        use_proposal: proposal + importance sampling (else one uniform pass). Defaults to True.
+        rays_batch_size: rays rendered per iteration for the whole batch. Defaults to 32768.
+        render_frame_ids: keyframe offsets of the render frames. Defaults to -3..3.
+        class_balanced_loss: weight rays by the class weight of their label. Defaults to True.
+        log_weighting: log-frequency class weights (the only implemented weighting).
+            Defaults to True.
+        temporal_filter: ``_2d``: non-current frames see the static density. Defaults to False.
+        ignore_classes: classes made transparent by the filter. Defaults to None.
+        use_flow: flow configs: per-frame volumes from ``apply_flow_clipped``. Defaults to False.
+        depth_loss_weight: weight of ``loss_render_depth``. Defaults to 0.05.
+        semantic_loss_weight: weight of ``loss_render_semantics``. Defaults to 1.0.
+        align_corners: lookup convention; True is the original (quirk 3), False the cell-aligned
+            fix. Defaults to True.
+        render_impl: 'auto' | 'torch' | 'nerfacc' backend of weights, accumulation and importance
+            sampling. Defaults to 'auto'.
+    """
+
+    def __init__(self,
+                 pc_range: Sequence[float] = (-40.0, -40.0, -1.0, 40.0, 40.0, 5.4),
+                 grid_size: Sequence[int] = (200, 200, 16),
+                 render_range: Sequence[float] = (0.05, 40.0),
+                 samples_per_ray: int = 100,
+                 prop_samples_per_ray: int = 50,
+                 use_proposal: bool = True,
+                 rays_batch_size: int = 32768,
+                 render_frame_ids: Sequence[int] = (-3, -2, -1, 0, 1, 2, 3),
+                 class_balanced_loss: bool = True,
+                 log_weighting: bool = True,
+                 temporal_filter: bool = False,
+                 ignore_classes: Sequence[int] | None = None,
+                 use_flow: bool = False,
+                 depth_loss_weight: float = 0.05,
+                 semantic_loss_weight: float = 1.0,
+                 align_corners: bool = True,
+                 render_impl: str = 'auto') -> None:
+        super().__init__()
+        if render_impl not in IMPLS:
+            raise ValueError(f'render_impl must be one of {IMPLS}, got {render_impl!r}')
+        if class_balanced_loss and not log_weighting:
+            raise ValueError('only the log class weighting of the configs is implemented')
+        if temporal_filter and use_flow:
+            raise ValueError('temporal_filter and use_flow are exclusive')
+        if temporal_filter and not ignore_classes:
+            raise ValueError('temporal_filter needs ignore_classes')
+        self.pc_range = tuple(float(v) for v in pc_range)
+        self.grid_size = tuple(int(v) for v in grid_size)
+        self.near, self.far = (float(v) for v in render_range)
+        self.samples_per_ray = samples_per_ray
+        self.prop_samples_per_ray = prop_samples_per_ray
+        self.use_proposal = use_proposal
+        self.rays_batch_size = rays_batch_size
+        self.render_frame_ids = tuple(render_frame_ids)
+        self.num_frames = len(self.render_frame_ids)
+        self.current_timestep = self.render_frame_ids.index(0)
+        self.temporal_filter = temporal_filter
+        self.use_flow = use_flow
+        self.align_corners = align_corners
+        self.render_impl = render_impl
+        self.register_buffer(
+            'ignore_classes',
+            torch.tensor(list(ignore_classes or []), dtype=torch.long), persistent=False)
+        weights = class_balanced_log_weights() if class_balanced_loss else torch.ones(17)
+        self.register_buffer('class_weights', weights, persistent=False)
+        self.depth_head = DepthRenderHead(depth_loss_weight)
+        self.semantic_head = SemanticRenderHead(semantic_loss_weight)
+
+    def _volumes(self, density: Tensor, semantics: Tensor, bda: Tensor,
+                 voxel_flow: list[Tensor] | None) -> tuple[Tensor, Tensor, int, int]:
+        """Volumes read by the rays: (V_d, Z, Y, X, 1), (V_s, Z, Y, X, K) and their slot layout
+        (volumes per sample for density and semantics: 1, 2 (static filter) or T (flow))."""
+        if self.use_flow:
+            if voxel_flow is None:
+                raise ValueError('use_flow needs voxel_flow')
+            density_t, semantics_t = apply_flow_clipped(density, semantics, voxel_flow, bda,
+                                                        self.num_frames)
+            # (B, T, Z, Y, X, C) -> (B*T, Z, Y, X, C)
+            return density_t.flatten(0, 1), semantics_t.flatten(0, 1), self.num_frames, \
+                self.num_frames
+        if self.temporal_filter:
+            static = create_static_density(density, semantics, self.ignore_classes)
+            stacked = torch.stack([density, static], dim=1)  # -> (B, 2, Z, Y, X, 1)
+            return stacked.flatten(0, 1), semantics, 2, 1  # (B, 2, ...) -> (B*2, ...)
+        return density, semantics, 1, 1
+
+    def _slots(self, per_sample: int, batch_idx: Tensor, frame_idx: Tensor) -> Tensor:
+        """Volume index of each ray for a layout of ``per_sample`` volumes per sample."""
+        if per_sample == 1:
+            return batch_idx
+        if per_sample == 2:
+            return 2 * batch_idx + (frame_idx != self.current_timestep).long()
+        return batch_idx * per_sample + frame_idx
+
+    def forward(self,
+                density: Tensor,
+                semantics: Tensor,
+                origins: Tensor,
+                directions: list[Tensor],
+                ray_dataset: list[list[Tensor]],
+                bda: Tensor,
+                voxel_flow: list[Tensor] | None = None,
+                *,
+                ray_perm: Tensor | None = None,
+                jitter_rand: Tensor | None = None) -> dict[str, Tensor]:
+        """Render one batch of rays.
+
+        Args:
+            density: (B, Z, Y, X, 1) sigmoid density, used as sigma in 1/m (quirk 6).
+            semantics: (B, Z, Y, X, K) logits.
+            origins: (B, T, N, 3) camera centres, metres, key ego frame (after BDA).
+            directions: B tensors (R_b, 3), unit length.
+            ray_dataset: B lists [idx (R_b, 2) (frame, cam), depth (R_b,), label (R_b,)].
+            bda: (B, 3, 3) BEV augmentation matrices.
+            voxel_flow: B tensors (F_b, 11) for ``use_flow``. Defaults to None.
+            ray_perm: (R_tot,) ray permutation instead of torch.randperm. Defaults to None.
+            jitter_rand: (R, S_uniform - 1) uniform numbers of the uniform pass. Defaults to None.
+
+        Returns:
+            dict with ``depth`` (R_tot, 1) metres and ``semantics`` (R_tot, K), zero for rays not
+            rendered, and ``indices`` (R,) of the rendered rays (R = min(R_tot, rays_batch_size)).
+        """
+        if tuple(density.shape[1:4]) != self.grid_size[::-1]:
+            raise ValueError(f'volume (Z, Y, X) {tuple(density.shape[1:4])} does not match '
+                             f'grid_size (X, Y, Z) {self.grid_size}')
+        density_vol, semantics_vol, density_per, semantics_per = self._volumes(
+            density, semantics, bda, voxel_flow)
+        all_rays = flatten_rays(origins, directions, ray_dataset)
+        indices = select_ray_indices(len(all_rays), self.rays_batch_size, ray_perm,
+                                     origins.device)
+        rays = all_rays.select(indices)
+        density_slots = self._slots(density_per, rays.batch_idx, rays.frame_idx)
+        semantics_slots = self._slots(semantics_per, rays.batch_idx, rays.frame_idx)
+
+        def points_at(distances: Tensor) -> Tensor:
+            """(R, S) distances -> (R, S, 3) metric points."""
+            return rays.origins[:, None] + distances[..., None] * rays.directions[:, None]
+
+        def density_at(distances: Tensor) -> Tensor:
+            """(R, S) distances -> (R, S) densities."""
+            return trilinear_lookup(density_vol, density_slots, points_at(distances),
+                                    self.pc_range, self.align_corners)[..., 0]
+
+        starts, ends, centres = sample_along_rays(
+            density_at, len(rays), self.near, self.far, self.samples_per_ray,
+            self.prop_samples_per_ray, self.use_proposal, jitter_rand, self.render_impl,
+            origins.device, origins.dtype)
+        weights, _, _ = weights_from_density(starts, ends, density_at(centres), self.render_impl)
+        depth = accumulate_along_rays(weights, self.depth_head.sample_values(starts, ends),
+                                      self.render_impl)  # (R, 1)
+        logits = trilinear_lookup(semantics_vol, semantics_slots, points_at(centres),
+                                  self.pc_range, self.align_corners)  # (R, S, K)
+        sem = accumulate_along_rays(weights, logits, self.render_impl)  # (R, K)
+        num_total = len(all_rays)
+        return dict(
+            depth=depth.new_zeros(num_total, 1).index_copy(0, indices, depth),
+            semantics=sem.new_zeros(num_total, sem.shape[-1]).index_copy(0, indices, sem),
+            indices=indices)
+
+    def loss(self, preds: dict[str, Tensor],
+             ray_dataset: list[list[Tensor]]) -> dict[str, Tensor]:
+        """Class-weighted render losses over the rendered rays.
+
+        Args:
+            preds: output of :meth:`forward`.
+            ray_dataset: B lists [idx (R_b, 2), depth (R_b,), label (R_b,)], as in forward.
+
+        Returns:
+            ``loss_render_depth`` and ``loss_render_semantics`` scalars.
+        """
+        indices = preds['indices']
+        device = preds['depth'].device
+        depth = torch.cat([rays[1] for rays in ray_dataset]).to(device)[indices]  # (R,)
+        labels = torch.cat([rays[2] for rays in ray_dataset]).to(device).long()[indices]
+        ray_weights = self.class_weights[labels]  # (R,)
+        return {
+            self.depth_head.loss_name: self.depth_head.loss(
+                preds['depth'][indices], depth.to(preds['depth'].dtype), ray_weights),
+            self.semantic_head.loss_name: self.semantic_head.loss(
+                preds['semantics'][indices], labels, ray_weights),
+        }
