@@ -1,0 +1,67 @@
+"""Reading and writing the BEVDet/OccFlowNet info pkls (spec 5.1).
+
+File layout: ``{'infos': [info, ...], 'metadata': {'version': str}}`` written with pickle.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from collections.abc import Iterable
+from typing import Any
+
+
+def atomic_write_bytes(path: str, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename."""
+    folder = os.path.dirname(path) or '.'
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def dump_infos(path: str, infos: list[dict[str, Any]], version: str) -> None:
+    """Atomically write an info pkl holding ``infos`` and ``metadata.version``."""
+    payload = pickle.dumps(dict(infos=infos, metadata=dict(version=version)), protocol=4)
+    atomic_write_bytes(path, payload)
+
+
+def load_infos(path: str, required_keys: Iterable[str] = ()) -> tuple[list[dict], dict]:
+    """Load an info pkl and check that every info holds ``required_keys``.
+
+    Returns:
+        ``(infos, metadata)`` in file order.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is not a readable pickle of the expected layout.
+        KeyError: an info lacks a required key (the message names file, index, token and key).
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'info file not found: {path}')
+    try:
+        with open(path, 'rb') as f:
+            data = pickle.load(f)
+    except Exception as err:  # unpickling raises many exception types on corrupt input
+        raise ValueError(f'cannot read info file {path}: {type(err).__name__}: {err}') from err
+    if not isinstance(data, dict) or not isinstance(data.get('infos'), list):
+        raise ValueError(
+            f"info file {path} must hold a dict with an 'infos' list "
+            f'(spec 5.1), got {type(data).__name__}')
+    infos = data['infos']
+    required = tuple(required_keys)
+    for idx, info in enumerate(infos):
+        if not isinstance(info, dict):
+            raise ValueError(f'info file {path}: entry {idx} is {type(info).__name__}, not a dict')
+        missing = [key for key in required if key not in info]
+        if missing:
+            raise KeyError(
+                f"info file {path}: entry {idx} (token {info.get('token', '?')}) lacks "
+                f'key(s) {missing}; regenerate it with tools/create_data_bevdet.py')
+    return infos, data.get('metadata', {})
