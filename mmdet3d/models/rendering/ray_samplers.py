@@ -93,7 +93,8 @@ def importance_sampling(edges: Tensor,
                         cdfs: Tensor,
                         num_samples: int,
                         impl: str = 'auto') -> tuple[Tensor, Tensor]:
-    """Dispatch :func:`importance_sampling_torch` or nerfacc's CUDA kernel (CUDA tensors only).
+    """Dispatch :func:`importance_sampling_torch` or nerfacc's CUDA kernel (CUDA tensors only;
+    'auto' uses the kernel only when nerfacc's extension is prebuilt).
 
     Args:
         edges: (R, M + 1) interval edges, metres.
@@ -104,7 +105,7 @@ def importance_sampling(edges: Tensor,
     Returns:
         new edges (R, n + 1) and samples (R, n).
     """
-    if use_nerfacc(impl, cdfs):
+    if use_nerfacc(impl, cdfs, needs_kernel=True):
         if not cdfs.is_cuda:
             raise RuntimeError('nerfacc importance_sampling needs CUDA tensors; use impl=torch')
         from nerfacc.data_specs import RayIntervals

@@ -2,7 +2,7 @@
 
 ``impl``: 'torch' (everywhere), 'nerfacc' (nerfacc 0.5.3's batched functions; they are pure
 torch, so CPU works too) or 'auto' (nerfacc for CUDA tensors when importable, else torch).
-Both give the same float operations.
+Both give the same float operations. nerfacc is imported lazily, at call time only.
 """
 from __future__ import annotations
 
@@ -19,12 +19,24 @@ def nerfacc_available() -> bool:
     return importlib.util.find_spec('nerfacc') is not None
 
 
-def use_nerfacc(impl: str, tensor: Tensor) -> bool:
-    """Resolve an ``impl`` switch for a tensor: True means call nerfacc."""
+def nerfacc_kernels_prebuilt() -> bool:
+    """Whether nerfacc's compiled CUDA extension is installed (so no JIT build would run)."""
+    return nerfacc_available() and importlib.util.find_spec('nerfacc.csrc') is not None
+
+
+def use_nerfacc(impl: str, tensor: Tensor, needs_kernel: bool = False) -> bool:
+    """Resolve an ``impl`` switch for a tensor: True means call nerfacc.
+
+    'auto' picks nerfacc only for CUDA tensors; for a function that needs nerfacc's CUDA kernel
+    (``needs_kernel``) only when the extension is prebuilt, so 'auto' never triggers nerfacc's
+    JIT compilation (an explicit 'nerfacc' may).
+    """
     if impl not in IMPLS:
         raise ValueError(f'render_impl must be one of {IMPLS}, got {impl!r}')
     if impl == 'auto':
-        return tensor.is_cuda and nerfacc_available()
+        if not tensor.is_cuda:
+            return False
+        return nerfacc_kernels_prebuilt() if needs_kernel else nerfacc_available()
     return impl == 'nerfacc'
 
 
