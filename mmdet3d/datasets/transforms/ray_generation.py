@@ -1,0 +1,184 @@
+"""``GenerateRays``: LiDAR-supervised camera rays of the render frames (spec 4.3.5)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from mmdet3d.registry import TRANSFORMS
+
+from .base import BaseTransform
+from .point_depth import lidar2img_matrices, project_points
+from .points import load_lidar_points
+from .utils import (cam2global_matrices, check_file, pose_matrix, require, resolve_path,
+                    sensor_poses)
+
+# nuScenes-lidarseg index (0..31) -> Occ3D class (0..16). Unlike the devkit's mapping,
+# personal_mobility (5) maps to pedestrian (7); noise and every ignored category map to 0.
+LIDARSEG_TO_OCC = np.array([0, 0, 7, 7, 7, 7, 7, 0, 0, 1, 0, 0, 8, 0, 2, 3, 3, 4, 5, 0, 0, 6, 9,
+                            10, 11, 12, 13, 14, 15, 0, 16, 0], dtype=np.int64)
+
+
+def load_panoptic_labels(path: str) -> np.ndarray:
+    """(P,) int64 Occ3D class of each point of a ``*_panoptic.npz`` (``data`` = cat*1000+inst)."""
+    with np.load(check_file(path, 'panoptic label file')) as npz:
+        if 'data' not in npz:
+            raise KeyError(f'{path} lacks the array "data"')
+        return LIDARSEG_TO_OCC[npz['data'].astype(np.int64) // 1000]
+
+
+@TRANSFORMS.register_module()
+class GenerateRays(BaseTransform):
+    """Build one ray per (render frame, camera, visible LiDAR point), in the key LiDAR-ego frame.
+
+    For render frame i (offset t_i keyframes) the frame's LiDAR points are moved into the key
+    frame's LiDAR-timestamp ego frame (E0), kept if strictly inside ``pc_range``, projected
+    into all cameras of frame i, augmented with the key frame's post_rot/post_tran and kept if
+    inside the image with z in ``depth_range``. Rays come frame-major, then camera-major, then
+    in point order; directions use the key frame's intrinsics, camera rotations are frame i's
+    expressed in E0; the BEV augmentation is applied to origins and directions.
+
+    Required Keys:
+        - render_frames (list[dict]): T infos (offsets ``render_frame_ids``) with
+          ``lidar_path``, ``panoptic_path``, ``lidar2ego_*``, ``ego2global_*``, ``cams``.
+        - img_inputs (tuple): 7 entries (after ``LoadAnnotationsBEVDepth``); imgs give (H, W),
+          the first N intrins/post_rots/post_trans are the key frame's, the last is bda.
+        - cam_names (list[str]): the N cameras.
+
+    Added Keys:
+        - origins (Tensor): (T, N, 3) float32 camera centres (m, bda applied).
+        - directions (Tensor): (R, 3) float32 unit ray directions (bda applied).
+        - ray_dataset (list[Tensor]): idx (R, 2) int64 (frame, camera); depth (R,) float32 (m);
+          label (R,) int64 Occ3D class 0..16.
+        - coor (Tensor): (R, 2) int64 floor of the augmented pixel (u', v').
+
+    Args:
+        render_frame_ids: keyframe offsets of ``render_frames``; must contain 0.
+            Defaults to [-3, -2, -1, 0, 1, 2, 3].
+        depth_range: keep camera z-depths in [min, max) (m). Defaults to (0.05, 39.0).
+        pc_range: (x0, y0, z0, x1, y1, z1); points must lie strictly inside, in E0 (m).
+            Defaults to (-40, -40, -1, 40, 40, 5.4).
+        ignore_classes: classes whose rays are dropped for frames with t != 0 (the ``_2d``
+            variant's dynamic-object filter). Defaults to None (keep all).
+        half_pixel_shift: quirk 2: directions go through (u + 0.5, v + 0.5) instead of the
+            projected point (u, v). Defaults to True (original).
+        depth_along_ray: quirk 1 fix: depth = distance along the ray, z * ||d_cam|| with
+            d_cam = ((u - cx) / fx, (v - cy) / fy, 1) (shifted like the directions), instead
+            of the camera z-depth. Defaults to False (original).
+        skip_copied_frames: quirk 8 fix: drop the rays of t != 0 frames that are the key
+            frame itself (the dataset's scene-boundary fallback; matched by ``lidar_path``).
+            Defaults to False (original: their rays are duplicated).
+        data_root: directory that relative paths are resolved against. Defaults to None.
+    """
+
+    def __init__(self,
+                 render_frame_ids: Sequence[int] = (-3, -2, -1, 0, 1, 2, 3),
+                 depth_range: Sequence[float] = (0.05, 39.0),
+                 pc_range: Sequence[float] = (-40.0, -40.0, -1.0, 40.0, 40.0, 5.4),
+                 ignore_classes: Sequence[int] | None = None,
+                 half_pixel_shift: bool = True,
+                 depth_along_ray: bool = False,
+                 skip_copied_frames: bool = False,
+                 data_root: str | None = None) -> None:
+        self.render_frame_ids = [int(t) for t in render_frame_ids]
+        if 0 not in self.render_frame_ids:
+            raise ValueError(f'render_frame_ids {self.render_frame_ids} must contain 0')
+        self.depth_range = (float(depth_range[0]), float(depth_range[1]))
+        self.pc_range = np.asarray(pc_range, dtype=np.float64)
+        self.ignore_classes = np.asarray(
+            [] if ignore_classes is None else list(ignore_classes), dtype=np.int64)
+        self.half_pixel_shift = half_pixel_shift
+        self.depth_along_ray = depth_along_ray
+        self.skip_copied_frames = skip_copied_frames
+        self.data_root = data_root
+
+    def _frame_rays(self, info: dict, cam2key: np.ndarray, key_ego_inv: np.ndarray,
+                    cams: list[str], key_cam: tuple[np.ndarray, ...], img_hw: tuple[int, int],
+                    dynamic_filter: bool) -> tuple[np.ndarray, ...]:
+        """Rays of one frame: camera idx (R,), dirs (R, 3), depth (R,), label (R,), coor (R, 2)."""
+        intrins, post_rots, post_trans = key_cam
+        points = load_lidar_points(resolve_path(info['lidar_path'], self.data_root))[:, :3]
+        labels = load_panoptic_labels(resolve_path(info['panoptic_path'], self.data_root))
+        if len(labels) != len(points):
+            raise ValueError(f'{info["panoptic_path"]}: {len(labels)} labels for '
+                             f'{len(points)} points of {info["lidar_path"]}')
+        points = points.astype(np.float64)
+        lidar2ego, ego2global = sensor_poses(info, 'lidar')
+        lidar2key = key_ego_inv @ ego2global @ lidar2ego
+        in_key = points @ lidar2key[:3, :3].T + lidar2key[:3, 3]
+        inside = np.all((in_key > self.pc_range[:3]) & (in_key < self.pc_range[3:]), axis=1)
+        points, labels = points[inside], labels[inside]
+
+        uvz_pre, uvz = project_points(points, lidar2img_matrices(info, cams), post_rots,
+                                      post_trans)  # (N, P, 3) each
+        height, width = img_hw
+        keep = ((uvz[..., 0] >= 0) & (uvz[..., 0] < width) & (uvz[..., 1] >= 0)
+                & (uvz[..., 1] < height) & (uvz[..., 2] >= self.depth_range[0])
+                & (uvz[..., 2] < self.depth_range[1]))
+        if dynamic_filter:
+            keep &= ~np.isin(labels, self.ignore_classes)[None]
+        cam_idx, pt_idx = np.nonzero(keep)  # camera-major, then point order
+        shift = 0.5 if self.half_pixel_shift else 0.0
+        k = intrins[cam_idx]
+        d_cam = np.stack([(uvz_pre[cam_idx, pt_idx, 0] + shift - k[:, 0, 2]) / k[:, 0, 0],
+                          (uvz_pre[cam_idx, pt_idx, 1] + shift - k[:, 1, 2]) / k[:, 1, 1],
+                          np.ones(len(cam_idx))], axis=1)
+        dirs = np.einsum('rij,rj->ri', cam2key[cam_idx, :3, :3], d_cam)
+        dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+        depth = uvz_pre[cam_idx, pt_idx, 2]
+        if self.depth_along_ray:
+            depth = depth * np.linalg.norm(d_cam, axis=1)
+        coor = np.floor(uvz[cam_idx, pt_idx, :2]).astype(np.int64)
+        return cam_idx, dirs, depth, labels[pt_idx], coor
+
+    def transform(self, results: dict) -> dict:
+        frames = require(results, 'render_frames', 'GenerateRays')
+        img_inputs = require(results, 'img_inputs', 'GenerateRays')
+        cams = list(require(results, 'cam_names', 'GenerateRays'))
+        if len(frames) != len(self.render_frame_ids):
+            raise ValueError(f'GenerateRays: {len(frames)} render_frames for render_frame_ids '
+                             f'{self.render_frame_ids}')
+        if len(img_inputs) != 7:
+            raise ValueError('GenerateRays needs the bda entry of img_inputs: run '
+                             'LoadAnnotationsBEVDepth first')
+        n = len(cams)
+        img_hw = tuple(int(s) for s in img_inputs[0].shape[-2:])
+        key_cam = tuple(np.asarray(img_inputs[i][:n], dtype=np.float64) for i in (3, 4, 5))
+        bda = np.asarray(img_inputs[6], dtype=np.float64)
+        key_info = frames[self.render_frame_ids.index(0)]
+        key_ego_inv = np.linalg.inv(pose_matrix(key_info['ego2global_translation'],
+                                                key_info['ego2global_rotation']))
+
+        origins, idx, dirs, depth, label, coor = [], [], [], [], [], []
+        for i, (offset, info) in enumerate(zip(self.render_frame_ids, frames)):
+            cam2key = key_ego_inv @ cam2global_matrices(info, cams)  # (N, 4, 4) camera -> E0
+            origins.append(cam2key[:, :3, 3])
+            if (self.skip_copied_frames and offset != 0
+                    and info['lidar_path'] == key_info['lidar_path']):
+                continue
+            cam_idx, d, z, lab, c = self._frame_rays(
+                info, cam2key, key_ego_inv, cams, key_cam, img_hw,
+                dynamic_filter=offset != 0 and self.ignore_classes.size > 0)
+            idx.append(np.stack([np.full_like(cam_idx, i), cam_idx], axis=1))
+            dirs.append(d)
+            depth.append(z)
+            label.append(lab)
+            coor.append(c)
+
+        results['origins'] = torch.from_numpy((np.stack(origins) @ bda.T).astype(np.float32))
+        results['directions'] = torch.from_numpy((np.concatenate(dirs) @ bda.T).astype(np.float32))
+        results['ray_dataset'] = [
+            torch.from_numpy(np.concatenate(idx).astype(np.int64)),
+            torch.from_numpy(np.concatenate(depth).astype(np.float32)),
+            torch.from_numpy(np.concatenate(label).astype(np.int64)),
+        ]
+        results['coor'] = torch.from_numpy(np.concatenate(coor))
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(render_frame_ids={self.render_frame_ids}, '
+                f'depth_range={self.depth_range}, ignore_classes={self.ignore_classes.tolist()}, '
+                f'half_pixel_shift={self.half_pixel_shift}, '
+                f'depth_along_ray={self.depth_along_ray}, '
+                f'skip_copied_frames={self.skip_copied_frames})')

@@ -1,0 +1,102 @@
+"""Shared helpers of the transforms: path resolution, required keys, rigid poses, random draws."""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+RandomSource = np.random.Generator | np.random.RandomState
+
+
+def resolve_path(path: str, data_root: str | None) -> str:
+    """Return ``path`` joined to ``data_root`` unless ``data_root`` is None or ``path`` is absolute.
+
+    Info pkls store paths relative to the working directory (e.g. ``./data/nuscenes/...``);
+    ``data_root`` lets a pipeline run from another directory.
+    """
+    if data_root is None or os.path.isabs(path):
+        return path
+    return os.path.join(data_root, path)
+
+
+def check_file(path: str, what: str) -> str:
+    """Raise ``FileNotFoundError`` naming ``what`` and ``path`` if the file does not exist."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{what} not found: {path}')
+    return path
+
+
+def require(results: dict, key: str, transform: str) -> object:
+    """Return ``results[key]`` or raise a ``KeyError`` naming the transform and the key."""
+    if key not in results:
+        raise KeyError(f'{transform} needs results[{key!r}]; present keys: {sorted(results)}')
+    return results[key]
+
+
+def make_rng(seed: int | None) -> RandomSource:
+    """Random source of a transform.
+
+    ``None`` returns numpy's global ``RandomState`` (seeded per dataloader worker by mmengine),
+    an int a private ``np.random.Generator`` (deterministic, e.g. for tests).
+    """
+    if seed is None:
+        return np.random.mtrand._rand  # the RandomState behind np.random.seed / np.random.uniform
+    return np.random.default_rng(seed)
+
+
+def quat_to_rotmat(quat: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Rotation matrices of unit quaternions.
+
+    Args:
+        quat: (..., 4) quaternions (w, x, y, z); normalised here.
+
+    Returns:
+        (..., 3, 3) float64 rotation matrices.
+    """
+    q = np.asarray(quat, dtype=np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    rot = np.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+    ], axis=-1)
+    return rot.reshape(q.shape[:-1] + (3, 3))
+
+
+def pose_matrix(translation: Sequence[float] | np.ndarray,
+                rotation: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Homogeneous transform(s) from translation(s) (..., 3) and quaternion(s) (..., 4) (w, x, y, z).
+
+    Returns:
+        (..., 4, 4) float64 matrices ``[[R, t], [0, 1]]``.
+    """
+    rot = quat_to_rotmat(rotation)
+    mat = np.zeros(rot.shape[:-2] + (4, 4))
+    mat[..., :3, :3] = rot
+    mat[..., :3, 3] = np.asarray(translation, dtype=np.float64)
+    mat[..., 3, 3] = 1.0
+    return mat
+
+
+def sensor_poses(info: dict, prefix: str = '') -> tuple[np.ndarray, np.ndarray]:
+    """``(sensor2ego, ego2global)`` (4, 4) float64 of an info dict (or a ``cams[name]`` entry).
+
+    Args:
+        info: dict with ``{prefix}2ego_translation/rotation`` and ``ego2global_*`` entries.
+        prefix: ``'sensor'`` for a camera entry, ``'lidar'`` for a frame info.
+    """
+    sensor2ego = pose_matrix(info[f'{prefix}2ego_translation'], info[f'{prefix}2ego_rotation'])
+    ego2global = pose_matrix(info['ego2global_translation'], info['ego2global_rotation'])
+    return sensor2ego, ego2global
+
+
+def cam2global_matrices(info: dict, cams: Sequence[str]) -> np.ndarray:
+    """(N, 4, 4) float64 camera -> global of a frame: ``camego2global @ cam2camego`` per camera."""
+    cam_infos = [info['cams'][cam] for cam in cams]
+    sensor2ego = pose_matrix([c['sensor2ego_translation'] for c in cam_infos],
+                             [c['sensor2ego_rotation'] for c in cam_infos])
+    ego2global = pose_matrix([c['ego2global_translation'] for c in cam_infos],
+                             [c['ego2global_rotation'] for c in cam_infos])
+    return ego2global @ sensor2ego
