@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from mmdet3d.models.backbones.swin import SwinTransformer
 from mmdet3d.models.layers import swin_block
