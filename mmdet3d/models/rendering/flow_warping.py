@@ -112,11 +112,12 @@ def apply_flow_clipped(density: Tensor,
     counts = torch.bincount(inverse, minlength=len(tgt_key)).to(density.dtype)[:, None]
 
     def move(volume: Tensor, values: Tensor) -> Tensor:
-        """Zero the sources, then write the per-target mean; (B, T, Z, Y, X, C) -> same."""
-        flat = volume.reshape(-1, volume.shape[-1])  # (B*T*Z*Y*X, C)
-        flat = flat.index_fill(0, src_key, 0.0)
+        """Zero the sources, then write the per-target mean, in place on the fresh repeated
+        volume (B, T, Z, Y, X, C)."""
+        flat = volume.view(-1, volume.shape[-1])  # (B, T, Z, Y, X, C) -> (B*T*Z*Y*X, C)
+        flat.index_fill_(0, src_key, 0.0)
         sums = values.new_zeros(len(tgt_key), values.shape[-1]).index_add(0, inverse, values)
-        flat = flat.index_copy(0, tgt_key, sums / counts)
-        return flat.view(volume.shape)
+        flat.index_copy_(0, tgt_key, sums / counts)
+        return volume
 
     return move(density_t, src_density), move(semantics_t, src_semantics)
