@@ -1,0 +1,155 @@
+"""``OccFlowNet``: voxel features -> density and semantics, trained by rendering LiDAR rays.
+
+``loss()`` reads top to bottom: encode the frames (``BEVStereo4D.extract_feat``), depth loss,
+decode the density/semantic fields, optional 3-D voxel losses, render the rays of 7 frames
+(with the static filter or occupancy flow) and their losses (spec 2.10).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from mmdet3d.models.layers.conv_module import ConvModule
+from mmdet3d.registry import MODELS
+from mmdet3d.structures import OccDataSample
+
+from .bevstereo4d import BEVStereo4D
+
+FREE_LABEL = 17
+
+
+@MODELS.register_module()
+class OccFlowNet(BEVStereo4D):
+    """Self-supervised occupancy network of Boeder et al. (arXiv 2402.12792).
+
+    Args:
+        img_backbone, img_neck, img_view_transformer, img_bev_encoder_backbone,
+        img_bev_encoder_neck, pre_process, num_adj, data_preprocessor: see
+            :class:`~.bevstereo4d.BEVStereo4D`.
+        density_decoder: config of the density ``PointDecoder`` (sigmoid output).
+        semantic_decoder: config of the semantic ``PointDecoder`` (17 logits).
+        renderer: config of the ``VolumeRenderer``.
+        out_dim: channels of ``final_conv`` (the decoders' input). Defaults to 64.
+        eval_threshold_range: density thresholds tau; at test time voxels with
+            density < tau are free. Defaults to (0.35,).
+        loss_occ_density: config of the 3-D density loss (``_3d`` variant). Defaults to None.
+        loss_occ_semantics: config of the 3-D semantic loss (``_3d`` variant). Defaults to None.
+    """
+
+    def __init__(self,
+                 img_backbone: dict,
+                 img_neck: dict,
+                 img_view_transformer: dict,
+                 img_bev_encoder_backbone: dict,
+                 img_bev_encoder_neck: dict,
+                 density_decoder: dict,
+                 semantic_decoder: dict,
+                 renderer: dict,
+                 pre_process: dict | None = None,
+                 num_adj: int = 1,
+                 out_dim: int = 64,
+                 eval_threshold_range: Sequence[float] = (0.35,),
+                 loss_occ_density: dict | None = None,
+                 loss_occ_semantics: dict | None = None,
+                 data_preprocessor: dict | None = None) -> None:
+        super().__init__(img_backbone, img_neck, img_view_transformer, img_bev_encoder_backbone,
+                         img_bev_encoder_neck, pre_process, num_adj, data_preprocessor)
+        if (loss_occ_density is None) != (loss_occ_semantics is None):
+            raise ValueError('loss_occ_density and loss_occ_semantics must be set together')
+        self.final_conv = ConvModule(
+            self.img_view_transformer.out_channels, out_dim, kernel_size=3, padding=1, dims=3,
+            with_norm=False, with_act=True, bias=True)
+        self.density_decoder = MODELS.build(density_decoder)
+        self.semantic_decoder = MODELS.build(semantic_decoder)
+        self.renderer = MODELS.build(renderer)
+        self.eval_thresholds = [float(tau) for tau in eval_threshold_range]
+        self.loss_occ_density = (
+            MODELS.build(loss_occ_density) if loss_occ_density is not None else None)
+        self.loss_occ_semantics = (
+            MODELS.build(loss_occ_semantics) if loss_occ_semantics is not None else None)
+
+    def decode_fields(self, voxel_feats: Tensor) -> tuple[Tensor, Tensor]:
+        """Final conv and the two per-voxel decoders.
+
+        Args:
+            voxel_feats: (B, C, Z, Y, X) encoded voxel features.
+
+        Returns:
+            density (B, X, Y, Z, 1) in (0, 1) and semantics (B, X, Y, Z, 17) logits.
+        """
+        feats = self.final_conv(voxel_feats).permute(0, 4, 3, 2, 1)  # (B,C,Z,Y,X) -> (B,X,Y,Z,C)
+        return self.density_decoder(feats), self.semantic_decoder(feats)
+
+    def forward(self,
+                inputs: dict,
+                data_samples: list[OccDataSample] | None = None,
+                mode: str = 'tensor'):
+        """Dispatch to :meth:`loss`, :meth:`predict` or the raw fields ('tensor').
+
+        Args:
+            inputs: batched inputs of ``OccDataPreprocessor`` (``docs/data_flow.md`` section 3).
+            data_samples: per-sample metadata. Defaults to None.
+            mode: 'loss', 'predict' or 'tensor'. Defaults to 'tensor'.
+        """
+        if mode == 'loss':
+            return self.loss(inputs)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            voxel_feats, _ = self.extract_feat(inputs['img_inputs'])
+            density, semantics = self.decode_fields(voxel_feats)
+            return dict(density=density, semantics=semantics)
+        raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
+
+    def loss(self, inputs: dict) -> dict[str, Tensor]:
+        """Training losses of one batch.
+
+        Args:
+            inputs: needs ``img_inputs``, ``gt_depth``, ``origins``, ``directions``,
+                ``ray_dataset``; ``voxel_flow`` for flow renderers; ``voxel_semantics`` for
+                the 3-D losses.
+
+        Returns:
+            ``loss_depth``, ``loss_render_depth``, ``loss_render_semantics`` and, with 3-D
+            supervision, ``loss_density`` and ``loss_semantic``.
+        """
+        voxel_feats, depth = self.extract_feat(inputs['img_inputs'])
+        losses = self.img_view_transformer.get_depth_loss(inputs['gt_depth'], depth)
+        density, semantics = self.decode_fields(voxel_feats)
+        if self.loss_occ_density is not None:
+            labels = inputs['voxel_semantics']  # (B, X, Y, Z)
+            if int(labels.min()) < 0 or int(labels.max()) > FREE_LABEL:
+                raise ValueError(f'voxel_semantics must lie in [0, {FREE_LABEL}]')
+            losses['loss_density'] = self.loss_occ_density(density, labels)
+            losses['loss_semantic'] = self.loss_occ_semantics(semantics, labels)
+        render_preds = self.renderer(
+            density.permute(0, 3, 2, 1, 4),  # (B, X, Y, Z, 1) -> (B, Z, Y, X, 1)
+            semantics.permute(0, 3, 2, 1, 4),  # (B, X, Y, Z, K) -> (B, Z, Y, X, K)
+            inputs['origins'], inputs['directions'], inputs['ray_dataset'],
+            inputs['img_inputs'][6], inputs.get('voxel_flow'))
+        losses.update(self.renderer.loss(render_preds, inputs['ray_dataset']))
+        return losses
+
+    def predict(self, inputs: dict,
+                data_samples: list[OccDataSample] | None) -> list[OccDataSample]:
+        """Occupancy prediction: argmax class, free where density < tau (spec 2.11).
+
+        Returns:
+            the data samples with ``pred_occ`` (n_tau, X, Y, Z) uint8 (17 = free) and
+            ``eval_thresholds`` in their metainfo.
+        """
+        voxel_feats, _ = self.extract_feat(inputs['img_inputs'])
+        density, semantics = self.decode_fields(voxel_feats)
+        occupancy = semantics.argmax(dim=-1).to(torch.uint8)  # (B, X, Y, Z)
+        thresholds = density.new_tensor(self.eval_thresholds)
+        free = density[..., 0].unsqueeze(1) < thresholds.view(1, -1, 1, 1, 1)  # (B, n_tau, X, Y, Z)
+        labels = torch.where(free, torch.full_like(occupancy, FREE_LABEL)[:, None],
+                             occupancy[:, None])  # (B, n_tau, X, Y, Z)
+        if data_samples is None:
+            data_samples = [OccDataSample() for _ in range(len(labels))]
+        for sample, pred in zip(data_samples, labels):
+            sample.pred_occ = pred
+            sample.set_metainfo(dict(eval_thresholds=list(self.eval_thresholds)))
+        return data_samples
