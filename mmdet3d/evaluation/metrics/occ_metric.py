@@ -1,0 +1,148 @@
+"""``OccMetric``: Occ3D-nuScenes mIoU over a split, one confusion matrix per threshold (spec 6)."""
+from __future__ import annotations
+
+import os.path as osp
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
+from mmengine.structures import BaseDataElement
+
+from mmdet3d.registry import METRICS
+
+from ..functional.occ_io import load_occ_gt, save_occ_prediction
+from ..functional.occ_miou import (FREE_LABEL, NUM_OCC_CLASSES, OCC3D_CLASS_NAMES,
+                                   format_iou_report, occ_confusion_matrix, occ_miou,
+                                   threshold_key)
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+@METRICS.register_module()
+class OccMetric(BaseMetric):
+    """Semantic occupancy mIoU with the Occ3D camera mask.
+
+    ``process`` reads each predicted sample's ``pred_occ`` ((n_tau, X, Y, Z) uint8, 17 = free)
+    and metainfo ``eval_thresholds`` (n_tau floats), takes the GT from ``gt_occ`` if present,
+    else from ``<occ_path>/labels.npz``, and stores the per-sample (n_tau, 18, 18) confusion
+    matrices (cheap to gather across ranks; padded duplicates are dropped by mmengine).
+    ``compute_metrics`` sums them over the split and returns ``{'mIoU_<tau>': ...,
+    'top_mIoU': ...}`` (percent, 2 decimals), logging the original's per-class report.
+
+    Args:
+        use_image_mask: count only ``mask_camera`` voxels. Defaults to True.
+        use_lidar_mask: count only ``mask_lidar`` voxels (combined with the camera mask if
+            both are set). Defaults to False.
+        num_classes: labels in the confusion matrix (free included). Defaults to 18.
+        path_prefix: joined to a relative ``occ_path``; None uses it as given. Defaults to None.
+        save_dir: if set, write ``<save_dir>/<scene_name>/<sample_idx>.npz`` (key ``semantics``,
+            the first threshold's labels) for every sample. Defaults to None.
+        format_only: only save predictions (needs ``save_dir``); no GT is read and no metric
+            is returned. Defaults to False.
+        collect_device: mmengine result gathering device. Defaults to 'cpu'.
+        prefix: metric-key prefix; '' keeps the original's bare keys. Defaults to ''.
+        collect_dir: mmengine gathering folder for ``collect_device='cpu'``. Defaults to None.
+    """
+
+    default_prefix = ''
+
+    def __init__(self,
+                 use_image_mask: bool = True,
+                 use_lidar_mask: bool = False,
+                 num_classes: int = NUM_OCC_CLASSES,
+                 path_prefix: str | None = None,
+                 save_dir: str | None = None,
+                 format_only: bool = False,
+                 collect_device: str = 'cpu',
+                 prefix: str = '',
+                 collect_dir: str | None = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
+        if format_only and save_dir is None:
+            raise ValueError('OccMetric: format_only=True needs save_dir')
+        self.use_image_mask = use_image_mask
+        self.use_lidar_mask = use_lidar_mask
+        self.num_classes = num_classes
+        self.path_prefix = path_prefix
+        self.save_dir = save_dir
+        self.format_only = format_only
+
+    def process(self, data_batch: Any, data_samples: Sequence[Mapping | BaseDataElement]) -> None:
+        """Confusion matrices of a batch of predicted samples (see class docstring)."""
+        for sample in data_samples:
+            if isinstance(sample, BaseDataElement):
+                sample = sample.to_dict()
+            token = sample.get('sample_idx', '?')
+            if 'pred_occ' not in sample:
+                raise KeyError(f'OccMetric: sample {token} has no pred_occ; the model must set it '
+                               'in predict mode (docs/data_flow.md section 4)')
+            pred = _to_numpy(sample['pred_occ'])
+            if pred.ndim == 3:
+                pred = pred[None]
+            if pred.ndim != 4:
+                raise ValueError(f'OccMetric: pred_occ of sample {token} must be (n_tau, X, Y, Z),'
+                                 f' got shape {pred.shape}')
+            thresholds = tuple(float(t) for t in sample.get('eval_thresholds', ()))
+            if len(thresholds) != pred.shape[0]:
+                raise ValueError(f'OccMetric: sample {token} has {pred.shape[0]} predictions '
+                                 f'but eval_thresholds={list(thresholds)} in its metainfo')
+            if self.save_dir is not None:
+                save_occ_prediction(self.save_dir, str(sample.get('scene_name', 'unknown')),
+                                    str(token), pred[0])
+            if self.format_only:
+                self.results.append(dict(thresholds=thresholds, hists=None))
+                continue
+            gt = self._load_gt(sample)
+            mask = np.ones(gt['semantics'].shape, dtype=bool)
+            if self.use_image_mask:
+                mask &= gt['mask_camera'].astype(bool)
+            if self.use_lidar_mask:
+                mask &= gt['mask_lidar'].astype(bool)
+            hists = np.stack([
+                occ_confusion_matrix(gt['semantics'], p, mask, self.num_classes) for p in pred])
+            self.results.append(dict(thresholds=thresholds, hists=hists))
+
+    def _load_gt(self, sample: Mapping) -> dict[str, np.ndarray]:
+        gt = sample.get('gt_occ')
+        if gt is not None:
+            needed = ['semantics'] + (['mask_camera'] if self.use_image_mask else []) + (
+                ['mask_lidar'] if self.use_lidar_mask else [])
+            missing = [k for k in needed if k not in gt]
+            if missing:
+                raise KeyError(f'OccMetric: gt_occ of sample {sample.get("sample_idx")} lacks '
+                               f'{missing}')
+            return {k: _to_numpy(v) for k, v in gt.items()}
+        occ_path = sample.get('occ_path')
+        if occ_path is None:
+            raise KeyError(f'OccMetric: sample {sample.get("sample_idx")} has neither gt_occ '
+                           'nor occ_path in its metainfo')
+        if self.path_prefix is not None and not osp.isabs(occ_path):
+            occ_path = osp.join(self.path_prefix, occ_path)
+        return load_occ_gt(occ_path)
+
+    def compute_metrics(self, results: list[dict]) -> dict[str, float]:
+        """Sum the confusion matrices over the split and compute mIoU per threshold."""
+        if self.format_only:
+            print_log(f'OccMetric: saved {len(results)} predictions to {self.save_dir}',
+                      logger='current')
+            return {}
+        thresholds = results[0]['thresholds']
+        if any(r['thresholds'] != thresholds for r in results):
+            raise ValueError('OccMetric: samples were predicted with different eval_thresholds')
+        total = np.sum([r['hists'] for r in results], axis=0)  # (n_tau, C, C)
+        class_names = OCC3D_CLASS_NAMES
+        if self.dataset_meta and len(self.dataset_meta.get('classes', ())) >= FREE_LABEL:
+            class_names = tuple(self.dataset_meta['classes'])
+        metrics: dict[str, float] = {}
+        for tau, hist in zip(thresholds, total):
+            print_log(f'===> density threshold {tau:g}:\n'
+                      + format_iou_report(hist, class_names, len(results)), logger='current')
+            metrics[threshold_key(tau)] = occ_miou(hist)
+        metrics['top_mIoU'] = float(np.nanmax(list(metrics.values())))
+        return metrics
