@@ -65,17 +65,20 @@ def _box_matrix(box: Box) -> np.ndarray:
 
 
 def reference_flow(infos: list[dict], k: int, horizon: int = 3, wlh_factor: float = 1.15,
-                   grid: tuple[np.ndarray, np.ndarray] | None = None
+                   grid: tuple[np.ndarray, np.ndarray] | None = None, reuse_masks: bool = False
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The original algorithm, directly: returns (flow (n, 11) uint8, T (m, 4, 4) float32,
-    indices (n,) uint16) of ``infos[k]`` (infos sorted by timestamp)."""
+    indices (n,) uint16) of ``infos[k]`` (infos sorted by timestamp).
+
+    ``reuse_masks`` keeps each box's dense inside mask across offsets (same result, fewer dense
+    tests); the original recomputes it for every offset."""
     points, zyx = _dense_grid() if grid is None else grid
     low, high = np.array([-40.0, -40.0, -1.0]), np.array([40.0, 40.0, 5.4])
     dims = np.array([16, 200, 200])
     info = infos[k]
     current = [b for b in _reference_boxes(info, info)
                if np.all(b[0].center > low) and np.all(b[0].center < high)]
-    rows, transforms, indices = [], [], []
+    rows, transforms, indices, masks = [], [], [], {}
     offsets = [o for o in range(-horizon, horizon + 1) if o != 0]
     for s, offset in enumerate(offsets if current else []):
         j = k + offset
@@ -83,12 +86,15 @@ def reference_flow(infos: list[dict], k: int, horizon: int = 3, wlh_factor: floa
             continue
         target = _reference_boxes(infos[j], info)
         target_tokens = np.array([t for _, _, t in target], dtype=object)
-        matched = [(src, label, target[np.argwhere(target_tokens == token).item()][0])
-                   for src, label, token in current if token in set(target_tokens)]
-        for src, label, tgt in matched:
+        matched = [(n, label, target[np.argwhere(target_tokens == token).item()][0])
+                   for n, (_, label, token) in enumerate(current) if token in set(target_tokens)]
+        for n, label, tgt in matched:
+            src = current[n][0]
             motion = _box_matrix(tgt) @ np.linalg.inv(_box_matrix(src))
-            big = Box(src.center, src.wlh * wlh_factor + 0.4, src.orientation)
-            sel = np.flatnonzero(points_in_box(big, points))
+            if n not in masks:
+                big = Box(src.center, src.wlh * wlh_factor + 0.4, src.orientation)
+                masks[n] = np.flatnonzero(points_in_box(big, points))
+            sel = masks[n] if reuse_masks else masks.pop(n)
             moved = (motion[:3, :3] @ points[:, sel]).T + motion[:3, 3]
             target_idx = np.clip(np.floor((moved - low) / 0.4)[:, ::-1], 0, dims - 1)
             corner = np.clip(np.floor((moved + 1e-5 - low - 0.2) / 0.4)[:, ::-1], 0, dims - 1)

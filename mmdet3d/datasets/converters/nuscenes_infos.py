@@ -7,6 +7,7 @@ not written: nothing on the OccFlowNet path reads them (spec 13).
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import posixpath
@@ -92,10 +93,27 @@ def check_dataroot(root_path: str, version: str) -> None:
 
 
 def load_nuscenes(root_path: str, version: str) -> Any:
-    """Check the dataroot, then load it with ``nuscenes.nuscenes.NuScenes``."""
+    """Check the dataroot, then load it with ``nuscenes.nuscenes.NuScenes``.
+
+    Raises:
+        ValueError: a table is not valid JSON (named), or the devkit rejects the dataroot.
+    """
     check_dataroot(root_path, version)
     from nuscenes.nuscenes import NuScenes
-    return NuScenes(version=version, dataroot=root_path, verbose=False)
+    try:
+        return NuScenes(version=version, dataroot=root_path, verbose=False)
+    except json.JSONDecodeError as err:
+        for table in NUSCENES_TABLES:
+            path = os.path.join(root_path, version, table + '.json')
+            try:
+                with open(path) as f:
+                    json.load(f)
+            except json.JSONDecodeError as table_err:
+                raise ValueError(f'nuScenes table {path} is not valid JSON: {table_err}') from err
+        raise
+    except (AssertionError, KeyError, IndexError) as err:
+        raise ValueError(f'nuscenes-devkit cannot load {os.path.join(root_path, version)}: '
+                         f'{type(err).__name__}: {err}') from err
 
 
 def split_scene_names(version: str) -> dict[str, list[str]]:
