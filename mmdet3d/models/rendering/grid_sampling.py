@@ -10,6 +10,7 @@ from typing import Sequence
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 
 def continuous_voxel_index(points: Tensor,
@@ -39,6 +40,36 @@ def continuous_voxel_index(points: Tensor,
     return ((normalised + 1) * size - 1) / 2
 
 
+class _GatherCorners(torch.autograd.Function):
+    """out (P, C) = sum_k weights[k, :, None] * flat[linear[k]] over the 8 corners.
+
+    Autograd of eight plain ``index_select`` calls would allocate and add eight volume-sized
+    gradients; this backward scatters all corners into one buffer.
+    """
+
+    @staticmethod
+    def forward(ctx, flat: Tensor, linear: Tensor, weights: Tensor) -> Tensor:
+        out = flat.new_zeros(linear.shape[1], flat.shape[1])
+        for corner in range(linear.shape[0]):
+            out += weights[corner][:, None] * flat.index_select(0, linear[corner])
+        ctx.save_for_backward(flat, linear, weights)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, None, Tensor | None]:
+        flat, linear, weights = ctx.saved_tensors
+        grad_flat = grad_weights = None
+        if ctx.needs_input_grad[0]:
+            grad_flat = torch.zeros_like(flat)
+            for corner in range(linear.shape[0]):
+                grad_flat.index_add_(0, linear[corner], weights[corner][:, None] * grad_out)
+        if ctx.needs_input_grad[2]:
+            grad_weights = torch.stack([(flat.index_select(0, lin) * grad_out).sum(dim=-1)
+                                        for lin in linear])
+        return grad_flat, None, grad_weights
+
+
 def trilinear_lookup(volumes: Tensor,
                      slots: Tensor,
                      points: Tensor,
@@ -61,21 +92,21 @@ def trilinear_lookup(volumes: Tensor,
     num_vol, size_z, size_y, size_x, channels = volumes.shape
     num_rays, num_samples, _ = points.shape
     index = continuous_voxel_index(points, pc_range, (size_x, size_y, size_z), align_corners)
+    index = index.reshape(-1, 3)  # (R, S, 3) -> (P, 3)
     lower = torch.floor(index)
-    frac_hi = index - lower  # weight of the upper corner, (R, S, 3)
+    frac_hi = index - lower  # weight of the upper corner, (P, 3)
     frac_lo = (lower + 1) - index  # weight of the lower corner
     lower = lower.long()
     limits = torch.tensor([size_x, size_y, size_z], device=points.device)
+    offsets = torch.tensor([[c & 1, (c >> 1) & 1, c >> 2] for c in range(8)],
+                           device=points.device)  # (8, 3) corner offsets in (x, y, z)
+    corners = lower[None] + offsets[:, None]  # (8, P, 3)
+    valid = ((corners >= 0) & (corners < limits)).all(dim=-1)  # (8, P)
+    weights = torch.where(offsets[:, None].bool(), frac_hi[None], frac_lo[None])  # (8, P, 3)
+    weights = weights.prod(dim=-1) * valid  # (8, P)
+    corners = torch.where(valid[..., None], corners, torch.zeros_like(corners))
+    base = slots.long().repeat_interleave(num_samples) * (size_z * size_y * size_x)  # (P,)
+    linear = base + (corners[..., 2] * size_y + corners[..., 1]) * size_x + corners[..., 0]
     flat = volumes.reshape(-1, channels)  # (V, Z, Y, X, C) -> (V*Z*Y*X, C)
-    base = slots.long().view(num_rays, 1) * (size_z * size_y * size_x)  # (R, 1)
-    out = points.new_zeros(num_rays * num_samples, channels)
-    for corner in range(8):
-        offset = torch.tensor([corner & 1, (corner >> 1) & 1, corner >> 2], device=points.device)
-        idx = lower + offset  # (R, S, 3)
-        valid = ((idx >= 0) & (idx < limits)).all(dim=-1)  # (R, S)
-        weight = torch.where(offset.bool(), frac_hi, frac_lo).prod(dim=-1) * valid  # (R, S)
-        idx = torch.where(valid[..., None], idx, torch.zeros_like(idx))
-        linear = base + (idx[..., 2] * size_y + idx[..., 1]) * size_x + idx[..., 0]  # (R, S)
-        values = flat.index_select(0, linear.reshape(-1))  # (R*S, C)
-        out = out + weight.reshape(-1, 1) * values
-    return out.view(num_rays, num_samples, channels)  # (R*S, C) -> (R, S, C)
+    out = _GatherCorners.apply(flat, linear, weights)  # (P, C)
+    return out.view(num_rays, num_samples, channels)  # (P, C) -> (R, S, C)
