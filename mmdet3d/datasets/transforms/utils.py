@@ -67,7 +67,7 @@ def quat_to_rotmat(quat: Sequence[float] | np.ndarray) -> np.ndarray:
 
 def pose_matrix(translation: Sequence[float] | np.ndarray,
                 rotation: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Homogeneous transform(s) from translation(s) (..., 3) and quaternion(s) (..., 4) (w, x, y, z).
+    """Homogeneous transforms from translations (..., 3) and quaternions (..., 4) (w, x, y, z).
 
     Returns:
         (..., 4, 4) float64 matrices ``[[R, t], [0, 1]]``.

@@ -1,0 +1,58 @@
+"""``OccDataPreprocessor``: batch pseudo-collated pipeline outputs and move them to the device."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from mmengine.model import BaseDataPreprocessor
+
+from mmdet3d.registry import MODELS
+
+STACKED_KEYS = ('gt_depth', 'origins', 'voxel_semantics', 'mask_lidar', 'mask_camera')
+
+
+def _stack(items: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+    """Stack a list of per-sample tensors along a new batch dim (a tensor is kept as is)."""
+    return items if isinstance(items, torch.Tensor) else torch.stack(list(items))
+
+
+@MODELS.register_module()
+class OccDataPreprocessor(BaseDataPreprocessor):
+    """Stack the fixed-size inputs of a batch and move everything to the model's device.
+
+    Takes the output of mmengine's ``pseudo_collate`` over ``PackOccInputs`` results, i.e.
+    ``{'inputs': {key: per-sample items}, 'data_samples': [OccDataSample]}``, where a
+    per-sample sequence (``img_inputs``, ``ray_dataset``) arrives transposed: one list of B
+    tensors per entry. Images are already normalised by ``PrepareImageInputs``. Optional keys
+    may be absent (e.g. no rays at test time).
+
+    Batched ``inputs``:
+        - img_inputs: list of tensors, each stacked to (B, ...): imgs (B, N*F, 3, H, W),
+          sensor2egos, ego2globals (B, N*F, 4, 4), intrins, post_rots (B, N*F, 3, 3),
+          post_trans (B, N*F, 3), bda (B, 3, 3).
+        - gt_depth (B, N, H, W); origins (B, T, N, 3); voxel_semantics, mask_lidar,
+          mask_camera (B, X, Y, Z): stacked.
+        - ray_dataset: list of B lists [idx (R_b, 2), depth (R_b,), label (R_b,)].
+        - any other key (directions, voxel_flow, coor, points): list of B tensors.
+
+    Args:
+        non_blocking: use non-blocking host-to-device copies. Defaults to False.
+    """
+
+    def __init__(self, non_blocking: bool = False) -> None:
+        super().__init__(non_blocking=non_blocking)
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        if 'inputs' not in data:
+            raise KeyError(f'OccDataPreprocessor expects an "inputs" entry; got {sorted(data)}')
+        inputs = {}
+        for key, value in data['inputs'].items():
+            if key == 'img_inputs':
+                inputs[key] = [_stack(entry) for entry in value]
+            elif key in STACKED_KEYS:
+                inputs[key] = _stack(value)
+            elif key == 'ray_dataset':
+                inputs[key] = [list(sample) for sample in zip(*value)]  # entry-major -> samples
+            else:
+                inputs[key] = value
+        return self.cast_data({'inputs': inputs, 'data_samples': data.get('data_samples')})

@@ -1,0 +1,74 @@
+"""LoadAnnotationsBEVDepth (bda + Occ3D GT flips) and LoadOccGTFromFile."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mmdet3d.datasets.transforms.bev_aug import LoadAnnotationsBEVDepth
+from mmdet3d.datasets.transforms.occ_gt import LoadOccGTFromFile
+
+CONF = dict(rot_lim=(0.0, 0.0), scale_lim=(1.0, 1.0), flip_dx_ratio=0.5, flip_dy_ratio=0.5)
+PC_MIN, VOXEL = np.array([-40.0, -40.0, -1.0]), 0.4
+
+
+def _img_inputs() -> tuple:
+    return tuple(torch.zeros(1) for _ in range(6))
+
+
+@pytest.fixture
+def occ_folder(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    np.savez_compressed(tmp_path / 'labels.npz',
+                        semantics=rng.integers(0, 18, (200, 200, 16)).astype(np.uint8),
+                        mask_lidar=rng.integers(0, 2, (200, 200, 16)).astype(np.uint8),
+                        mask_camera=rng.integers(0, 2, (200, 200, 16)).astype(np.uint8))
+    return tmp_path
+
+
+def test_load_occ_gt(occ_folder: Path) -> None:
+    out = LoadOccGTFromFile()(dict(occ_gt_path=str(occ_folder)))
+    ref = np.load(occ_folder / 'labels.npz')
+    for key, name in [('voxel_semantics', 'semantics'), ('mask_lidar', 'mask_lidar'),
+                      ('mask_camera', 'mask_camera')]:
+        assert out[key].dtype == np.uint8 and out[key].shape == (200, 200, 16)
+        np.testing.assert_array_equal(out[key], ref[name])
+
+
+def test_load_occ_gt_missing_names_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / 'nope' / 'labels.npz')):
+        LoadOccGTFromFile()(dict(occ_gt_path=str(tmp_path / 'nope')))
+
+
+@pytest.mark.parametrize('flip_dx,flip_dy', [(1.0, 0.0), (0.0, 1.0), (1.0, 1.0), (0.0, 0.0)])
+def test_flip_moves_gt_with_geometry(occ_folder: Path, flip_dx: float, flip_dy: float) -> None:
+    results = LoadOccGTFromFile()(dict(occ_gt_path=str(occ_folder), img_inputs=_img_inputs()))
+    orig = {k: results[k].copy() for k in ('voxel_semantics', 'mask_lidar', 'mask_camera')}
+    conf = dict(CONF, flip_dx_ratio=flip_dx, flip_dy_ratio=flip_dy)
+    out = LoadAnnotationsBEVDepth(conf, is_train=True, seed=0)(results)
+    assert len(out['img_inputs']) == 7
+    bda = out['img_inputs'][6].numpy()
+    np.testing.assert_array_equal(bda, np.diag([-1.0 if flip_dx else 1.0,
+                                                -1.0 if flip_dy else 1.0, 1.0]))
+    # a voxel centre moved by bda lands in the voxel holding the same GT value
+    idx = np.stack(np.meshgrid(np.arange(0, 200, 7), np.arange(0, 200, 11), np.arange(16),
+                               indexing='ij'), -1).reshape(-1, 3)
+    centres = PC_MIN + (idx + 0.5) * VOXEL
+    moved = np.floor((centres @ bda.T - PC_MIN) / VOXEL).astype(int)
+    for key, volume in orig.items():
+        np.testing.assert_array_equal(out[key][tuple(moved.T)], volume[tuple(idx.T)])
+        assert out[key].flags['C_CONTIGUOUS']
+
+
+def test_test_mode_is_identity_and_seeded_draws() -> None:
+    conf = dict(CONF, flip_dx_ratio=1.0, flip_dy_ratio=1.0)
+    out = LoadAnnotationsBEVDepth(conf, is_train=False)(dict(img_inputs=_img_inputs()))
+    np.testing.assert_array_equal(out['img_inputs'][6].numpy(), np.eye(3))
+    draws = [LoadAnnotationsBEVDepth(CONF, True, seed=s).sample_bda_augmentation()
+             for s in range(16)]
+    assert {d['flip_dx'] for d in draws} == {True, False}
+    assert draws[5] == LoadAnnotationsBEVDepth(CONF, True, seed=5).sample_bda_augmentation()
+    with pytest.raises(KeyError, match='img_inputs'):
+        LoadAnnotationsBEVDepth(CONF, True)({})

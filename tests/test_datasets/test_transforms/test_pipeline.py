@@ -1,0 +1,60 @@
+"""The training pipeline of the data_flow.md contract on the tiny world, built from configs."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from mmengine.dataset import Compose, pseudo_collate
+
+from mmdet3d.registry import MODELS
+
+RENDER_IDS = [-1, 0, 1]
+
+
+def _pipeline(world) -> list[dict]:
+    return [
+        dict(type='PrepareImageInputs', data_config=world.data_config, is_train=True, seed=0),
+        dict(type='LoadOccGTFromFile'),
+        dict(type='LoadAnnotationsBEVDepth', is_train=True, seed=0,
+             bda_aug_conf=dict(rot_lim=(0, 0), scale_lim=(1, 1), flip_dx_ratio=0.5,
+                               flip_dy_ratio=0.5)),
+        dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
+        dict(type='PointToMultiViewDepth', grid_config=dict(depth=(1.0, 45.0, 0.5))),
+        dict(type='GenerateRays', render_frame_ids=RENDER_IDS, ignore_classes=[4, 7]),
+        dict(type='LoadFlowGT', render_frame_ids=RENDER_IDS),
+        dict(type='PackOccInputs'),
+    ]
+
+
+def test_pipeline_to_model_inputs(world) -> None:
+    frames = world.frames(3, n_points=300)
+    occ = world.root / 'gts'
+    occ.mkdir()
+    np.savez_compressed(occ / 'labels.npz', semantics=np.full((200, 200, 16), 17, np.uint8),
+                        mask_lidar=np.ones((200, 200, 16), np.uint8),
+                        mask_camera=np.ones((200, 200, 16), np.uint8))
+    flow = np.zeros((4, 11), np.uint8)
+    flow[:, 9], flow[:, 10] = 4, [0, 2, 3, 5]
+    np.savez_compressed(world.root / 'flow.npz', flow=flow)
+    pipeline = Compose(_pipeline(world))
+    samples = []
+    for key in (1, 2):
+        prev = frames[key - 1]
+        nxt = frames[min(key + 1, 2)]  # scene-end fallback to the key frame
+        samples.append(pipeline(dict(
+            sample_idx=frames[key]['token'], scene_name='scene-0001',
+            pts_filename=frames[key]['lidar_path'], curr=frames[key], adjacent=[prev, prev],
+            render_frames=[prev, frames[key], nxt], occ_gt_path=str(occ),
+            flow_path=str(world.root / 'flow.npz'))))
+    batch = MODELS.build(dict(type='OccDataPreprocessor'))(pseudo_collate(samples), True)
+    inputs = batch['inputs']
+    assert [tuple(t.shape) for t in inputs['img_inputs']] == [
+        (2, 6, 3, 64, 176), (2, 6, 4, 4), (2, 6, 4, 4), (2, 6, 3, 3), (2, 6, 3, 3), (2, 6, 3),
+        (2, 3, 3)]
+    assert inputs['gt_depth'].shape == (2, 2, 64, 176) and (inputs['gt_depth'] > 0).any()
+    assert inputs['origins'].shape == (2, 3, 2, 3)
+    assert inputs['voxel_semantics'].shape == (2, 200, 200, 16)
+    for dirs, (idx, depth, label) in zip(inputs['directions'], inputs['ray_dataset']):
+        assert dirs.shape == (len(idx), 3) and depth.shape == label.shape == (len(idx),)
+        assert label.dtype == torch.int64 and (depth >= 0.05).all()
+    np.testing.assert_array_equal(inputs['voxel_flow'][0][:, 10].numpy(), [0, 2])
+    assert [s.sample_idx for s in batch['data_samples']] == ['sample1', 'sample2']

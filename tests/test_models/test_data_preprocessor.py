@@ -1,0 +1,63 @@
+"""OccDataPreprocessor: stacking of pseudo-collated PackOccInputs outputs (data_flow.md sec. 3)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from mmengine.dataset import pseudo_collate
+
+from mmdet3d.datasets.transforms.formatting import PackOccInputs
+from mmdet3d.models.data_preprocessors.occ_data_preprocessor import OccDataPreprocessor
+from mmdet3d.registry import MODELS
+from mmdet3d.structures.occ_data_sample import OccDataSample
+
+N, F, T, H, W, GRID = 2, 3, 7, 8, 16, (4, 4, 2)
+
+
+def _sample(n_rays: int, with_rays: bool = True) -> dict:
+    results = dict(
+        img_inputs=(torch.rand(N * F, 3, H, W), torch.rand(N * F, 4, 4), torch.rand(N * F, 4, 4),
+                    torch.rand(N * F, 3, 3), torch.rand(N * F, 3, 3), torch.rand(N * F, 3),
+                    torch.eye(3)),
+        voxel_semantics=np.full(GRID, 17, np.uint8), mask_lidar=np.ones(GRID, np.uint8),
+        mask_camera=np.zeros(GRID, np.uint8), sample_idx=f'tok{n_rays}',
+        occ_gt_path=f'./data/gts/scene-0001/tok{n_rays}', scene_name='scene-0001')
+    if with_rays:
+        results.update(
+            gt_depth=torch.rand(N, H, W), origins=torch.rand(T, N, 3),
+            directions=torch.rand(n_rays, 3),
+            ray_dataset=[torch.zeros(n_rays, 2, dtype=torch.int64), torch.rand(n_rays),
+                         torch.arange(n_rays)],
+            voxel_flow=np.zeros((n_rays + 1, 11), np.uint8))
+    return PackOccInputs()(results)
+
+
+def test_training_batch_shapes() -> None:
+    packed = [_sample(5), _sample(9)]
+    assert isinstance(packed[0]['data_samples'], OccDataSample)
+    assert packed[0]['data_samples'].occ_path == './data/gts/scene-0001/tok5'
+    assert packed[0]['data_samples'].gt_occ['semantics'].shape == GRID
+    preprocessor = MODELS.build(dict(type='OccDataPreprocessor'))
+    out = preprocessor(pseudo_collate(packed), training=True)
+    inputs = out['inputs']
+    shapes = [tuple(t.shape) for t in inputs['img_inputs']]
+    assert shapes == [(2, N * F, 3, H, W), (2, N * F, 4, 4), (2, N * F, 4, 4), (2, N * F, 3, 3),
+                      (2, N * F, 3, 3), (2, N * F, 3), (2, 3, 3)]
+    assert torch.equal(inputs['img_inputs'][0][1], packed[1]['inputs']['img_inputs'][0])
+    assert inputs['gt_depth'].shape == (2, N, H, W)
+    assert inputs['origins'].shape == (2, T, N, 3)
+    for key in ('voxel_semantics', 'mask_lidar', 'mask_camera'):
+        assert inputs[key].shape == (2, *GRID) and inputs[key].dtype == torch.uint8
+    assert [d.shape for d in inputs['directions']] == [(5, 3), (9, 3)]
+    assert [len(r) for r in inputs['ray_dataset']] == [3, 3]
+    assert [r[0].shape for r in inputs['ray_dataset']] == [(5, 2), (9, 2)]
+    assert torch.equal(inputs['ray_dataset'][1][2], torch.arange(9))
+    assert [f.shape for f in inputs['voxel_flow']] == [(6, 11), (10, 11)]
+    assert inputs['voxel_flow'][0].dtype == torch.uint8
+    assert [s.sample_idx for s in out['data_samples']] == ['tok5', 'tok9']
+
+
+def test_test_batch_without_rays() -> None:
+    packed = [_sample(3, with_rays=False)]
+    out = OccDataPreprocessor()(pseudo_collate(packed))
+    assert set(out['inputs']) == {'img_inputs', 'voxel_semantics', 'mask_lidar', 'mask_camera'}
+    assert out['inputs']['img_inputs'][0].shape == (1, N * F, 3, H, W)
