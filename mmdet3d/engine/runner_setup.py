@@ -1,0 +1,168 @@
+"""Reusable logic of ``tools/train.py`` and ``tools/test.py``: config loading and checking,
+applying command-line options, and building the mmengine Runner."""
+from __future__ import annotations
+
+import argparse
+import difflib
+import os.path as osp
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from mmdet3d.registry import RUNNERS
+
+from .checkpoint_io import register_checkpoint_safe_globals
+from .distributed import init_cpu_distributed
+
+#: top-level keys that mmengine's Runner reads although a config need not define them
+RUNNER_KEYS = frozenset(
+    ('model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
+     'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler',
+     'val_evaluator', 'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor',
+     'load_from', 'resume', 'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer',
+     'default_scope', 'randomness', 'experiment_name', 'model_wrapper_cfg', 'sync_bn',
+     'find_unused_parameters', 'compile', 'activation_checkpointing', 'efficient_conv_bn_eval',
+     'runner_type', 'custom_imports'))
+
+
+def _suggest(key: str, candidates: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, [str(c) for c in candidates], n=3)
+    return f'; did you mean {" or ".join(repr(c) for c in close)}?' if close else ''
+
+
+def check_cfg_options(cfg: Config, options: Mapping[str, Any]) -> None:
+    """Reject ``--cfg-options`` keys that cannot be meant for this config.
+
+    Every component of a dotted key must exist, except the last one below a dict with a
+    ``type`` (constructor arguments, which the registry build checks itself). A top-level key
+    may also be one that the Runner reads (:data:`RUNNER_KEYS`).
+
+    Raises:
+        KeyError: naming the offending key and the closest existing names.
+    """
+    for full_key in options:
+        parts = full_key.split('.')
+        node: Any = cfg
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, (list, tuple)):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise KeyError(f'--cfg-options {full_key}: {part!r} is not an index of the '
+                                   f'{len(node)}-element list at {".".join(parts[:depth])}')
+                node = node[int(part)]
+                continue
+            if not isinstance(node, Mapping):
+                raise KeyError(f'--cfg-options {full_key}: {".".join(parts[:depth])} is a '
+                               f'{type(node).__name__}, not a dict')
+            if part in node:
+                node = node[part]
+                continue
+            if depth == 0 and part in RUNNER_KEYS:
+                break
+            if last and 'type' in node:
+                break
+            where = '.'.join(parts[:depth]) or 'the config'
+            raise KeyError(f'--cfg-options {full_key}: {where} has no key {part!r}'
+                           f'{_suggest(part, list(node.keys()))}')
+
+
+def load_config(config: str, cfg_options: Mapping[str, Any] | None = None) -> Config:
+    """Read a config file and merge checked ``--cfg-options`` into it.
+
+    Raises:
+        FileNotFoundError: the config file does not exist.
+        KeyError: an option key does not match the config (see :func:`check_cfg_options`).
+    """
+    if not osp.isfile(config):
+        raise FileNotFoundError(f'config file not found: {config}')
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        check_cfg_options(cfg, cfg_options)
+        cfg.merge_from_dict(dict(cfg_options))
+    return cfg
+
+
+def _require_file(path: str | None, what: str) -> None:
+    if path is not None and not osp.isfile(path):
+        raise FileNotFoundError(f'{what} not found: {path}')
+
+
+def _set_work_dir(cfg: Config, config: str, work_dir: str | None) -> None:
+    """CLI > config > ``work_dirs/<config name>``."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(config))[0])
+
+
+def _set_launcher(cfg: Config, launcher: str) -> None:
+    """Record the launcher; on CPU start gloo and wrap DDP without device ids."""
+    cfg.launcher = launcher
+    if init_cpu_distributed(launcher):
+        wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+        wrapper.setdefault('type', 'MMDistributedDataParallel')
+        wrapper['device_ids'] = None
+        wrapper.setdefault('broadcast_buffers', False)
+        wrapper.setdefault('find_unused_parameters', False)
+        cfg.model_wrapper_cfg = wrapper
+
+
+def apply_train_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Apply ``tools/train.py`` options (see its ``--help``) to ``cfg`` in place."""
+    _set_work_dir(cfg, args.config, args.work_dir)
+    if args.resume_from is not None:
+        _require_file(args.resume_from, '--resume-from checkpoint')
+        cfg.resume, cfg.load_from = True, args.resume_from
+    elif args.resume:
+        cfg.resume, cfg.load_from = True, None
+    if args.load_from is not None:
+        _require_file(args.load_from, '--load-from checkpoint')
+        cfg.load_from = args.load_from
+    if not cfg.get('resume', False):
+        _require_file(cfg.get('load_from'), 'load_from checkpoint')
+    randomness = dict(cfg.get('randomness') or {})
+    if args.seed is not None:
+        randomness['seed'] = args.seed
+    if args.deterministic:
+        randomness['deterministic'] = True
+    cfg.randomness = randomness
+    if args.amp:
+        if cfg.optim_wrapper.get('type', 'OptimWrapper') != 'OptimWrapper':
+            raise ValueError(f'--amp: optim_wrapper type is {cfg.optim_wrapper.type}, expected '
+                             'OptimWrapper')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    _set_launcher(cfg, args.launcher)
+    return cfg
+
+
+def apply_test_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Apply ``tools/test.py`` options: checkpoint, evaluation, prediction saving, launcher."""
+    _require_file(args.checkpoint, 'checkpoint')
+    _set_work_dir(cfg, args.config, args.work_dir)
+    cfg.load_from, cfg.resume = args.checkpoint, False
+    if not args.eval and args.out is None:
+        raise ValueError('tools/test.py needs --eval mIoU and/or --out DIR')
+    evaluator = cfg.get('test_evaluator')
+    if evaluator is None:
+        evaluator = dict(type='OccMetric')
+    if not (isinstance(evaluator, Mapping) and evaluator.get('type') == 'OccMetric'):
+        raise ValueError(f'tools/test.py expects test_evaluator = dict(type="OccMetric", ...), '
+                         f'got {evaluator}')
+    evaluator = dict(evaluator)
+    if args.out is not None:
+        evaluator['save_dir'] = args.out
+    evaluator['format_only'] = not args.eval
+    cfg.test_evaluator = evaluator
+    _set_launcher(cfg, args.launcher)
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Build the Runner (``runner_type`` if set) with checkpoint unpickling allowed."""
+    register_checkpoint_safe_globals()
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)

@@ -1,0 +1,43 @@
+"""Evaluate a checkpoint on the test split.
+
+    python tools/test.py CONFIG CKPT --eval mIoU [--out DIR] [--work-dir DIR]
+        [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
+
+Logs the per-class IoU table and the mIoU of every density threshold. ``--out DIR`` writes
+``DIR/<scene>/<token>.npz`` (key ``semantics``, the first threshold's (X, Y, Z) uint8 labels);
+``--out`` without ``--eval`` only writes predictions (no ground truth needed).
+"""
+from __future__ import annotations
+
+import argparse
+
+from mmengine.config import DictAction
+
+from mmdet3d.engine.runner_setup import apply_test_args, build_runner, load_config
+from mmdet3d.utils import register_all_modules
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test an occupancy model')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint, e.g. work_dirs/<cfg>/epoch_12_ema.pth')
+    parser.add_argument('--eval', choices=['mIoU'], help='metric to compute')
+    parser.add_argument('--out', help='folder for per-sample prediction files')
+    parser.add_argument('--work-dir', help='where the test log goes')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. test_dataloader.num_workers=0')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    register_all_modules()
+    cfg = apply_test_args(load_config(args.config, args.cfg_options), args)
+    build_runner(cfg).test()
+
+
+if __name__ == '__main__':
+    main()
