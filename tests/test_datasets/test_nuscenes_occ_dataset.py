@@ -1,4 +1,4 @@
-"""NuScenesDatasetOccpancy: sorting, adjacent and render frames at scene boundaries, paths, errors."""
+"""NuScenesDatasetOccpancy: sorting, adjacent/render frames at scene boundaries, paths, errors."""
 from __future__ import annotations
 
 import pickle

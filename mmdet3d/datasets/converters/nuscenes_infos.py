@@ -20,7 +20,7 @@ from .info_io import dump_infos
 
 logger = logging.getLogger(__name__)
 
-VERSIONS = ('v1.0-trainval', 'v1.0-test', 'v1.0-mini')
+VERSIONS = ('v1.0-trainval', 'v1.0-mini')  # v1.0-test has no panoptic labels
 CAMERA_TYPES = ('CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT',
                 'CAM_BACK_RIGHT')
 NUSCENES_TABLES = ('attribute', 'calibrated_sensor', 'category', 'ego_pose', 'instance', 'log',
@@ -119,11 +119,9 @@ def load_nuscenes(root_path: str, version: str) -> Any:
 def split_scene_names(version: str) -> dict[str, list[str]]:
     """Official scene names per output split (nuscenes.utils.splits)."""
     from nuscenes.utils import splits
-    if version == 'v1.0-trainval':
-        return dict(train=list(splits.train), val=list(splits.val))
     if version == 'v1.0-mini':
         return dict(train=list(splits.mini_train), val=list(splits.mini_val))
-    return dict(test=list(splits.test))
+    return dict(train=list(splits.train), val=list(splits.val))
 
 
 def _rotation(quat: Iterable[float]) -> np.ndarray:
@@ -189,8 +187,7 @@ def _annotations(nusc: Any, sample: dict, lidar_token: str,
     )
 
 
-def sample_info(nusc: Any, sample: dict, occ_root: str, with_annotations: bool = True
-                ) -> dict[str, Any]:
+def sample_info(nusc: Any, sample: dict, occ_root: str) -> dict[str, Any]:
     """The info dict of one keyframe sample (spec 5.1 keys, ``scene_token`` and ``occ_path``).
 
     Raises:
@@ -213,7 +210,7 @@ def sample_info(nusc: Any, sample: dict, occ_root: str, with_annotations: bool =
                        f'(sample {sample["token"]}) in {root_path}/{nusc.version}') from err
     global_from_lidar = _pose(pose['translation'], pose['rotation']) @ _pose(
         cs['translation'], cs['rotation'])
-    info: dict[str, Any] = dict(
+    info = dict(
         lidar_path=lidar_path,
         token=sample['token'],
         sweeps=[],
@@ -230,8 +227,7 @@ def sample_info(nusc: Any, sample: dict, occ_root: str, with_annotations: bool =
         lidar_idx=lidar_token,
         occ_path=posixpath.join(occ_root, scene['name'], sample['token']),
     )
-    if with_annotations:
-        info.update(_annotations(nusc, sample, lidar_token, global_from_lidar[:3, :3].T))
+    info.update(_annotations(nusc, sample, lidar_token, global_from_lidar[:3, :3].T))
     return info
 
 
@@ -253,29 +249,23 @@ def create_infos(nusc: Any, version: str, occ_root: str, progress: Progress = it
                  ) -> dict[str, list[dict[str, Any]]]:
     """Info dicts of all samples of the available scenes, per split, in ``nusc.sample`` order.
 
-    Scenes not in the train list go to ``val`` (the original's rule); for v1.0-test everything
-    goes to ``test`` without annotations.
+    Scenes not in the train list go to ``val`` (the original's rule).
     """
     split_names = split_scene_names(version)
     available = available_scene_tokens(nusc)
     name_of = {scene['token']: scene['name'] for scene in nusc.scene}
-    if version == 'v1.0-test':
-        split_of = {token: 'test' for token in available}
-    else:
-        train_names = set(split_names['train'])
-        split_of = {token: 'train' if name_of[token] in train_names else 'val'
-                    for token in available}
-        official = train_names | set(split_names['val'])
-        for token in sorted(available, key=name_of.get):
-            if name_of[token] not in official:
-                logger.warning('%s is in no official %s split; it goes to val', name_of[token],
-                               version)
+    train_names = set(split_names['train'])
+    split_of = {token: 'train' if name_of[token] in train_names else 'val' for token in available}
+    official = train_names | set(split_names['val'])
+    for token in sorted(available, key=name_of.get):
+        if name_of[token] not in official:
+            logger.warning('%s is in no official %s split; it goes to val', name_of[token],
+                           version)
     result: dict[str, list[dict[str, Any]]] = {split: [] for split in split_names}
     for sample in progress(nusc.sample):
         split = split_of.get(sample['scene_token'])
         if split is not None:
-            result[split].append(
-                sample_info(nusc, sample, occ_root, with_annotations=version != 'v1.0-test'))
+            result[split].append(sample_info(nusc, sample, occ_root))
     return result
 
 
