@@ -45,9 +45,6 @@ class LoadAnnotationsBEVDepth(BaseTransform):
         - voxel_semantics, mask_lidar, mask_camera (if present): (X, Y, Z), axis 0 reversed if
           flip_dx, axis 1 reversed if flip_dy.
 
-    Added Keys:
-        - bda_aug (dict): the sampled ``rotate``, ``scale``, ``flip_dx``, ``flip_dy``.
-
     Args:
         bda_aug_conf: ``rot_lim`` (lo, hi) degrees, ``scale_lim`` (lo, hi), ``flip_dx_ratio``,
             ``flip_dy_ratio`` (probabilities).
@@ -83,7 +80,6 @@ class LoadAnnotationsBEVDepth(BaseTransform):
         aug = self.sample_bda_augmentation()
         bda = torch.from_numpy(bda_matrix(**aug))
         results['img_inputs'] = img_inputs + (bda,)
-        results['bda_aug'] = aug
         for key in OCC_GT_KEYS:
             if key not in results:
                 continue

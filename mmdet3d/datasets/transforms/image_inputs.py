@@ -15,7 +15,7 @@ from PIL import Image
 from mmdet3d.registry import TRANSFORMS
 
 from .base import BaseTransform
-from .utils import check_file, make_rng, pose_matrix, require, resolve_path, sensor_poses
+from .utils import check_file, make_rng, pose_matrix, require, sensor_poses
 
 IMG_MEAN = (123.675, 116.28, 103.53)
 IMG_STD = (58.395, 57.12, 57.375)
@@ -120,8 +120,6 @@ class PrepareImageInputs(BaseTransform):
             (lo, hi) fraction, ``resize_test`` (added to the test scale).
         is_train: sample random augmentations (else the fixed test-mode values).
         sequential: also load the ``adjacent`` frames. Defaults to True.
-        data_root: directory that relative image paths are resolved against. Defaults to None
-            (the working directory, as the original).
         swap_rb: keep the original R/B channel swap of the normalisation (quirk 15).
             Defaults to True.
         lidar_key_ego: quirk 5 fix. If True, every ``sensor2ego`` becomes camera -> key-frame
@@ -137,7 +135,6 @@ class PrepareImageInputs(BaseTransform):
                  data_config: dict,
                  is_train: bool,
                  sequential: bool = True,
-                 data_root: str | None = None,
                  swap_rb: bool = True,
                  lidar_key_ego: bool = False,
                  seed: int | None = None) -> None:
@@ -147,7 +144,6 @@ class PrepareImageInputs(BaseTransform):
         self.data_config = data_config
         self.is_train = is_train
         self.sequential = sequential
-        self.data_root = data_root
         self.swap_rb = swap_rb
         self.lidar_key_ego = lidar_key_ego
         self.rng = make_rng(seed)
@@ -184,7 +180,7 @@ class PrepareImageInputs(BaseTransform):
     def _load(self, info: dict, cam: str) -> Image.Image:
         if cam not in info.get('cams', {}):
             raise KeyError(f'PrepareImageInputs: camera {cam!r} missing in info cams')
-        path = resolve_path(info['cams'][cam]['data_path'], self.data_root)
+        path = info['cams'][cam]['data_path']
         return Image.open(check_file(path, f'image of {cam}')).convert('RGB')
 
     def _frame_poses(self, info: dict, cams: list[str], key_lidar_ego: np.ndarray | None

@@ -8,7 +8,7 @@ import numpy as np
 from mmdet3d.registry import TRANSFORMS
 
 from .base import BaseTransform
-from .utils import check_file, require, resolve_path
+from .utils import check_file, require
 
 OCC_GT_KEYS = {'voxel_semantics': 'semantics', 'mask_lidar': 'mask_lidar',
                'mask_camera': 'mask_camera'}
@@ -28,18 +28,10 @@ class LoadOccGTFromFile(BaseTransform):
         - voxel_semantics (np.ndarray): (X, Y, Z) uint8.
         - mask_lidar (np.ndarray): (X, Y, Z) uint8.
         - mask_camera (np.ndarray): (X, Y, Z) uint8.
-
-    Args:
-        data_root: directory that a relative ``occ_gt_path`` is resolved against.
-            Defaults to None (the working directory, as the original).
     """
 
-    def __init__(self, data_root: str | None = None) -> None:
-        self.data_root = data_root
-
     def transform(self, results: dict) -> dict:
-        folder = resolve_path(require(results, 'occ_gt_path', 'LoadOccGTFromFile'),
-                              self.data_root)
+        folder = require(results, 'occ_gt_path', 'LoadOccGTFromFile')
         path = check_file(os.path.join(folder, 'labels.npz'), 'Occ3D ground truth')
         with np.load(path) as labels:
             for key, npz_key in OCC_GT_KEYS.items():
@@ -47,6 +39,3 @@ class LoadOccGTFromFile(BaseTransform):
                     raise KeyError(f'{path} lacks the array {npz_key!r}')
                 results[key] = labels[npz_key].astype(np.uint8)
         return results
-
-    def __repr__(self) -> str:
-        return f'{type(self).__name__}(data_root={self.data_root!r})'

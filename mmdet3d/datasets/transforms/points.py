@@ -8,7 +8,7 @@ import numpy as np
 from mmdet3d.registry import TRANSFORMS
 
 from .base import BaseTransform
-from .utils import check_file, require, resolve_path
+from .utils import check_file, require
 
 
 def load_lidar_points(path: str, load_dim: int = 5) -> np.ndarray:
@@ -34,14 +34,12 @@ class LoadPointsFromFile(BaseTransform):
             'LIDAR'.
         load_dim: floats per point in the file. Defaults to 5.
         use_dim: number of leading dims to keep, or the list of dims. Defaults to 5.
-        data_root: directory that a relative path is resolved against. Defaults to None.
     """
 
     def __init__(self,
                  coord_type: str = 'LIDAR',
                  load_dim: int = 5,
-                 use_dim: int | Sequence[int] = 5,
-                 data_root: str | None = None) -> None:
+                 use_dim: int | Sequence[int] = 5) -> None:
         if coord_type != 'LIDAR':
             raise ValueError(f"LoadPointsFromFile supports coord_type='LIDAR' only, "
                              f'got {coord_type!r}')
@@ -49,11 +47,9 @@ class LoadPointsFromFile(BaseTransform):
         self.use_dim = list(range(use_dim)) if isinstance(use_dim, int) else list(use_dim)
         if max(self.use_dim) >= load_dim:
             raise ValueError(f'use_dim {self.use_dim} exceeds load_dim {load_dim}')
-        self.data_root = data_root
 
     def transform(self, results: dict) -> dict:
-        path = resolve_path(require(results, 'pts_filename', 'LoadPointsFromFile'),
-                            self.data_root)
+        path = require(results, 'pts_filename', 'LoadPointsFromFile')
         results['points'] = np.ascontiguousarray(load_lidar_points(path, self.load_dim)[
             :, self.use_dim])
         return results

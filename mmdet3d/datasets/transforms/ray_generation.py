@@ -11,8 +11,7 @@ from mmdet3d.registry import TRANSFORMS
 from .base import BaseTransform
 from .point_depth import lidar2img_matrices, project_points
 from .points import load_lidar_points
-from .utils import (cam2global_matrices, check_file, pose_matrix, require, resolve_path,
-                    sensor_poses)
+from .utils import cam2global_matrices, check_file, pose_matrix, require, sensor_poses
 
 # nuScenes-lidarseg index (0..31) -> Occ3D class (0..16). Unlike the devkit's mapping,
 # personal_mobility (5) maps to pedestrian (7); noise and every ignored category map to 0.
@@ -69,7 +68,6 @@ class GenerateRays(BaseTransform):
         skip_copied_frames: quirk 8 fix: drop the rays of t != 0 frames that are the key
             frame itself (the dataset's scene-boundary fallback; matched by ``lidar_path``).
             Defaults to False (original: their rays are duplicated).
-        data_root: directory that relative paths are resolved against. Defaults to None.
     """
 
     def __init__(self,
@@ -79,8 +77,7 @@ class GenerateRays(BaseTransform):
                  ignore_classes: Sequence[int] | None = None,
                  half_pixel_shift: bool = True,
                  depth_along_ray: bool = False,
-                 skip_copied_frames: bool = False,
-                 data_root: str | None = None) -> None:
+                 skip_copied_frames: bool = False) -> None:
         self.render_frame_ids = [int(t) for t in render_frame_ids]
         if 0 not in self.render_frame_ids:
             raise ValueError(f'render_frame_ids {self.render_frame_ids} must contain 0')
@@ -91,15 +88,14 @@ class GenerateRays(BaseTransform):
         self.half_pixel_shift = half_pixel_shift
         self.depth_along_ray = depth_along_ray
         self.skip_copied_frames = skip_copied_frames
-        self.data_root = data_root
 
     def _frame_rays(self, info: dict, cam2key: np.ndarray, key_ego_inv: np.ndarray,
                     cams: list[str], key_cam: tuple[np.ndarray, ...], img_hw: tuple[int, int],
                     dynamic_filter: bool) -> tuple[np.ndarray, ...]:
         """Rays of one frame: camera idx (R,), dirs (R, 3), depth (R,), label (R,), coor (R, 2)."""
         intrins, post_rots, post_trans = key_cam
-        points = load_lidar_points(resolve_path(info['lidar_path'], self.data_root))[:, :3]
-        labels = load_panoptic_labels(resolve_path(info['panoptic_path'], self.data_root))
+        points = load_lidar_points(info['lidar_path'])[:, :3]
+        labels = load_panoptic_labels(info['panoptic_path'])
         if len(labels) != len(points):
             raise ValueError(f'{info["panoptic_path"]}: {len(labels)} labels for '
                              f'{len(points)} points of {info["lidar_path"]}')

@@ -1,4 +1,4 @@
-"""Shared helpers of the transforms: path resolution, required keys, rigid poses, random draws."""
+"""Shared helpers of the transforms: file and key checks, rigid poses, random draws."""
 from __future__ import annotations
 
 import os
@@ -7,17 +7,6 @@ from collections.abc import Sequence
 import numpy as np
 
 RandomSource = np.random.Generator | np.random.RandomState
-
-
-def resolve_path(path: str, data_root: str | None) -> str:
-    """Return ``path`` joined to ``data_root`` unless ``data_root`` is None or ``path`` is absolute.
-
-    Info pkls store paths relative to the working directory (e.g. ``./data/nuscenes/...``);
-    ``data_root`` lets a pipeline run from another directory.
-    """
-    if data_root is None or os.path.isabs(path):
-        return path
-    return os.path.join(data_root, path)
 
 
 def check_file(path: str, what: str) -> str:
