@@ -94,19 +94,20 @@ def trilinear_lookup(volumes: Tensor,
     index = continuous_voxel_index(points, pc_range, (size_x, size_y, size_z), align_corners)
     index = index.reshape(-1, 3)  # (R, S, 3) -> (P, 3)
     lower = torch.floor(index)
-    frac_hi = index - lower  # weight of the upper corner, (P, 3)
-    frac_lo = (lower + 1) - index  # weight of the lower corner
-    lower = lower.long()
-    limits = torch.tensor([size_x, size_y, size_z], device=points.device)
-    offsets = torch.tensor([[c & 1, (c >> 1) & 1, c >> 2] for c in range(8)],
-                           device=points.device)  # (8, 3) corner offsets in (x, y, z)
-    corners = lower[None] + offsets[:, None]  # (8, P, 3)
-    valid = ((corners >= 0) & (corners < limits)).all(dim=-1)  # (8, P)
-    weights = torch.where(offsets[:, None].bool(), frac_hi[None], frac_lo[None])  # (8, P, 3)
-    weights = weights.prod(dim=-1) * valid  # (8, P)
-    corners = torch.where(valid[..., None], corners, torch.zeros_like(corners))
-    base = slots.long().repeat_interleave(num_samples) * (size_z * size_y * size_x)  # (P,)
-    linear = base + (corners[..., 2] * size_y + corners[..., 1]) * size_x + corners[..., 0]
+    frac = torch.stack([(lower + 1) - index, index - lower])  # (2, P, 3) lower/upper weights
+    corner = lower.long()[None] + torch.arange(2, device=points.device).view(2, 1, 1)
+    sizes = torch.tensor([size_x, size_y, size_z], device=points.device)
+    frac = frac * ((corner >= 0) & (corner < sizes))  # zero padding, (2, P, 3)
+    corner = torch.minimum(corner.clamp(min=0), sizes - 1)  # any in-range index for weight 0
+    # Corner c = dx + 2 dy + 4 dz: (2z, 1, 1, P) x (1, 2y, 1, P) x (1, 1, 2x, P) -> (8, P),
+    # multiplied in grid_sample's order (wx * wy) * wz.
+    weights = ((frac[None, None, :, :, 0] * frac[None, :, None, :, 1])
+               * frac[:, None, None, :, 2]).reshape(8, -1)
+    index_dtype = torch.int32 if volumes.numel() // channels < 2**31 else torch.long
+    corner = corner.to(index_dtype)
+    base = slots.to(index_dtype).repeat_interleave(num_samples) * (size_z * size_y * size_x)
+    linear = ((corner[:, None, None, :, 2] * size_y + corner[None, :, None, :, 1]) * size_x
+              + corner[None, None, :, :, 0] + base).reshape(8, -1)  # (2, 2, 2, P) -> (8, P)
     flat = volumes.reshape(-1, channels)  # (V, Z, Y, X, C) -> (V*Z*Y*X, C)
     out = _GatherCorners.apply(flat, linear, weights)  # (P, C)
     return out.view(num_rays, num_samples, channels)  # (P, C) -> (R, S, C)
