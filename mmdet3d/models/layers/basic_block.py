@@ -1,4 +1,4 @@
-"""2-D residual basic block with mmdet's ``BasicBlock`` layout (used by the DepthNet, spec 2.7.2)."""
+"""2-D residual basic block with mmdet's ``BasicBlock`` layout (DepthNet, spec 2.7.2)."""
 from __future__ import annotations
 
 import torch

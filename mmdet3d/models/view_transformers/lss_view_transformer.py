@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import torch
 from torch import Tensor, nn
 
 from mmdet3d.models.losses.depth_loss import depth_bce_loss, downsample_gt_depth

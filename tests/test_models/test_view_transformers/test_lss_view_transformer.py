@@ -113,3 +113,16 @@ def test_missing_prev_frame_uses_zero_cost_volume():
         raw = vt.depth_net(frame['img_feats'].flatten(0, 1), mlp_input,
                            torch.zeros(B * N, D, 32, 88))
     torch.testing.assert_close(depth, raw[:, :D].softmax(1))
+
+
+@pytest.mark.cuda
+def test_cuda_matches_cpu(monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, 'allow_tf32', False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, 'allow_tf32', False)
+    vt = _build().eval()
+    frame = _frame()
+    with torch.no_grad():
+        bev_cpu, depth_cpu = _forward(vt, frame)
+        bev_gpu, depth_gpu = _forward(vt.cuda(), {k: v.cuda() for k, v in frame.items()})
+    torch.testing.assert_close(depth_gpu.cpu(), depth_cpu, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(bev_gpu.cpu(), bev_cpu, rtol=1e-4, atol=1e-4)
