@@ -209,6 +209,11 @@ def test_converter_names_missing_or_corrupt_inputs(world, tmp_path, caplog):
     with pytest.raises(ValueError, match=re.escape(f'{sample_json} is not valid JSON')):
         nuscenes_infos.load_nuscenes(str(root), 'v1.0-mini')
     sample_json.write_text(good)
+    label = next((root / 'panoptic' / 'v1.0-mini').iterdir())
+    label.rename(tmp_path / label.name)
+    with pytest.raises(ValueError, match=re.escape(f"cannot load {root / 'v1.0-mini'}")):
+        nuscenes_infos.load_nuscenes(str(root), 'v1.0-mini')  # devkit: label count mismatch
+    (tmp_path / label.name).rename(label)
     # a scene whose first LiDAR file is missing is skipped; a later missing file is an error
     infos = _infos(world, 'train') + _infos(world, 'val')
     scene_files = {}

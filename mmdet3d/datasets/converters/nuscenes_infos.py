@@ -191,7 +191,7 @@ def sample_info(nusc: Any, sample: dict, occ_root: str) -> dict[str, Any]:
     """The info dict of one keyframe sample (spec 5.1 keys, ``scene_token`` and ``occ_path``).
 
     Raises:
-        FileNotFoundError: the sample's LiDAR file is missing.
+        FileNotFoundError: the sample's LiDAR or panoptic file is missing.
         KeyError: the sample has no panoptic record.
     """
     root_path = nusc.dataroot
@@ -208,6 +208,10 @@ def sample_info(nusc: Any, sample: dict, occ_root: str) -> dict[str, Any]:
     except KeyError as err:
         raise KeyError(f'no panoptic record for LIDAR_TOP sample_data {lidar_token} '
                        f'(sample {sample["token"]}) in {root_path}/{nusc.version}') from err
+    panoptic_path = posixpath.join(root_path, panoptic['filename'])
+    if not os.path.isfile(panoptic_path):
+        raise FileNotFoundError(
+            f'panoptic labels of sample {sample["token"]} not found: {panoptic_path}')
     global_from_lidar = _pose(pose['translation'], pose['rotation']) @ _pose(
         cs['translation'], cs['rotation'])
     info = dict(
@@ -223,7 +227,7 @@ def sample_info(nusc: Any, sample: dict, occ_root: str) -> dict[str, Any]:
         timestamp=sample['timestamp'],
         scene_name=scene['name'],
         scene_token=sample['scene_token'],
-        panoptic_path=posixpath.join(root_path, panoptic['filename']),
+        panoptic_path=panoptic_path,
         lidar_idx=lidar_token,
         occ_path=posixpath.join(occ_root, scene['name'], sample['token']),
     )
