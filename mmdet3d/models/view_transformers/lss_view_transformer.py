@@ -167,6 +167,7 @@ class LSSViewTransformerBEVStereo(nn.Module):
         if self.depth_net.stereo:
             if stereo_curr is None:
                 raise ValueError('the stereo view transformer needs stereo_curr')
+            # the grid normalises by 4x the stereo feature size, as the original does
             hf, wf = stereo_curr.shape[-2:]
             cost_volume = self.depth_net.cost_volume(
                 self.cv_frustum, stereo_prev, stereo_curr, k2s_sensor, intrins, post_rots,
