@@ -1,1 +1,5 @@
-"""datasets transforms package."""
+"""Data pipeline transforms (spec 4.3; contracts in docs/data_flow.md section 2).
+
+Training order: PrepareImageInputs -> [LoadOccGTFromFile] -> LoadAnnotationsBEVDepth ->
+LoadPointsFromFile -> PointToMultiViewDepth -> GenerateRays -> [LoadFlowGT] -> PackOccInputs.
+"""

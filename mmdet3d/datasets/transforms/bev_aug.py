@@ -50,7 +50,8 @@ class LoadAnnotationsBEVDepth(BaseTransform):
             ``flip_dy_ratio`` (probabilities).
         is_train: sample the augmentation; else identity.
         seed: None draws from numpy's global random state; an int gives a private,
-            reproducible generator. Defaults to None.
+            reproducible generator (every dataloader worker then repeats the same draws: use None
+            for training). Defaults to None.
     """
 
     def __init__(self, bda_aug_conf: dict, is_train: bool, seed: int | None = None) -> None:

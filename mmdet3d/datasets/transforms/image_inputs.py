@@ -100,6 +100,7 @@ class PrepareImageInputs(BaseTransform):
 
     One augmentation is sampled per camera (train mode) and applied to that camera's images of
     all frames; the key frame's intrinsics and augmentation are repeated for adjacent frames.
+    The original's unused ``canvas`` (augmented uint8 images) is not produced.
 
     Required Keys:
         - curr (dict): key-frame info; ``cams[name]`` with ``data_path``, ``cam_intrinsic``,
@@ -128,7 +129,8 @@ class PrepareImageInputs(BaseTransform):
             camera-to-camera transforms are unchanged. Needs ``curr['ego2global_*']``.
             Defaults to False (the original: key ego = CAM_FRONT_LEFT's ego pose).
         seed: None draws from numpy's global random state (seeded per dataloader worker);
-            an int gives a private, reproducible generator. Defaults to None.
+            an int gives a private, reproducible generator (every dataloader worker then
+            repeats the same draws: use None for training). Defaults to None.
     """
 
     def __init__(self,
