@@ -17,6 +17,9 @@ REFERENCE_DIR = Path(os.environ.get(
 GOLDEN_DIR = REFERENCE_DIR / 'golden'
 
 register_all_modules()
+# The suite runs under pytest-xdist with one worker per core: one intra-op thread each avoids
+# oversubscription (small convolutions get orders of magnitude slower when threads compete).
+torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config, items):
