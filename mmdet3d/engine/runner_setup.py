@@ -44,7 +44,7 @@ def check_cfg_options(cfg: Config, options: Mapping[str, Any]) -> None:
     """
     for full_key in options:
         parts = full_key.split('.')
-        node: Any = cfg
+        node: Any = cfg._cfg_dict
         for depth, part in enumerate(parts):
             last = depth == len(parts) - 1
             if isinstance(node, (list, tuple)):

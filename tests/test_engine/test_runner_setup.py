@@ -1,0 +1,106 @@
+"""Config loading, option checks and CLI-to-config mapping of tools/train.py and test.py."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmdet3d.engine.checkpoint_io import atomic_torch_save, register_checkpoint_safe_globals
+from mmdet3d.engine.runner_setup import (apply_test_args, apply_train_args, build_runner,
+                                         load_config)
+
+FIXTURES = Path(__file__).resolve().parents[1] / 'fixtures'
+TOY_CFG = str(FIXTURES / 'configs' / 'toy_occ_2e.py')
+sys.path.insert(0, str(FIXTURES))
+
+
+def _train_args(**kw) -> argparse.Namespace:
+    base = dict(config=TOY_CFG, work_dir=None, resume_from=None, resume=False, load_from=None,
+                launcher='none', seed=None, deterministic=False, amp=False)
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_missing_config_file_is_named():
+    with pytest.raises(FileNotFoundError, match='no_such_config.py'):
+        load_config('configs/no_such_config.py')
+
+
+@pytest.mark.parametrize('key, message', [
+    ('train_dataloader.batchsize', r"no key 'batchsize'.*did you mean 'batch_size'"),
+    ('laod_from', r"the config has no key 'laod_from'.*'load_from'"),
+    ('default_hooks.checkpont.interval', r"default_hooks has no key 'checkpont'"),
+    ('param_scheduler.5.end', r"'5' is not an index"),
+])
+def test_cfg_option_typos_are_named(key, message):
+    with pytest.raises(KeyError, match=message):
+        load_config(TOY_CFG, {key: 1})
+
+
+def test_valid_cfg_options_merge():
+    cfg = load_config(TOY_CFG, {'train_cfg.max_epochs': 3, 'optim_wrapper.optimizer.betas':
+                                (0.8, 0.9), 'model_wrapper_cfg': dict(type='X')})
+    assert cfg.train_cfg.max_epochs == 3 and cfg.optim_wrapper.optimizer.betas == (0.8, 0.9)
+
+
+def test_constructor_typo_inside_config_is_named(tmp_path):
+    cfg = load_config(TOY_CFG)
+    cfg.work_dir = str(tmp_path)
+    cfg.model.num_clases = 3
+    with pytest.raises(TypeError, match='num_clases'):
+        build_runner(cfg)
+
+
+def test_train_args_map_to_config(tmp_path):
+    ckpt = tmp_path / 'c.pth'
+    ckpt.write_bytes(b'')
+    cfg = apply_train_args(load_config(TOY_CFG), _train_args(seed=7, deterministic=True))
+    assert cfg.work_dir == 'work_dirs/toy_occ_2e'
+    assert cfg.randomness == dict(seed=7, deterministic=True) and not cfg.resume
+    cfg = apply_train_args(load_config(TOY_CFG), _train_args(resume_from=str(ckpt)))
+    assert cfg.resume and cfg.load_from == str(ckpt)
+    cfg = apply_train_args(load_config(TOY_CFG), _train_args(resume=True, work_dir='w'))
+    assert cfg.resume and cfg.load_from is None and cfg.work_dir == 'w'
+    cfg = apply_train_args(load_config(TOY_CFG), _train_args(load_from=str(ckpt), amp=True))
+    assert not cfg.resume and cfg.load_from == str(ckpt)
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+
+
+@pytest.mark.parametrize('option', ['resume_from', 'load_from'])
+def test_missing_checkpoint_is_named(option):
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        apply_train_args(load_config(TOY_CFG), _train_args(**{option: 'nope.pth'}))
+
+
+def test_test_args(tmp_path):
+    ckpt = tmp_path / 'c.pth'
+    ckpt.write_bytes(b'')
+    args = argparse.Namespace(config=TOY_CFG, checkpoint=str(ckpt), eval='mIoU', out='preds',
+                              work_dir=None, launcher='none')
+    cfg = apply_test_args(load_config(TOY_CFG), args)
+    assert cfg.load_from == str(ckpt) and not cfg.resume
+    assert cfg.test_evaluator == dict(type='OccMetric', save_dir='preds', format_only=False)
+    args.eval = None
+    assert apply_test_args(load_config(TOY_CFG), args).test_evaluator['format_only']
+    args.out = None
+    with pytest.raises(ValueError, match='--eval mIoU'):
+        apply_test_args(load_config(TOY_CFG), args)
+    args.checkpoint = str(tmp_path / 'missing.pth')
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        apply_test_args(load_config(TOY_CFG), args)
+
+
+def test_atomic_save_and_weights_only_load_of_mmengine_objects(tmp_path):
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+
+    buffer = HistoryBuffer()
+    buffer.update(1.5)
+    path = tmp_path / 'x.pth'
+    atomic_torch_save(dict(buf=buffer, eta=np.float64(2.0), w=torch.ones(2)), str(path))
+    assert [p.name for p in tmp_path.iterdir()] == ['x.pth']  # no temporary left behind
+    register_checkpoint_safe_globals()
+    loaded = torch.load(path, weights_only=True)
+    assert loaded['buf'].current() == 1.5 and loaded['eta'] == 2.0
