@@ -38,6 +38,10 @@ class GenerateRays(BaseTransform):
     in point order; directions use the key frame's intrinsics, camera rotations are frame i's
     expressed in E0; the BEV augmentation is applied to origins and directions.
 
+    Geometry is computed in float64. The original works in float32 through global coordinates
+    (~km), which shifts its cameras by ~1e-4 m: its directions differ from exact ones by up to
+    ~1e-4 m / depth and a few floor(pixel) values flip; kept rays, order and labels are equal.
+
     Required Keys:
         - render_frames (list[dict]): T infos (offsets ``render_frame_ids``) with
           ``lidar_path``, ``panoptic_path``, ``lidar2ego_*``, ``ego2global_*``, ``cams``.
