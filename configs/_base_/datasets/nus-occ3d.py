@@ -1,0 +1,76 @@
+# nuScenes + Occ3D-nuScenes for OccFlowNet (spec 1.2, 4): geometry of the data world, the
+# camera-only pipelines of the `_2d` variant, loaders and the Occ3D mIoU evaluator. The flow and
+# 3-D variants extend `train_pipeline` and the packed keys.
+dataset_type = 'NuScenesDatasetOccpancy'
+# The info pkls hold paths relative to the working directory (run from the repository root).
+info_prefix = 'data/bevdetv2-nuscenes'  # -> <info_prefix>_infos_{train,val}.pkl
+flow_root = 'data/flow'
+
+point_cloud_range = [-40.0, -40.0, -1.0, 40.0, 40.0, 5.4]
+occ_size = [200, 200, 16]  # (X, Y, Z) voxels of 0.4 m
+grid_config = dict(x=[-40, 40, 0.4], y=[-40, 40, 0.4], z=[-1, 5.4, 0.4], depth=[1.0, 45.0, 0.5])
+render_frame_ids = [-3, -2, -1, 0, 1, 2, 3]  # keyframe offsets whose LiDAR rays supervise
+dynamic_classes = [0, 1, 3, 4, 5, 7, 9, 10]  # rays of t != 0 dropped by the `_2d` variant
+
+data_config = dict(
+    cams=['CAM_FRONT_LEFT', 'CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_BACK_LEFT', 'CAM_BACK',
+          'CAM_BACK_RIGHT'],
+    Ncams=6,
+    input_size=(512, 1408),
+    src_size=(900, 1600),
+    resize=(-0.06, 0.11),
+    rot=(-5.4, 5.4),
+    flip=True,
+    crop_h=(0.0, 0.0),
+    resize_test=0.00)
+bda_aug_conf = dict(rot_lim=(0.0, 0.0), scale_lim=(1.0, 1.0), flip_dx_ratio=0.5,
+                    flip_dy_ratio=0.5)
+
+load_points = dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5)
+generate_rays = dict(
+    type='GenerateRays', render_frame_ids=render_frame_ids, depth_range=[0.05, 39.0],
+    pc_range=point_cloud_range, ignore_classes=dynamic_classes)
+train_keys = ['img_inputs', 'gt_depth', 'origins', 'directions', 'ray_dataset']
+train_pipeline = [
+    dict(type='PrepareImageInputs', data_config=data_config, is_train=True, sequential=True),
+    dict(type='LoadAnnotationsBEVDepth', bda_aug_conf=bda_aug_conf, is_train=True),
+    load_points,
+    dict(type='PointToMultiViewDepth', grid_config=grid_config, downsample=1),
+    generate_rays,
+    dict(type='PackOccInputs', keys=train_keys),
+]
+test_pipeline = [
+    dict(type='PrepareImageInputs', data_config=data_config, is_train=False, sequential=True),
+    dict(type='LoadAnnotationsBEVDepth', bda_aug_conf=bda_aug_conf, is_train=False),
+    dict(type='PackOccInputs', keys=['img_inputs']),
+]
+
+train_dataloader = dict(
+    batch_size=4,  # per GPU; 4 GPUs give the paper's global batch of 16
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(
+        type=dataset_type,
+        ann_file=f'{info_prefix}_infos_train.pkl',
+        flow_root=flow_root,
+        pipeline=train_pipeline,
+        test_mode=False))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(
+        type=dataset_type,
+        ann_file=f'{info_prefix}_infos_val.pkl',
+        flow_root=flow_root,
+        pipeline=test_pipeline,
+        test_mode=True))
+test_dataloader = val_dataloader
+
+val_evaluator = dict(type='OccMetric', use_image_mask=True)
+test_evaluator = val_evaluator

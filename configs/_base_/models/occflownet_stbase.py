@@ -1,0 +1,86 @@
+# OccFlowNet model of the paper configs (spec 1.2): Swin-B + FPN_LSS, stereo LSS view
+# transformer, 3-D encoder, decoders and the volume renderer. The geometry shared with the data
+# (grid_config, input_size, pc_range, grid_size, render_frame_ids) is filled in by the configs
+# from the dataset base; the variants set the renderer's dynamic-object handling (static filter
+# or flow) and the optional 3-D losses.
+num_trans = 32  # numC_Trans: channels lifted into the voxels
+out_dim = 64  # voxel_feat_dim: channels of final_conv, input of the decoders
+hidden_dim = 256
+multi_adj_frame_id_cfg = (1, 1 + 1, 1)
+num_adj = len(range(*multi_adj_frame_id_cfg))
+
+model = dict(
+    type='OccFlowNet',
+    num_adj=num_adj,
+    out_dim=out_dim,
+    eval_threshold_range=[0.35],
+    data_preprocessor=dict(type='OccDataPreprocessor'),
+    img_backbone=dict(
+        type='SwinTransformer',
+        patch_size=4,
+        window_size=12,
+        mlp_ratio=4,
+        embed_dims=128,
+        depths=[2, 2, 18, 2],
+        num_heads=[4, 8, 16, 32],
+        strides=[4, 2, 2, 2],
+        out_indices=[2, 3],
+        qkv_bias=True,
+        qk_scale=None,
+        patch_norm=True,
+        drop_rate=0.0,
+        attn_drop_rate=0.0,
+        drop_path_rate=0.1,
+        with_cp=True,
+        return_stereo_feat=True,
+        output_missing_index_as_none=False),
+    img_neck=dict(
+        type='FPN_LSS',
+        in_channels=512 + 1024,
+        out_channels=512,
+        extra_upsample=None,
+        input_feature_index=[0, 1],
+        scale_factor=2),
+    img_view_transformer=dict(
+        type='LSSViewTransformerBEVStereo',
+        in_channels=512,
+        out_channels=num_trans,
+        sid=False,
+        collapse_z=False,
+        loss_depth_weight=0.05,
+        depthnet_cfg=dict(use_dcn=False, aspp_mid_channels=96, stereo=True, bias=5.0),
+        downsample=16,
+        bev_pool_impl='auto'),
+    pre_process=dict(
+        type='CustomResNet3D',
+        numC_input=num_trans,
+        num_layer=[1],
+        num_channels=[num_trans],
+        stride=[1],
+        backbone_output_ids=[0]),
+    img_bev_encoder_backbone=dict(
+        type='CustomResNet3D',
+        numC_input=num_trans * (num_adj + 1),
+        num_layer=[1, 2, 4],
+        num_channels=[num_trans, num_trans * 2, num_trans * 4],
+        stride=[1, 2, 2],
+        backbone_output_ids=[0, 1, 2]),
+    img_bev_encoder_neck=dict(type='LSSFPN3D', in_channels=num_trans * 7, out_channels=num_trans),
+    density_decoder=dict(
+        type='PointDecoder', in_channels=out_dim, embed_dims=hidden_dim, num_hidden_layers=3,
+        num_classes=1, final_act_cfg=dict(type='Sigmoid')),
+    semantic_decoder=dict(
+        type='PointDecoder', in_channels=out_dim, embed_dims=hidden_dim, num_hidden_layers=3,
+        num_classes=17, final_act_cfg=None),
+    renderer=dict(
+        type='VolumeRenderer',
+        render_range=[0.05, 40.0],
+        samples_per_ray=100,
+        prop_samples_per_ray=50,
+        use_proposal=True,
+        rays_batch_size=32768,
+        class_balanced_loss=True,
+        log_weighting=True,
+        depth_loss_weight=0.05,
+        semantic_loss_weight=1.0,
+        render_impl='auto'))
