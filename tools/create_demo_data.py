@@ -1,7 +1,7 @@
 """Generate the synthetic demo dataset (nuScenes v1.0-mini layout + lidarseg/panoptic + Occ3D).
 
 Usage:
-    python tools/create_demo_data.py --out data/demo [--scenes 10] [--samples-per-scene 8]
+    python tools/create_demo_data.py --out data/demo [--scenes 10] [--samples-per-scene 10]
         [--sweeps-per-sample 2] [--image-size 800x450] [--seed 0]
     python tools/create_demo_data.py --out data/demo --check   # verify an existing set
 """
@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
+# numba parallelises the heavy kernels; multi-threaded BLAS on tiny matrices only contends
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mmdet3d.datasets.synthetic import DemoConfig, generate  # noqa: E402

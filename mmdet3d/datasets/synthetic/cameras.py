@@ -15,7 +15,7 @@ import numpy as np
 
 from .classes import color_table
 from .raycast import closest_hit, cull_boxes, ground_class, hit_normal
-from .rigs import SensorCalib
+from .rigs import SensorCalib, rigid_inverse
 from .world import World
 
 MAX_DEPTH = 150.0
@@ -157,7 +157,7 @@ def render(world: World, t: float, calib: SensorCalib) -> np.ndarray:
     origin = world_from_cam[:3, 3].copy()
     keep = cull_boxes(origin, boxes, MAX_DEPTH)
     boxes, label = np.ascontiguousarray(boxes[keep]), label[keep]
-    start, tile_boxes = _box_tiles(boxes, np.linalg.inv(world_from_cam), calib.intrinsic,
+    start, tile_boxes = _box_tiles(boxes, rigid_inverse(world_from_cam), calib.intrinsic,
                                    calib.width, calib.height)
     return _render(origin, world_from_cam, np.linalg.inv(calib.intrinsic), calib.width,
                    calib.height, boxes, label, start, tile_boxes, *world.ground_params(),

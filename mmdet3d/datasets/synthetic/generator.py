@@ -23,7 +23,7 @@ from tqdm import tqdm
 from . import classes as C
 from . import cameras, lidar, occ3d
 from .fileio import make_token, swap_in, write_array_bin, write_image, write_npz
-from .rigs import CAMERA_CHANNELS, LIDAR_CHANNEL, camera_calibs, lidar_calib
+from .rigs import LIDAR_CHANNEL, camera_calibs, lidar_calib, rigid_inverse
 from .tables import Tables, link_chain, pose_record, yaw_quaternion
 from .world import World, build_world
 
@@ -48,7 +48,7 @@ class DemoConfig:
     """Size and content of a demo set; the defaults are the documented demo set."""
 
     scenes: int = 10
-    samples_per_scene: int = 8
+    samples_per_scene: int = 10
     sweeps_per_sample: int = 2
     image_size: tuple[int, int] = (800, 450)
     seed: int = 0
@@ -287,7 +287,7 @@ class _SceneWriter:
         hi = min(self.cfg.samples_per_scene - 1, k + self.cfg.occ_window)
         window = [(scans[i * n_sub].origin_world, scans[i * n_sub].hits_world)
                   for i in range(lo, hi + 1)]
-        m_lidar = occ3d.mask_lidar(np.linalg.inv(world_from_ego), window)
+        m_lidar = occ3d.mask_lidar(rigid_inverse(world_from_ego), window)
         m_camera = occ3d.mask_camera(sem, self.cams, m_lidar)
         write_npz(self.root / 'gts' / self.name / sample_token / 'labels.npz',
                   semantics=sem, mask_lidar=m_lidar, mask_camera=m_camera)

@@ -1,7 +1,7 @@
 """Spinning 32-beam LiDAR scans of the demo world.
 
-A scan is instantaneous (no motion during the revolution) and noise free. Box hits are moved
-1 cm into the box along the ray so that a point lies strictly inside its object.
+A scan is instantaneous (no motion during the revolution) and noise free. Box hits are clamped
+into the box shrunk by ``INSIDE_MARGIN`` so that a point lies strictly inside its object.
 """
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import numpy as np
 
 from . import classes as C
 from .raycast import cast_rays, cull_boxes
-from .rigs import LIDAR_MAX_RANGE, LIDAR_MIN_RANGE, SensorCalib, lidar_directions
+from .rigs import LIDAR_MAX_RANGE, LIDAR_MIN_RANGE, SensorCalib, lidar_directions, rigid_inverse
 from .world import World
 
-#: Depth (m) by which box hits are pushed inside the box.
-INSIDE_NUDGE = 0.01
+#: Distance (m) by which box hits are kept inside every face of their box.
+INSIDE_MARGIN = 0.01
 #: Base reflectivity (0..255) per lidarseg index used by the demo world.
 _REFLECTIVITY = {
     C.DRIVEABLE: 18.0, C.OTHER_FLAT: 30.0, C.SIDEWALK: 40.0, C.TERRAIN: 14.0, C.MANMADE: 55.0,
@@ -48,18 +48,32 @@ def scan(world: World, t: float, calib: SensorCalib, azimuth_steps: int) -> Lida
     dirs_l, ring = lidar_directions(azimuth_steps)
     dirs_w = dirs_l @ world_from_lidar[:3, :3].T
     keep = cull_boxes(origin, boxes, LIDAR_MAX_RANGE)
-    t_hit, lab, ins, nrm = cast_rays(origin, np.ascontiguousarray(dirs_w), LIDAR_MAX_RANGE,
-                                     boxes[keep], label[keep], inst[keep],
-                                     *world.ground_params())
+    t_hit, lab, ins, nrm, box = cast_rays(origin, np.ascontiguousarray(dirs_w), LIDAR_MAX_RANGE,
+                                          boxes[keep], label[keep], inst[keep],
+                                          *world.ground_params())
     valid = (lab >= 0) & (t_hit >= LIDAR_MIN_RANGE)
-    is_box = (lab >= 0) & (nrm[:, 2] < 0.5) | (ins > 0) | (lab == C.MANMADE) | (lab == C.VEGETATION)
-    depth = np.where(is_box, t_hit + INSIDE_NUDGE, t_hit)[valid]
-    dirs_l, dirs_w, lab, ins = dirs_l[valid], dirs_w[valid], lab[valid], ins[valid]
+    dirs_w, lab, ins, nrm, ring = dirs_w[valid], lab[valid], ins[valid], nrm[valid], ring[valid]
+    hits = origin + dirs_w * t_hit[valid, None]
+    on_box = box[valid] >= 0
+    hits[on_box] = _clamp_into_boxes(hits[on_box], boxes[keep][box[valid][on_box]])
+    lidar_from_world = rigid_inverse(world_from_lidar)
+    xyz = hits @ lidar_from_world[:3, :3].T + lidar_from_world[:3, 3]
     refl = np.zeros(len(C.LIDARSEG_NAMES))
     for idx, value in _REFLECTIVITY.items():
         refl[idx] = value
-    cos_inc = np.abs(np.einsum('ij,ij->i', nrm[valid], dirs_w))
+    cos_inc = np.abs(np.einsum('ij,ij->i', nrm, dirs_w))
     intensity = np.clip(np.round(refl[lab] * (0.3 + 0.7 * cos_inc)), 0, 255)
-    points = np.column_stack([dirs_l * depth[:, None], intensity, ring[valid]])
-    return LidarScan(points.astype(np.float32), lab.astype(np.uint8), ins, origin,
-                     origin + dirs_w * depth[:, None])
+    points = np.column_stack([xyz, intensity, ring])
+    return LidarScan(points.astype(np.float32), lab.astype(np.uint8), ins, origin, hits)
+
+
+def _clamp_into_boxes(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Move (N, 3) world points on the surface of their (N, 7) boxes ``INSIDE_MARGIN`` inside."""
+    c, s = np.cos(boxes[:, 6]), np.sin(boxes[:, 6])
+    rel = points - boxes[:, :3]
+    local = np.stack([c * rel[:, 0] + s * rel[:, 1], -s * rel[:, 0] + c * rel[:, 1], rel[:, 2]], 1)
+    half = boxes[:, 3:6] / 2 - INSIDE_MARGIN
+    local = np.clip(local, -half, half)
+    world = np.stack([c * local[:, 0] - s * local[:, 1], s * local[:, 0] + c * local[:, 1],
+                      local[:, 2]], 1)
+    return world + boxes[:, :3]

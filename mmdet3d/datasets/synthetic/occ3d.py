@@ -10,7 +10,7 @@ import numpy as np
 
 from . import classes as C
 from .raycast import ground_class
-from .rigs import SensorCalib
+from .rigs import SensorCalib, rigid_inverse
 from .world import World
 
 GRID_LOWER = np.array([-40.0, -40.0, -1.0])
@@ -19,7 +19,7 @@ GRID_SHAPE = (200, 200, 16)
 #: Voxel-vs-box overlaps thinner than this (m) do not count.
 _OVERLAP_EPS = 1e-4
 #: Camera visibility rays per image column; rows follow the aspect ratio.
-CAMERA_RAYS_U = 256
+CAMERA_RAYS_U = 224
 
 
 @nb.njit(cache=True)
@@ -80,7 +80,7 @@ def semantics(world: World, t: float, world_from_ego: np.ndarray) -> np.ndarray:
     it overlaps. Where objects share a voxel, things beat manmade/vegetation beat the ground.
     """
     boxes, label, _ = world.boxes_at(t)
-    ego_from_world = np.linalg.inv(world_from_ego)
+    ego_from_world = rigid_inverse(world_from_ego)
     boxes_ego = boxes.copy()
     boxes_ego[:, :3] = boxes[:, :3] @ ego_from_world[:3, :3].T + ego_from_world[:3, 3]
     boxes_ego[:, 6] = boxes[:, 6] - np.arctan2(world_from_ego[1, 0], world_from_ego[0, 0])
@@ -97,6 +97,37 @@ def semantics(world: World, t: float, world_from_ego: np.ndarray) -> np.ndarray:
 
 
 @nb.njit(cache=True)
+def _axis_setup(o: float, d: float, lo: float, k: int) -> tuple[int, float, float]:
+    """DDA step, first boundary crossing and crossing interval along one axis."""
+    if d > 1e-12:
+        return 1, (lo + (k + 1) * VOXEL_SIZE - o) / d, VOXEL_SIZE / d
+    if d < -1e-12:
+        return -1, (lo + k * VOXEL_SIZE - o) / d, -VOXEL_SIZE / d
+    return 0, np.inf, np.inf
+
+
+@nb.njit(cache=True)
+def _clip_axis(o: float, d: float, lo: float, n: int, t0: float, t1: float
+               ) -> tuple[float, float]:
+    """Intersect the parameter interval [t0, t1] with the slab of one grid axis."""
+    hi = lo + n * VOXEL_SIZE
+    if abs(d) < 1e-12:
+        if o < lo or o >= hi:
+            return 1.0, 0.0
+        return t0, t1
+    ta, tb = (lo - o) / d, (hi - o) / d
+    if ta > tb:
+        ta, tb = tb, ta
+    return max(t0, ta), min(t1, tb)
+
+
+@nb.njit(cache=True)
+def _start_index(o: float, d: float, t: float, lo: float, n: int) -> int:
+    k = int(np.floor((o + t * d - lo) / VOXEL_SIZE))
+    return min(max(k, 0), n - 1)
+
+
+@nb.njit(cache=True)
 def _traverse(ox: float, oy: float, oz: float, dx: float, dy: float, dz: float, t_end: float,
               occupied: np.ndarray, stop_at_occupied: bool, mark: np.ndarray) -> None:
     """Mark the voxels that the ray ``o + t * d``, t in [0, t_end], passes through (3-D DDA).
@@ -104,58 +135,42 @@ def _traverse(ox: float, oy: float, oz: float, dx: float, dy: float, dz: float, 
     With ``stop_at_occupied`` the walk ends after the first voxel with ``occupied`` set.
     """
     nx, ny, nz = mark.shape
-    o = (ox, oy, oz)
-    d = (dx, dy, dz)
-    dims = (nx, ny, nz)
-    t0, t1 = 0.0, t_end
-    for i in range(3):
-        lo = GRID_LOWER[i]
-        hi = lo + dims[i] * VOXEL_SIZE
-        if abs(d[i]) < 1e-12:
-            if o[i] < lo or o[i] >= hi:
-                return
-            continue
-        ta, tb = (lo - o[i]) / d[i], (hi - o[i]) / d[i]
-        if ta > tb:
-            ta, tb = tb, ta
-        t0, t1 = max(t0, ta), min(t1, tb)
+    t0, t1 = _clip_axis(ox, dx, GRID_LOWER[0], nx, 0.0, t_end)
+    t0, t1 = _clip_axis(oy, dy, GRID_LOWER[1], ny, t0, t1)
+    t0, t1 = _clip_axis(oz, dz, GRID_LOWER[2], nz, t0, t1)
     if t0 > t1:
         return
-    idx = np.empty(3, dtype=np.int64)
-    step = np.empty(3, dtype=np.int64)
-    t_max = np.empty(3)
-    t_delta = np.empty(3)
-    for i in range(3):
-        p = o[i] + t0 * d[i]
-        k = int(np.floor((p - GRID_LOWER[i]) / VOXEL_SIZE))
-        idx[i] = min(max(k, 0), dims[i] - 1)
-        if d[i] > 1e-12:
-            step[i] = 1
-            t_max[i] = (GRID_LOWER[i] + (idx[i] + 1) * VOXEL_SIZE - o[i]) / d[i]
-            t_delta[i] = VOXEL_SIZE / d[i]
-        elif d[i] < -1e-12:
-            step[i] = -1
-            t_max[i] = (GRID_LOWER[i] + idx[i] * VOXEL_SIZE - o[i]) / d[i]
-            t_delta[i] = -VOXEL_SIZE / d[i]
-        else:
-            step[i] = 0
-            t_max[i] = np.inf
-            t_delta[i] = np.inf
+    ix = _start_index(ox, dx, t0, GRID_LOWER[0], nx)
+    iy = _start_index(oy, dy, t0, GRID_LOWER[1], ny)
+    iz = _start_index(oz, dz, t0, GRID_LOWER[2], nz)
+    sx, tx, ddx = _axis_setup(ox, dx, GRID_LOWER[0], ix)
+    sy, ty, ddy = _axis_setup(oy, dy, GRID_LOWER[1], iy)
+    sz, tz, ddz = _axis_setup(oz, dz, GRID_LOWER[2], iz)
     while True:
-        mark[idx[0], idx[1], idx[2]] = 1
-        if stop_at_occupied and occupied[idx[0], idx[1], idx[2]]:
+        mark[ix, iy, iz] = 1
+        if stop_at_occupied and occupied[ix, iy, iz]:
             return
-        a = 0
-        if t_max[1] < t_max[a]:
-            a = 1
-        if t_max[2] < t_max[a]:
-            a = 2
-        if t_max[a] > t1:
-            return
-        idx[a] += step[a]
-        if idx[a] < 0 or idx[a] >= dims[a]:
-            return
-        t_max[a] += t_delta[a]
+        if tx <= ty and tx <= tz:
+            if tx > t1:
+                return
+            ix += sx
+            tx += ddx
+            if ix < 0 or ix >= nx:
+                return
+        elif ty <= tz:
+            if ty > t1:
+                return
+            iy += sy
+            ty += ddy
+            if iy < 0 or iy >= ny:
+                return
+        else:
+            if tz > t1:
+                return
+            iz += sz
+            tz += ddz
+            if iz < 0 or iz >= nz:
+                return
 
 
 @nb.njit(cache=True, parallel=True)

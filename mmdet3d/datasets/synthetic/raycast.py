@@ -122,13 +122,15 @@ def cast_rays(origin: np.ndarray, dirs: np.ndarray, max_t: float, boxes: np.ndar
 
     Returns:
         t (R,) float64 (inf = no hit), label (R,) int32 lidarseg index (-1 = no hit),
-        inst (R,) int32 instance id (0 = stuff), normal (R, 3) float64 world frame.
+        inst (R,) int32 instance id (0 = stuff), normal (R, 3) float64 world frame,
+        box (R,) int64 index of the box hit (-1 = ground or no hit).
     """
     n = dirs.shape[0]
     t_out = np.full(n, np.inf)
     lab_out = np.full(n, NO_HIT, dtype=np.int32)
     inst_out = np.zeros(n, dtype=np.int32)
     nrm_out = np.zeros((n, 3))
+    box_out = np.full(n, -1, dtype=np.int64)
     radius = box_radii(boxes)
     candidates = np.arange(boxes.shape[0])
     ox, oy, oz = origin[0], origin[1], origin[2]
@@ -145,8 +147,9 @@ def cast_rays(origin: np.ndarray, dirs: np.ndarray, max_t: float, boxes: np.ndar
         else:
             lab_out[r] = box_label[b]
             inst_out[r] = box_inst[b]
+            box_out[r] = b
             nrm_out[r, 0], nrm_out[r, 1], nrm_out[r, 2] = hit_normal(boxes[b], axis, sign)
-    return t_out, lab_out, inst_out, nrm_out
+    return t_out, lab_out, inst_out, nrm_out, box_out
 
 
 def cull_boxes(origin: np.ndarray, boxes: np.ndarray, max_t: float) -> np.ndarray:

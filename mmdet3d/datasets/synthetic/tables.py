@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from pyquaternion import Quaternion
 
 from . import classes as C
 from .fileio import make_token, write_json
@@ -19,7 +18,7 @@ TABLE_NAMES: tuple[str, ...] = (
 
 def yaw_quaternion(yaw: float) -> list[float]:
     """(w, x, y, z) of a rotation by ``yaw`` rad about +z."""
-    return [float(v) for v in Quaternion(axis=[0.0, 0.0, 1.0], angle=yaw).elements]
+    return [float(np.cos(yaw / 2)), 0.0, 0.0, float(np.sin(yaw / 2))]
 
 
 def pose_record(token: str, pose: np.ndarray, timestamp: int) -> dict:

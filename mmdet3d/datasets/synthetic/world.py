@@ -178,11 +178,15 @@ def build_world(rng: np.random.Generator, duration: float) -> World:
         for label, y, step, size, count in (
                 (C.BARRIER, BARRIER_Y, 2.2, (2.0, 0.5, 1.0), (3, 6)),
                 (C.TRAFFIC_CONE, CONE_Y, 1.5, (0.4, 0.4, 0.7), (3, 7))):
+            taken: list[tuple[float, float]] = []
             for _ in range(int(rng.integers(1, 3))):
                 n = int(rng.integers(*count))
                 x0 = float(rng.uniform(-30.0, travel + 30.0))
-                if near_cross(x0 + n * step / 2, n * step / 2, 1.0):
+                x1 = x0 + (n - 1) * step
+                if near_cross((x0 + x1) / 2, (x1 - x0) / 2 + size[0], 1.0) or any(
+                        x0 - step < b and a < x1 + step for a, b in taken):
                     continue
+                taken.append((x0, x1))
                 for i in range(n):
                     add(_box(x0 + i * step, side * y, *size, 0.0), label, True)
 
