@@ -24,7 +24,7 @@ log_level = 'INFO'
 # scalars go to <work_dir>/<timestamp>/vis_data/scalars.json; add
 # dict(type='TensorboardVisBackend') to vis_backends for TensorBoard (needs `tensorboard`)
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='Visualizer', vis_backends=vis_backends, name='visualizer')
+visualizer = dict(type='Visualizer', vis_backends=vis_backends)
 
 randomness = dict(seed=0, deterministic=False)  # the original trains with --seed 0
 load_from = None

@@ -85,7 +85,7 @@ def load_config(config: str, cfg_options: Mapping[str, Any] | None = None) -> Co
 
 
 def _require_file(path: str | None, what: str) -> None:
-    if path is not None and not osp.isfile(path):
+    if path is not None and '://' not in path and not osp.isfile(path):
         raise FileNotFoundError(f'{what} not found: {path}')
 
 

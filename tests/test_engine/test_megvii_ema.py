@@ -82,6 +82,7 @@ class _Recorder(Hook):
 def _toy_cfg(work_dir: Path, **ema_kwargs) -> Config:
     cfg = Config.fromfile(FIXTURES / 'configs' / 'toy_occ_2e.py')
     cfg.work_dir = str(work_dir)
+    cfg.experiment_name = f'ema_{work_dir.name}'
     cfg.custom_hooks = [dict(type='MEGVIIEMAHook', init_updates=10560, **ema_kwargs)]
     cfg.train_dataloader.dataset.num_samples = 6  # 3 iterations per epoch
     cfg.train_cfg.val_interval = 100
@@ -117,7 +118,6 @@ def test_resume_ema_continues_the_average(tmp_path):
     full.train()
     cfg = _toy_cfg(tmp_path / 'resumed', resume_ema=True)
     cfg.resume, cfg.load_from = True, str(tmp_path / 'full' / 'epoch_1.pth')
-    cfg.experiment_name = 'resumed'
     build_runner(cfg).train()
     a = torch.load(tmp_path / 'full' / 'epoch_2_ema.pth', weights_only=True)
     b = torch.load(tmp_path / 'resumed' / 'epoch_2_ema.pth', weights_only=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,12 @@ def _run(cmd: list[str], **env) -> subprocess.CompletedProcess:
                           timeout=300)
     assert proc.returncode == 0, f'{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}'
     return proc
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
 
 
 def _independent_miou(ckpt: Path, tau_index: int) -> float:
@@ -94,7 +101,7 @@ def test_train_resume_and_test(tmp_path):
 def test_dist_train_two_gloo_processes(tmp_path):
     work = tmp_path / 'dist'
     proc = _run(['bash', 'tools/dist_train.sh', TOY_CFG, '2', '--work-dir', str(work)],
-                PORT=str(29500 + os.getpid() % 1000))
+                PORT=str(_free_port()))
     text = proc.stdout + proc.stderr
     assert 'Distributed training: True' in text and 'GPU number: 2' in text
     (log_dir, ) = [p for p in work.iterdir() if p.is_dir()]
