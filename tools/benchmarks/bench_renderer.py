@@ -5,7 +5,8 @@ semantic lookups, weights, losses, backward) on random volumes; only the triline
 The original algorithm builds a zero (V, R, S, 3) grid (V = B*T volumes), puts each ray's points in
 its own volume's slot, runs ``grid_sample`` over all V volumes and gathers each ray's row; the
 per-ray gather reads only the ray's own volume. Each measurement runs in a fresh subprocess so that
-the peak resident memory (ru_maxrss) above the process's baseline can be reported.
+the peak resident memory (ru_maxrss) above the process's baseline can be reported; the child runs
+with a fixed glibc mmap threshold so that freed tensors leave the resident set.
 
 Usage:
     python tools/benchmarks/bench_renderer.py [--rays 1024 4096] [--batch 2] [--frames 7]
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -106,7 +108,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(run_once(args, args.child[0], int(args.child[1]))))
         return
-    passthrough = [a for a in sys.argv[1:]]
+    passthrough = sys.argv[1:]
     print(f'B={args.batch} T={args.frames} grid(X,Y,Z)={tuple(args.grid)} S={args.samples} '
           f'threads={args.threads}; forward + loss + backward, best of {args.repeats}')
     print(f'{"rays":>6} | {"per-ray gather rays/s":>22} {"peak MiB":>9} | '
@@ -115,7 +117,8 @@ def main() -> None:
         row = {}
         for impl in ('gather', 'rebatched'):
             cmd = [sys.executable, __file__, *passthrough, '--child', impl, str(num_rays)]
-            result = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='131072')
+            result = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
             row[impl] = json.loads(result.stdout.strip().splitlines()[-1])
         g, r = row['gather'], row['rebatched']
         print(f'{num_rays:>6} | {g["rays_per_s"]:>22.0f} {g["peak_mib"]:>9.0f} | '

@@ -88,20 +88,23 @@ def apply_flow_clipped(density: Tensor,
         """(B, Z, Y, X, C) -> fresh (non-view) (B*T*Z*Y*X, C) copy, one per frame."""
         return volume[:, None].expand(*frames_shape, -1).reshape(-1, volume.shape[-1])
 
+    def framed(flat: Tensor) -> Tensor:
+        """(B*T*Z*Y*X, C) -> (B, T, Z, Y, X, C) view."""
+        return flat.view(*frames_shape, -1)
+
     density_t, semantics_t = per_frame(density), per_frame(semantics)
-    unmoved = (density_t.view(*frames_shape, -1), semantics_t.view(*frames_shape, -1))
     device = density.device
     rows = torch.cat([f.to(device=device, dtype=torch.long).reshape(-1, 11) for f in voxel_flow])
     batch_idx = torch.cat([torch.full((len(f),), b, dtype=torch.long, device=device)
                            for b, f in enumerate(voxel_flow)])
     if rows.numel() == 0:
-        return unmoved
+        return framed(density_t), framed(semantics_t)
     rows = flip_flow_indices(rows, batch_idx, bda, (size_z, size_y, size_x))
     src_z, src_y, src_x = rows[:, FLOW_SRC].unbind(dim=1)
     pred = semantics.detach().argmax(dim=-1)  # (B, Z, Y, X)
     keep = pred[batch_idx, src_z, src_y, src_x] == rows[:, FLOW_CLASS]
     if not bool(keep.any()):
-        return unmoved
+        return framed(density_t), framed(semantics_t)
     rows, batch_idx = rows[keep], batch_idx[keep]
     src_z, src_y, src_x = rows[:, FLOW_SRC].unbind(dim=1)
     tgt_z, tgt_y, tgt_x = rows[:, FLOW_TGT].unbind(dim=1)
@@ -119,11 +122,10 @@ def apply_flow_clipped(density: Tensor,
 
     def move(flat: Tensor, values: Tensor) -> Tensor:
         """Zero the sources, then write the per-target mean, in place on the fresh (not a view,
-        so autograd copies nothing extra) per-frame volume (B*T*Z*Y*X, C) -> (B, T, Z, Y, X, C).
-        """
+        so autograd copies nothing extra) per-frame volume (B*T*Z*Y*X, C)."""
         flat.index_fill_(0, src_key, 0.0)
         sums = values.new_zeros(len(tgt_key), values.shape[-1]).index_add(0, inverse, values)
         flat.index_copy_(0, tgt_key, sums / counts)
-        return flat.view(*frames_shape, -1)
+        return framed(flat)
 
     return move(density_t, src_density), move(semantics_t, src_semantics)

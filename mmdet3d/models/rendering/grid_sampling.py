@@ -89,7 +89,7 @@ def trilinear_lookup(volumes: Tensor,
     Returns:
         (R, S, C) interpolated values.
     """
-    num_vol, size_z, size_y, size_x, channels = volumes.shape
+    _, size_z, size_y, size_x, channels = volumes.shape
     num_rays, num_samples, _ = points.shape
     index = continuous_voxel_index(points, pc_range, (size_x, size_y, size_z), align_corners)
     index = index.reshape(-1, 3)  # (R, S, 3) -> (P, 3)

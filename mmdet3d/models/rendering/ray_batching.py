@@ -4,7 +4,7 @@ One random permutation over all rays of the B samples; the first ``rays_batch_si
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor
@@ -37,7 +37,7 @@ class RayBatch:
 
     def select(self, indices: Tensor) -> RayBatch:
         """The rays at ``indices`` (R',)."""
-        return RayBatch(*(getattr(self, f)[indices] for f in self.__dataclass_fields__))
+        return RayBatch(*(getattr(self, f.name)[indices] for f in fields(self)))
 
 
 def flatten_rays(origins: Tensor, directions: list[Tensor],

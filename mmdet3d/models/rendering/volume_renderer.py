@@ -98,30 +98,29 @@ class VolumeRenderer(nn.Module):
         self.semantic_head = SemanticRenderHead(semantic_loss_weight)
 
     def _volumes(self, density: Tensor, semantics: Tensor, bda: Tensor,
-                 voxel_flow: list[Tensor] | None) -> tuple[Tensor, Tensor, int, int]:
-        """Volumes read by the rays: (V_d, Z, Y, X, 1), (V_s, Z, Y, X, K) and their slot layout
-        (volumes per sample for density and semantics: 1, 2 (static filter) or T (flow))."""
+                 voxel_flow: list[Tensor] | None) -> tuple[Tensor, Tensor, str, str]:
+        """Volumes read by the rays, (V_d, Z, Y, X, 1) and (V_s, Z, Y, X, K), and the layout of
+        each ('sample': one per sample, 'static': full/static pair, 'frame': one per frame)."""
         if self.use_flow:
             if voxel_flow is None:
                 raise ValueError('use_flow needs voxel_flow')
             density_t, semantics_t = apply_flow_clipped(density, semantics, voxel_flow, bda,
                                                         self.num_frames)
             # (B, T, Z, Y, X, C) -> (B*T, Z, Y, X, C)
-            return density_t.flatten(0, 1), semantics_t.flatten(0, 1), self.num_frames, \
-                self.num_frames
+            return density_t.flatten(0, 1), semantics_t.flatten(0, 1), 'frame', 'frame'
         if self.temporal_filter:
             static = create_static_density(density, semantics, self.ignore_classes)
             stacked = torch.stack([density, static], dim=1)  # -> (B, 2, Z, Y, X, 1)
-            return stacked.flatten(0, 1), semantics, 2, 1  # (B, 2, ...) -> (B*2, ...)
-        return density, semantics, 1, 1
+            return stacked.flatten(0, 1), semantics, 'static', 'sample'  # -> (B*2, ...)
+        return density, semantics, 'sample', 'sample'
 
-    def _slots(self, per_sample: int, batch_idx: Tensor, frame_idx: Tensor) -> Tensor:
-        """Volume index of each ray for a layout of ``per_sample`` volumes per sample."""
-        if per_sample == 1:
+    def _slots(self, layout: str, batch_idx: Tensor, frame_idx: Tensor) -> Tensor:
+        """Volume index of each ray for a volume layout of :meth:`_volumes`."""
+        if layout == 'sample':
             return batch_idx
-        if per_sample == 2:
+        if layout == 'static':  # the current frame reads the full density, others the static one
             return 2 * batch_idx + (frame_idx != self.current_timestep).long()
-        return batch_idx * per_sample + frame_idx
+        return batch_idx * self.num_frames + frame_idx
 
     def forward(self,
                 density: Tensor,
@@ -154,14 +153,14 @@ class VolumeRenderer(nn.Module):
         if tuple(density.shape[1:4]) != self.grid_size[::-1]:
             raise ValueError(f'volume (Z, Y, X) {tuple(density.shape[1:4])} does not match '
                              f'grid_size (X, Y, Z) {self.grid_size}')
-        density_vol, semantics_vol, density_per, semantics_per = self._volumes(
+        density_vol, semantics_vol, density_layout, semantics_layout = self._volumes(
             density, semantics, bda, voxel_flow)
         all_rays = flatten_rays(origins, directions, ray_dataset)
         indices = select_ray_indices(len(all_rays), self.rays_batch_size, ray_perm,
                                      origins.device)
         rays = all_rays.select(indices)
-        density_slots = self._slots(density_per, rays.batch_idx, rays.frame_idx)
-        semantics_slots = self._slots(semantics_per, rays.batch_idx, rays.frame_idx)
+        density_slots = self._slots(density_layout, rays.batch_idx, rays.frame_idx)
+        semantics_slots = self._slots(semantics_layout, rays.batch_idx, rays.frame_idx)
 
         def points_at(distances: Tensor) -> Tensor:
             """(R, S) distances -> (R, S, 3) metric points."""

@@ -1,4 +1,4 @@
-"""VolumeRenderer end to end: known volumes, variants, batching, losses, class weights, gradients."""
+"""VolumeRenderer end to end: known volumes, variants, batching, losses, weights, gradients."""
 from __future__ import annotations
 
 import numpy as np
@@ -97,13 +97,16 @@ def test_temporal_filter_hides_dynamic_voxels_in_other_frames():
     assert out['semantics'][1:].abs().max().item() == 0.0
 
 
-def test_flow_moves_object_for_its_frame_only():
+@pytest.mark.parametrize('frame_ids,moved,current', [((-3, -2, -1, 0, 1, 2, 3), 1, 3),
+                                                      ((-1, 0), 0, 1)])
+def test_flow_moves_object_for_its_frame_only(frame_ids, moved, current):
     renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_range=(0.05, 10.0),
-                              use_flow=True, align_corners=False, render_impl='torch')
+                              use_flow=True, align_corners=False, render_frame_ids=frame_ids,
+                              render_impl='torch')
     density, semantics = _slab_scene(CAR)
-    rows = [[5, 20, x, 5, 20, x - 5, 0, 0, 0, CAR, 1] for x in range(30, 35)]
+    rows = [[5, 20, x, 5, 20, x - 5, 0, 0, 0, CAR, moved] for x in range(30, 35)]
     flow = [torch.tensor(rows, dtype=torch.uint8)]
-    origins, directions, ray_dataset = _rays([3, 1], [[1.0, 0.0, 0.0]] * 2)
+    origins, directions, ray_dataset = _rays([current, moved], [[1.0, 0.0, 0.0]] * 2)
     out = renderer(density, semantics, origins, directions, ray_dataset, torch.eye(3)[None],
                    flow)
     moved = np.zeros(GRID[0])
