@@ -237,3 +237,17 @@ def test_check_names_missing_or_corrupt_file(tmp_path):
 def test_invalid_config_names_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         DemoConfig(**{field: value}).validate()
+
+
+def test_cli_rejects_bad_arguments_by_name(capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'create_demo_data', Path(__file__).resolve().parents[2] / 'tools' / 'create_demo_data.py')
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    with pytest.raises(SystemExit):
+        cli.parse_args(['--out', 'x', '--image-size', '800by450'])
+    assert '--image-size' in capsys.readouterr().err
+    with pytest.raises(SystemExit, match='scenes'):
+        cli.main(['--out', 'x', '--scenes', '0'])
+    assert cli.parse_args(['--out', 'x']).image_size == (800, 450)
