@@ -193,3 +193,21 @@ def test_builds_from_paper_configs():
         VolumeRenderer(temporal_filter=True)
     with pytest.raises(ValueError):
         VolumeRenderer(render_impl='cuda')
+
+
+def test_nerfacc_backend_matches_torch_on_cpu():
+    density, semantics = _slab_scene(PED)
+    origins, directions, ray_dataset = _rays([3, 3], [[1.0, 0.0, 0.0], [0.9, 0.1, 0.0]])
+    directions = [F.normalize(directions[0], dim=1)]
+    jitter = torch.rand(2, 99)
+    outs = []
+    for impl in ('torch', 'nerfacc'):
+        renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, use_proposal=False,
+                                  render_range=(0.05, 10.0), render_impl=impl)
+        outs.append(renderer(density, semantics, origins, directions, ray_dataset,
+                             torch.eye(3)[None], jitter_rand=jitter, ray_perm=torch.arange(2)))
+    for key in ('depth', 'semantics'):
+        torch.testing.assert_close(outs[0][key], outs[1][key], rtol=0, atol=0)
+    proposal = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_impl='nerfacc')
+    with pytest.raises(RuntimeError):
+        proposal(density, semantics, origins, directions, ray_dataset, torch.eye(3)[None])
