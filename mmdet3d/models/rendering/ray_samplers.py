@@ -138,7 +138,8 @@ def sample_along_rays(density_fn: Callable[[Tensor], Tensor],
     Args:
         density_fn: maps sample distances (R, S) to densities (R, S) along the rays.
         num_rays: R.
-        near: metres. far: metres.
+        near: first edge, metres.
+        far: last edge, metres.
         num_samples: final samples per ray. Defaults to 100.
         num_proposal_samples: uniform proposal intervals. Defaults to 50.
         use_proposal: two-pass sampling. Defaults to True.
