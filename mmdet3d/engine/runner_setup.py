@@ -112,6 +112,9 @@ def _set_launcher(cfg: Config, launcher: str) -> None:
 def apply_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply ``tools/train.py`` options (see its ``--help``) to ``cfg`` in place."""
     _set_work_dir(cfg, args.config, args.work_dir)
+    if args.load_from is not None and (args.resume_from is not None or args.resume):
+        raise ValueError('--load-from initialises weights only; it cannot be combined with '
+                         '--resume/--resume-from (which restore the whole training state)')
     if args.resume_from is not None:
         _require_file(args.resume_from, '--resume-from checkpoint')
         cfg.resume, cfg.load_from = True, args.resume_from

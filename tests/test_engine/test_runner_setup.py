@@ -68,6 +68,11 @@ def test_train_args_map_to_config(tmp_path):
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
 
 
+def test_load_from_and_resume_are_exclusive():
+    with pytest.raises(ValueError, match='--load-from'):
+        apply_train_args(load_config(TOY_CFG), _train_args(load_from='a.pth', resume=True))
+
+
 @pytest.mark.parametrize('option', ['resume_from', 'load_from'])
 def test_missing_checkpoint_is_named(option):
     with pytest.raises(FileNotFoundError, match='nope.pth'):
