@@ -53,7 +53,7 @@ def rebatched_lookup(volumes: torch.Tensor, slots: torch.Tensor, points: torch.T
 
 
 def run_once(args: argparse.Namespace, impl: str, num_rays: int) -> dict:
-    """Render ``num_rays`` rays ``args.repeats`` times; report rays/s and peak RSS above baseline."""
+    """Render ``num_rays`` rays ``args.repeats`` times; rays/s and peak RSS above baseline."""
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     size_x, size_y, size_z = args.grid
@@ -69,11 +69,11 @@ def run_once(args: argparse.Namespace, impl: str, num_rays: int) -> dict:
                                  torch.randint(0, 6, (per_sample,))], dim=1),
                     torch.rand(per_sample) * 40, torch.randint(0, 17, (per_sample,))]
                    for _ in range(batch)]
-    labels = torch.randint(0, 17, (batch, size_z, size_y, size_x))
+    # 500 random car rows per sample: src | tgt | floor (z, y, x), class 4, frame.
     flow = [torch.cat([torch.randint(0, n, (500, 1)) for n in (size_z, size_y, size_x) * 3]
-                      + [labels[b].flatten()[:500, None] * 0 + 4,
-                         torch.randint(0, frames, (500, 1))], dim=1).to(torch.uint8)
-            for b in range(batch)]
+                      + [torch.full((500, 1), 4), torch.randint(0, frames, (500, 1))],
+                      dim=1).to(torch.uint8)
+            for _ in range(batch)]
     renderer = VolumeRenderer(pc_range=(-40.0, -40.0, -1.0, 40.0, 40.0, 5.4),
                               grid_size=args.grid, samples_per_ray=args.samples, use_flow=True,
                               render_frame_ids=tuple(range(-(frames // 2), frames - frames // 2)),
