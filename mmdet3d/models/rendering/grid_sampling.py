@@ -49,6 +49,7 @@ class _GatherCorners(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, flat: Tensor, linear: Tensor, weights: Tensor) -> Tensor:
+        """flat (N, C), linear (8, P) int, weights (8, P) -> (P, C)."""
         out = flat.new_zeros(linear.shape[1], flat.shape[1])
         for corner in range(linear.shape[0]):
             out += weights[corner][:, None] * flat.index_select(0, linear[corner])
@@ -58,6 +59,7 @@ class _GatherCorners(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, None, Tensor | None]:
+        """grad_out (P, C) -> grads of flat (N, C) and weights (8, P)."""
         flat, linear, weights = ctx.saved_tensors
         grad_flat = grad_weights = None
         if ctx.needs_input_grad[0]:
