@@ -13,7 +13,7 @@ import argparse
 
 from mmengine.config import DictAction
 
-from mmdet3d.engine.runner_setup import apply_test_args, build_runner, load_config
+from mmdet3d.engine.runner_setup import apply_test_args, load_config, run_test
 from mmdet3d.utils import register_all_modules
 
 
@@ -27,6 +27,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. test_dataloader.num_workers=0')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
+    parser.add_argument('--non-strict', action='store_true',
+                        help='evaluate even if checkpoint and model keys differ (logged)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -36,7 +38,7 @@ def main() -> None:
     args = parse_args()
     register_all_modules()
     cfg = apply_test_args(load_config(args.config, args.cfg_options), args)
-    build_runner(cfg).test()
+    run_test(cfg, strict=not args.non_strict)
 
 
 if __name__ == '__main__':

@@ -169,3 +169,19 @@ def build_runner(cfg: Config) -> Runner:
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def run_test(cfg: Config, strict: bool = True) -> dict:
+    """Load ``cfg.load_from`` into the model and run the test loop.
+
+    Args:
+        cfg: a config prepared by :func:`apply_test_args`.
+        strict: fail (naming the keys) unless the checkpoint's weights and the model's match
+            exactly; evaluating a partly initialised model is never meant. Defaults to True.
+
+    Returns:
+        The metrics of the test loop.
+    """
+    runner = build_runner(cfg)
+    runner.load_checkpoint(cfg.load_from, map_location='cpu', strict=strict)
+    return runner.test()

@@ -10,7 +10,7 @@ import torch
 
 from mmdet3d.engine.checkpoint_io import atomic_torch_save, register_checkpoint_safe_globals
 from mmdet3d.engine.runner_setup import (apply_test_args, apply_train_args, build_runner,
-                                         load_config)
+                                         load_config, run_test)
 
 FIXTURES = Path(__file__).resolve().parents[1] / 'fixtures'
 TOY_CFG = str(FIXTURES / 'configs' / 'toy_occ_2e.py')
@@ -109,3 +109,18 @@ def test_atomic_save_and_weights_only_load_of_mmengine_objects(tmp_path):
     register_checkpoint_safe_globals()
     loaded = torch.load(path, weights_only=True)
     assert loaded['buf'].current() == 1.5 and loaded['eta'] == 2.0
+
+
+def test_test_refuses_a_checkpoint_that_does_not_fit_the_model(tmp_path):
+    import toy_occ
+
+    state = toy_occ.ToyOccModel().state_dict()
+    del state['semantic.bias']
+    ckpt = tmp_path / 'partial.pth'
+    torch.save(dict(state_dict=state), ckpt)
+    args = argparse.Namespace(config=TOY_CFG, checkpoint=str(ckpt), eval='mIoU', out=None,
+                              work_dir=str(tmp_path / 'w'), launcher='none')
+    cfg = apply_test_args(load_config(TOY_CFG), args)
+    cfg.experiment_name = 'strict_test'
+    with pytest.raises(RuntimeError, match='semantic.bias'):
+        run_test(cfg)
