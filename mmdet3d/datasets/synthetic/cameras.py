@@ -14,7 +14,7 @@ import numba as nb
 import numpy as np
 
 from .classes import color_table
-from .raycast import closest_hit, cull_boxes, ground_class, hit_normal
+from .raycast import box_radii, closest_hit, cull_boxes, ground_class, hit_normal
 from .rigs import SensorCalib, rigid_inverse
 from .world import World
 
@@ -108,7 +108,7 @@ def _render(origin: np.ndarray, world_from_cam: np.ndarray, k_inv: np.ndarray, w
             zenith: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 image; see the module docstring for the colour model."""
     img = np.empty((height, width, 3), dtype=np.uint8)
-    radius = 0.5 * np.sqrt(boxes[:, 3] ** 2 + boxes[:, 4] ** 2 + boxes[:, 5] ** 2)
+    radius = box_radii(boxes)
     ntx = (width + TILE - 1) // TILE
     n_tiles = ntx * ((height + TILE - 1) // TILE)
     # ray through pixel (u, v): d = m @ (u + 0.5, v + 0.5, 1) with m = R_world_cam @ K^-1

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from . import classes as C
 from . import cameras, lidar, occ3d
 from .fileio import make_token, swap_in, write_array_bin, write_image, write_npz
-from .rigs import LIDAR_CHANNEL, camera_calibs, lidar_calib, rigid_inverse
+from .rigs import LIDAR_CHANNEL, SensorCalib, camera_calibs, lidar_calib, rigid_inverse
 from .tables import Tables, link_chain, pose_record, yaw_quaternion
 from .world import World, build_world
 
@@ -130,10 +130,13 @@ def _write_marker(root: Path, cfg: DemoConfig, names: list[str]) -> None:
 
 
 class _SceneWriter:
-    """Writes one scene: world, sensor data, tables records and Occ3D ground truth."""
+    """Writes one scene: world, sensor data, tables records and Occ3D ground truth.
+
+    Time is counted in ticks of one LiDAR period: keyframe k is tick k * (sweeps + 1).
+    """
 
     def __init__(self, root: Path, tables: Tables, cfg: DemoConfig, index: int, name: str,
-                 cams: list, lid) -> None:
+                 cams: list[SensorCalib], lid: SensorCalib) -> None:
         self.root, self.tables, self.cfg, self.name = root, tables, cfg, name
         self.cams, self.lid = cams, lid
         self.world: World = build_world(
@@ -143,60 +146,67 @@ class _SceneWriter:
         self.logfile = f'n900-2026-01-{index + 1:02d}-10-00-00+0000'
         self.location = LOCATIONS[index % len(LOCATIONS)]
         self.token = make_token(cfg.seed, name, 'scene')
+        self.n_sub = cfg.sweeps_per_sample + 1
+        self.sample_tokens = [self._tok('sample', k) for k in range(cfg.samples_per_scene)]
+        self.annotations: list[dict] = []
         if max(self.world.instance_label, default=0) >= 1000:
             raise RuntimeError(f'{name}: too many instances for the panoptic encoding')
 
     def _tok(self, *parts: object) -> str:
         return make_token(self.cfg.seed, self.name, *parts)
 
-    def _global_pose(self, t: float) -> np.ndarray:
-        return self.world.global_from_world @ self.world.ego_pose(t)
-
     def run(self, bar: tqdm) -> None:
-        cfg, tables = self.cfg, self.tables
-        log_token = tables.add('log', token=self._tok('log'), logfile=self.logfile,
-                               vehicle='synth', date_captured=self.logfile[5:15],
-                               location=self.location)
-        n_key, n_sub = cfg.samples_per_scene, cfg.sweeps_per_sample + 1
-        sample_tokens = [self._tok('sample', k) for k in range(n_key)]
-        samples = [tables.add('sample', token=tok, timestamp=self._ts(k * n_sub), prev='',
-                              next='', scene_token=self.token) for k, tok in enumerate(sample_tokens)]
-        link_chain([r for r in tables.records['sample'] if r['scene_token'] == self.token])
-        tables.add('scene', token=self.token, name=self.name, description=SCENE_DESCRIPTION,
-                   log_token=log_token, nbr_samples=n_key, first_sample_token=samples[0],
-                   last_sample_token=samples[-1])
-
-        # LiDAR: keyframes and sweeps, in time order (tick = sweep index)
-        lidar_records, scans = [], {}
-        for tick in range((n_key - 1) * n_sub + 1):
-            key = tick % n_sub == 0
-            k = -(-tick // n_sub)  # the sample at or after this tick
-            scan = lidar.scan(self.world, self._sec(tick), self.lid, cfg.lidar_azimuth_steps)
-            scans[tick] = scan
-            rec = self._sample_data(LIDAR_CHANNEL, tick, sample_tokens[k], key, 'pcd.bin')
-            write_array_bin(self.root / rec['filename'], scan.points)
-            lidar_records.append(rec)
-            if key:
-                self._write_point_labels(rec['token'], scan)
-        link_chain(lidar_records)
-
+        self._add_scene_records()
+        scans = self._write_lidar()
         cam_records: dict[str, list[dict]] = {c.channel: [] for c in self.cams}
-        for k in range(n_key):
-            tick, t = k * n_sub, self._sec(k * n_sub)
+        for k, sample_token in enumerate(self.sample_tokens):
+            tick = k * self.n_sub
             for calib in self.cams:
-                rec = self._sample_data(calib.channel, tick, sample_tokens[k], True, 'jpg',
+                rec = self._sample_data(calib.channel, tick, sample_token, True, 'jpg',
                                         calib.width, calib.height)
-                write_image(self.root / rec['filename'], cameras.render(self.world, t, calib))
+                image = cameras.render(self.world, self._sec(tick), calib)
+                write_image(self.root / rec['filename'], image)
                 cam_records[calib.channel].append(rec)
-            self._annotate(k, sample_tokens[k], scans[tick])
-            self._write_occ(k, sample_tokens[k], scans)
+            self._annotate(k, scans[tick])
+            self._write_occ(k, scans)
             bar.update(1)
         for records in cam_records.values():
             link_chain(records)
         self._finish_instances()
 
+    def _add_scene_records(self) -> None:
+        log_token = self.tables.add('log', token=self._tok('log'), logfile=self.logfile,
+                                    vehicle='synth', date_captured=self.logfile[5:15],
+                                    location=self.location)
+        samples = []
+        for k, token in enumerate(self.sample_tokens):
+            self.tables.add('sample', token=token, timestamp=self._ts(k * self.n_sub),
+                            scene_token=self.token, prev='', next='')
+            samples.append(self.tables.records['sample'][-1])
+        link_chain(samples)
+        self.tables.add('scene', token=self.token, name=self.name, description=SCENE_DESCRIPTION,
+                        log_token=log_token, nbr_samples=len(samples),
+                        first_sample_token=samples[0]['token'],
+                        last_sample_token=samples[-1]['token'])
+
+    def _write_lidar(self) -> dict[int, lidar.LidarScan]:
+        """Scan and write every keyframe and sweep (time order); returns the scans by tick."""
+        records, scans = [], {}
+        for tick in range((self.cfg.samples_per_scene - 1) * self.n_sub + 1):
+            key = tick % self.n_sub == 0
+            sample_token = self.sample_tokens[-(-tick // self.n_sub)]  # this or the next sample
+            scan = lidar.scan(self.world, self._sec(tick), self.lid, self.cfg.lidar_azimuth_steps)
+            rec = self._sample_data(LIDAR_CHANNEL, tick, sample_token, key, 'pcd.bin')
+            write_array_bin(self.root / rec['filename'], scan.points)
+            if key:
+                self._write_point_labels(rec['token'], scan)
+            records.append(rec)
+            scans[tick] = scan
+        link_chain(records)
+        return scans
+
     def _ts(self, tick: int) -> int:
-        return self.t0_us + round(tick * KEYFRAME_PERIOD_US / (self.cfg.sweeps_per_sample + 1))
+        return self.t0_us + round(tick * KEYFRAME_PERIOD_US / self.n_sub)
 
     def _sec(self, tick: int) -> float:
         return (self._ts(tick) - self.t0_us) / 1e6
@@ -206,7 +216,8 @@ class _SceneWriter:
         ts = self._ts(tick)
         token = self._tok('sample_data', channel, tick)
         folder = 'samples' if key else 'sweeps'
-        self.tables.add('ego_pose', **pose_record(token, self._global_pose(self._sec(tick)), ts))
+        pose = self.world.global_from_world @ self.world.ego_pose(self._sec(tick))
+        self.tables.add('ego_pose', **pose_record(token, pose, ts))
         rec = {'token': token, 'sample_token': sample_token, 'ego_pose_token': token,
                'calibrated_sensor_token': self.tables.calib_tokens[channel],
                'timestamp': ts, 'fileformat': 'pcd' if ext == 'pcd.bin' else ext,
@@ -225,9 +236,9 @@ class _SceneWriter:
         self.tables.add('lidarseg', token=sd_token, sample_data_token=sd_token, filename=seg_name)
         self.tables.add('panoptic', token=sd_token, sample_data_token=sd_token, filename=pan_name)
 
-    def _annotate(self, k: int, sample_token: str, scan: lidar.LidarScan) -> None:
+    def _annotate(self, k: int, scan: lidar.LidarScan) -> None:
         """sample_annotation records for the annotated objects near the ego at keyframe k."""
-        t = self._sec(k * (self.cfg.sweeps_per_sample + 1))
+        t = self._sec(k * self.n_sub)
         boxes, label, inst = self.world.boxes_at(t)
         counts = np.bincount(scan.inst, minlength=inst.max() + 1)
         ego_xy = self.world.ego_pose(t)[:2, 3]
@@ -241,13 +252,15 @@ class _SceneWriter:
                 self.world.global_from_world[:3, 3]
             visibility = '1' if n_pts == 0 else '2' if n_pts < 5 else '3' if n_pts < 20 else '4'
             self.tables.add(
-                'sample_annotation', token=self._tok('ann', ins, k), sample_token=sample_token,
+                'sample_annotation', token=self._tok('ann', ins, k),
+                sample_token=self.sample_tokens[k],
                 instance_token=self._tok('instance', ins), visibility_token=visibility,
                 attribute_tokens=self._attributes(int(ins), int(lab)),
                 translation=[float(v) for v in centre],
                 size=[float(box[4]), float(box[3]), float(box[5])],
                 rotation=yaw_quaternion(float(box[6]) + phi), prev='', next='',
                 num_lidar_pts=n_pts, num_radar_pts=0)
+            self.annotations.append(self.tables.records['sample_annotation'][-1])
 
     def _attributes(self, inst: int, label: int) -> list[str]:
         moving = inst in self.world.moving
@@ -264,10 +277,8 @@ class _SceneWriter:
     def _finish_instances(self) -> None:
         """Chain each instance's annotations and add its instance record."""
         per_inst: dict[str, list[dict]] = {}
-        own_samples = {self._tok('sample', k) for k in range(self.cfg.samples_per_scene)}
-        for rec in self.tables.records['sample_annotation']:
-            if rec['sample_token'] in own_samples:
-                per_inst.setdefault(rec['instance_token'], []).append(rec)
+        for rec in self.annotations:
+            per_inst.setdefault(rec['instance_token'], []).append(rec)
         for ins, label in self.world.instance_label.items():
             anns = per_inst.get(self._tok('instance', ins))
             if not anns:
@@ -278,8 +289,9 @@ class _SceneWriter:
                             nbr_annotations=len(anns), first_annotation_token=anns[0]['token'],
                             last_annotation_token=anns[-1]['token'])
 
-    def _write_occ(self, k: int, sample_token: str, scans: dict) -> None:
-        n_sub = self.cfg.sweeps_per_sample + 1
+    def _write_occ(self, k: int, scans: dict[int, lidar.LidarScan]) -> None:
+        """gts/<scene>/<sample>/labels.npz of keyframe k (ego frame at its LiDAR timestamp)."""
+        n_sub = self.n_sub
         tick = k * n_sub
         world_from_ego = self.world.ego_pose(self._sec(tick))
         sem = occ3d.semantics(self.world, self._sec(tick), world_from_ego)
@@ -289,5 +301,5 @@ class _SceneWriter:
                   for i in range(lo, hi + 1)]
         m_lidar = occ3d.mask_lidar(rigid_inverse(world_from_ego), window)
         m_camera = occ3d.mask_camera(sem, self.cams, m_lidar)
-        write_npz(self.root / 'gts' / self.name / sample_token / 'labels.npz',
+        write_npz(self.root / 'gts' / self.name / self.sample_tokens[k] / 'labels.npz',
                   semantics=sem, mask_lidar=m_lidar, mask_camera=m_camera)

@@ -16,12 +16,13 @@ from .world import World
 
 #: Distance (m) by which box hits are kept inside every face of their box.
 INSIDE_MARGIN = 0.01
-#: Base reflectivity (0..255) per lidarseg index used by the demo world.
-_REFLECTIVITY = {
-    C.DRIVEABLE: 18.0, C.OTHER_FLAT: 30.0, C.SIDEWALK: 40.0, C.TERRAIN: 14.0, C.MANMADE: 55.0,
-    C.VEGETATION: 22.0, C.CAR: 70.0, C.TRUCK: 75.0, C.BUS: 80.0, C.PEDESTRIAN: 35.0,
-    C.BICYCLE: 45.0, C.BARRIER: 120.0, C.TRAFFIC_CONE: 150.0,
-}
+#: Base reflectivity (0..255) per lidarseg index (0 for classes the world does not use).
+_REFLECTIVITY = np.zeros(len(C.LIDARSEG_NAMES))
+for _idx, _value in {
+        C.DRIVEABLE: 18.0, C.OTHER_FLAT: 30.0, C.SIDEWALK: 40.0, C.TERRAIN: 14.0, C.MANMADE: 55.0,
+        C.VEGETATION: 22.0, C.CAR: 70.0, C.TRUCK: 75.0, C.BUS: 80.0, C.PEDESTRIAN: 35.0,
+        C.BICYCLE: 45.0, C.BARRIER: 120.0, C.TRAFFIC_CONE: 150.0}.items():
+    _REFLECTIVITY[_idx] = _value
 
 
 @dataclass
@@ -58,11 +59,8 @@ def scan(world: World, t: float, calib: SensorCalib, azimuth_steps: int) -> Lida
     hits[on_box] = _clamp_into_boxes(hits[on_box], boxes[keep][box[valid][on_box]])
     lidar_from_world = rigid_inverse(world_from_lidar)
     xyz = hits @ lidar_from_world[:3, :3].T + lidar_from_world[:3, 3]
-    refl = np.zeros(len(C.LIDARSEG_NAMES))
-    for idx, value in _REFLECTIVITY.items():
-        refl[idx] = value
     cos_inc = np.abs(np.einsum('ij,ij->i', nrm, dirs_w))
-    intensity = np.clip(np.round(refl[lab] * (0.3 + 0.7 * cos_inc)), 0, 255)
+    intensity = np.clip(np.round(_REFLECTIVITY[lab] * (0.3 + 0.7 * cos_inc)), 0, 255)
     points = np.column_stack([xyz, intensity, ring])
     return LidarScan(points.astype(np.float32), lab.astype(np.uint8), ins, origin, hits)
 

@@ -213,8 +213,10 @@ def _build_agents(rng: np.random.Generator, ego_speed: float, duration: float, x
     """Agents on lanes: every lane has one speed, so agents of a lane never collide."""
     rows: list[tuple[int, float, float, float, float, float, float]] = []
 
-    def fill_lane(y0: float, vx: float, kinds: list[int], probs: list[float], gap: tuple,
-                  amp: float, density: float, keep_clear: tuple[float, float] | None) -> None:
+    def fill_lane(y0: float, vx: float, kinds: list[int], probs: list[float],
+                  gap: tuple[float, float], amp: float, density: float,
+                  keep_clear: tuple[float, float] | None) -> None:
+        """Agents along the lane y = y0 with bumper gaps drawn from ``gap`` (m)."""
         lo = x_min - max(0.0, vx) * duration
         hi = x_max - min(0.0, vx) * duration
         x = lo + float(rng.uniform(0.0, gap[1]))
