@@ -30,15 +30,14 @@ class BEVPoolV2Function(torch.autograd.Function):
         batch, size_z, size_y, size_x, _ = (int(s) for s in bev_feat_shape)
         out = load_ext().forward(depth, feat, ranks_depth, ranks_feat, ranks_bev,
                                  interval_starts, interval_lengths, batch, size_z, size_y, size_x)
-        ctx.save_for_backward(depth, feat, ranks_depth, ranks_feat, ranks_bev)
+        ctx.save_for_backward(depth, feat, ranks_depth, ranks_feat, ranks_bev, interval_starts,
+                              interval_lengths)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, out_grad: Tensor) -> tuple[Tensor | None, ...]:
-        depth, feat, ranks_depth, ranks_feat, ranks_bev = ctx.saved_tensors
-        depth_grad, feat_grad = load_ext().backward(
-            out_grad.contiguous(), depth, feat, ranks_depth, ranks_feat, ranks_bev)
+        depth_grad, feat_grad = load_ext().backward(out_grad.contiguous(), *ctx.saved_tensors)
         return depth_grad, feat_grad, None, None, None, None, None, None
 
 

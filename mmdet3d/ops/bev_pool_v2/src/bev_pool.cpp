@@ -2,7 +2,7 @@
 // CPU, index ranges) and dispatch to the CPU or CUDA kernels.
 #include <torch/extension.h>
 
-#include <string>
+#include <algorithm>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -101,30 +101,30 @@ at::Tensor forward(const at::Tensor& depth, const at::Tensor& feat, const at::Te
 std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& out_grad, const at::Tensor& depth,
                                             const at::Tensor& feat, const at::Tensor& ranks_depth,
                                             const at::Tensor& ranks_feat,
-                                            const at::Tensor& ranks_bev) {
+                                            const at::Tensor& ranks_bev,
+                                            const at::Tensor& interval_starts,
+                                            const at::Tensor& interval_lengths) {
   TORCH_CHECK(out_grad.dim() == 5 && out_grad.size(0) == depth.size(0) &&
                   out_grad.size(1) == feat.size(4),
               "bev_pool_v2: out_grad must be (B, C, Z, Y, X) with B = ", depth.size(0),
               " and C = ", feat.size(4), ", got ", out_grad.sizes());
   TORCH_CHECK(out_grad.scalar_type() == feat.scalar_type(), "bev_pool_v2: out_grad dtype ",
               out_grad.scalar_type(), " differs from feat dtype ", feat.scalar_type());
-  const at::Tensor no_intervals = at::empty({0}, ranks_bev.options());
-  check_inputs(depth, feat, ranks_depth, ranks_feat, ranks_bev, no_intervals, no_intervals,
-               out_grad.numel() / feat.size(4));
-  // (B, C, Z, Y, X) -> (B*Z*Y*X, C): each point then reads one contiguous gradient row
-  const at::Tensor out_grad_cl =
-      out_grad.permute({0, 2, 3, 4, 1}).contiguous().view({-1, feat.size(4)});
+  TORCH_CHECK(out_grad.is_contiguous() && out_grad.device() == depth.device(),
+              "bev_pool_v2: out_grad must be contiguous and on ", depth.device());
+  check_inputs(depth, feat, ranks_depth, ranks_feat, ranks_bev, interval_starts,
+               interval_lengths, out_grad.numel() / feat.size(4));
   at::Tensor depth_grad = at::zeros_like(depth);
   at::Tensor feat_grad = at::empty_like(feat);
 #ifdef WITH_CUDA
   if (depth.is_cuda()) {
-    backward_cuda(out_grad_cl, depth, feat, ranks_depth, ranks_feat, ranks_bev, depth_grad,
-                  feat_grad);
+    backward_cuda(out_grad, depth, feat, ranks_depth, ranks_feat, ranks_bev, interval_starts,
+                  interval_lengths, depth_grad, feat_grad);
     return {depth_grad, feat_grad};
   }
 #endif
-  backward_cpu(out_grad_cl, depth, feat, ranks_depth, ranks_feat, ranks_bev, depth_grad,
-               feat_grad);
+  backward_cpu(out_grad, depth, feat, ranks_depth, ranks_feat, ranks_bev, interval_starts,
+               interval_lengths, depth_grad, feat_grad);
   return {depth_grad, feat_grad};
 }
 
@@ -145,7 +145,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "forward(depth, feat, ranks_depth, ranks_feat, ranks_bev, interval_starts, "
         "interval_lengths, B, Z, Y, X) -> (B, C, Z, Y, X)");
   m.def("backward", &bev_pool_v2::backward,
-        "backward(out_grad (B, C, Z, Y, X), depth, feat, ranks_depth, ranks_feat, ranks_bev) -> "
-        "(depth_grad, feat_grad)");
+        "backward(out_grad (B, C, Z, Y, X), depth, feat, ranks_depth, ranks_feat, ranks_bev, "
+        "interval_starts, interval_lengths) -> (depth_grad, feat_grad)");
   m.def("with_cuda", &bev_pool_v2::with_cuda, "whether the CUDA kernels were compiled");
 }

@@ -18,11 +18,13 @@ at::Tensor forward_cpu(const at::Tensor& depth, const at::Tensor& feat,
                        const at::Tensor& interval_lengths, int64_t batch, int64_t size_z,
                        int64_t size_y, int64_t size_x);
 
-// out_grad_cl: (B * Z * Y * X, C) gradient of the output, channels last. Writes the gradients of
-// depth and feat into depth_grad (zero-filled, shape of depth) and feat_grad (shape of feat).
-void backward_cpu(const at::Tensor& out_grad_cl, const at::Tensor& depth, const at::Tensor& feat,
+// out_grad: (B, C, Z, Y, X) contiguous gradient of the output. Writes the gradients of depth and
+// feat into depth_grad (zero-filled, shape of depth) and feat_grad (shape of feat, any content).
+void backward_cpu(const at::Tensor& out_grad, const at::Tensor& depth, const at::Tensor& feat,
                   const at::Tensor& ranks_depth, const at::Tensor& ranks_feat,
-                  const at::Tensor& ranks_bev, at::Tensor& depth_grad, at::Tensor& feat_grad);
+                  const at::Tensor& ranks_bev, const at::Tensor& interval_starts,
+                  const at::Tensor& interval_lengths, at::Tensor& depth_grad,
+                  at::Tensor& feat_grad);
 
 #ifdef WITH_CUDA
 at::Tensor forward_cuda(const at::Tensor& depth, const at::Tensor& feat,
@@ -31,9 +33,11 @@ at::Tensor forward_cuda(const at::Tensor& depth, const at::Tensor& feat,
                         const at::Tensor& interval_lengths, int64_t batch, int64_t size_z,
                         int64_t size_y, int64_t size_x);
 
-void backward_cuda(const at::Tensor& out_grad_cl, const at::Tensor& depth, const at::Tensor& feat,
+void backward_cuda(const at::Tensor& out_grad, const at::Tensor& depth, const at::Tensor& feat,
                    const at::Tensor& ranks_depth, const at::Tensor& ranks_feat,
-                   const at::Tensor& ranks_bev, at::Tensor& depth_grad, at::Tensor& feat_grad);
+                   const at::Tensor& ranks_bev, const at::Tensor& interval_starts,
+                   const at::Tensor& interval_lengths, at::Tensor& depth_grad,
+                   at::Tensor& feat_grad);
 #endif
 
 }  // namespace bev_pool_v2
