@@ -13,11 +13,12 @@ if ! "$PY" -c 'import torch' >/dev/null 2>&1; then
 fi
 echo '[install] checking Python requirements'
 pip_install -r requirements/build.txt -r requirements/runtime.txt -r requirements/tests.txt
+EXT_DIR=mmdet3d/ops/bev_pool_v2
 if ! "$PY" -c 'import mmdet3d.ops.bev_pool_v2.bev_pool_v2_ext' >/dev/null 2>&1 \
-        || [ -n "$(find mmdet3d/ops/bev_pool_v2/src -newer mmdet3d/ops/bev_pool_v2/.built 2>/dev/null)" ] \
-        || [ ! -e mmdet3d/ops/bev_pool_v2/.built ]; then
+        || [ ! -e "$EXT_DIR/.built" ] \
+        || [ -n "$(find "$EXT_DIR/src" setup.py -newer "$EXT_DIR/.built")" ]; then
     echo '[install] building the package and its bev_pool_v2 extension (pip install -e .)'
     pip_install --no-build-isolation --no-deps -e .
-    touch mmdet3d/ops/bev_pool_v2/.built
+    touch "$EXT_DIR/.built"
 fi
 echo "[install] ready: $("$PY" -c 'import torch, mmdet3d; print("torch", torch.__version__, "| mmdet3d", mmdet3d.__version__)')"

@@ -8,6 +8,7 @@ import warnings
 import pytest
 import torch
 
+from mmdet3d.ops.bev_pool_v2 import _ext
 from mmdet3d.ops.bev_pool_v2 import bev_pool as bev_pool_module
 from mmdet3d.ops.bev_pool_v2 import bev_pool_v2, bev_pool_v2_reference, ext_error, load_ext
 
@@ -248,6 +249,15 @@ def test_auto_falls_back_to_reference_with_one_warning(monkeypatch):
         bev_pool_v2(*case, impl='ext')
     with pytest.raises(ValueError, match='impl must be one of'):
         bev_pool_v2(*case, impl='cuda')
+
+
+def test_missing_extension_is_reported_not_raised(monkeypatch):
+    monkeypatch.setattr(_ext, 'EXT_NAME', 'mmdet3d.ops.bev_pool_v2.no_such_ext')
+    monkeypatch.setattr(_ext, '_state', {})
+    assert _ext.load_ext() is None
+    assert isinstance(_ext.ext_error(), ImportError)
+    assert not _ext.ext_has_cuda()
+    assert _ext.ext_status().startswith('bev_pool_v2_ext: not available (ModuleNotFoundError')
 
 
 @pytest.mark.cuda
