@@ -16,6 +16,7 @@ from pyquaternion import Quaternion
 
 from mmdet3d.datasets.synthetic import DemoConfig, generate, scene_names
 from mmdet3d.datasets.synthetic import classes as C
+from mmdet3d.datasets.synthetic.generator import MINI_TRAIN, MINI_VAL
 from mmdet3d.datasets.synthetic.check import DemoDataError, check_dataset
 
 SMALL = DemoConfig(scenes=3, samples_per_scene=3, sweeps_per_sample=1, image_size=(320, 180))
@@ -65,6 +66,7 @@ def test_devkit_loads_with_mini_split(nusc, demo_root):
     assert names == scene_names(3) == ['scene-0061', 'scene-0103', 'scene-0916']
     assert {n for n in names if n in mini_val} == set(mini_val)
     assert names[0] in mini_train
+    assert (list(MINI_TRAIN), list(MINI_VAL)) == (mini_train, mini_val)
     assert all('synthetic' in s['description'].lower() for s in nusc.scene)
     assert (demo_root / 'SYNTHETIC_DATA.md').is_file() and (demo_root / '.ready').is_file()
     assert len(nusc.sample) == 9
