@@ -4,12 +4,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor
 
 
-def bev_pool_v2_reference(depth: Tensor, feat: Tensor, ranks_depth: Tensor, ranks_feat: Tensor,
-                          ranks_bev: Tensor, bev_feat_shape: Sequence[int]) -> Tensor:
+def bev_pool_v2_reference(depth: Tensor, feat: Tensor, ranks_depth: Tensor,
+                          ranks_feat: Tensor, ranks_bev: Tensor,
+                          bev_feat_shape: Sequence[int]) -> Tensor:
     """Sum ``depth * feat`` of every kept frustum point into its voxel (gather, multiply, index_add).
 
     Differentiable by autograd with respect to ``depth`` and ``feat``. The interval arrays of the
