@@ -1,0 +1,134 @@
+"""Pair saved occupancy predictions with their Occ3D ground truth and draw them.
+
+Predictions are the files of ``tools/test.py --out DIR``: ``DIR/<scene>/<token>.npz`` with key
+``semantics`` (X, Y, Z) uint8 (17 = free). Ground truth is ``<occ_path>/labels.npz`` with
+``semantics``, ``mask_camera`` and ``mask_lidar`` (Occ3D-nuScenes).
+"""
+from __future__ import annotations
+
+import glob
+import os.path as osp
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmdet3d.datasets.converters.info_io import load_infos
+from mmdet3d.evaluation.functional.occ_io import load_occ_gt
+
+from .figures import save_figure
+from .occ_figures import PC_RANGE, bev_comparison_figure, voxel_figure
+
+MASKS = ('camera', 'lidar', 'none')
+
+
+@dataclass
+class OccSample:
+    """One prediction file and the folder of its ground truth (None: prediction only)."""
+
+    scene: str
+    token: str
+    pred_path: str
+    occ_path: str | None
+
+
+def load_prediction(path: str) -> np.ndarray:
+    """(X, Y, Z) uint8 labels of a prediction file (key ``semantics``)."""
+    with np.load(path) as data:
+        if 'semantics' not in data.files:
+            raise KeyError(f'{path} lacks the key "semantics"; found {data.files}')
+        semantics = data['semantics']
+    if semantics.ndim != 3:
+        raise ValueError(f'{path}: semantics must be (X, Y, Z), got shape {semantics.shape}')
+    return semantics
+
+
+def find_predictions(pred_dir: str) -> list[tuple[str, str, str]]:
+    """Sorted (scene, token, path) of every ``<pred_dir>/<scene>/<token>.npz``."""
+    paths = sorted(glob.glob(osp.join(pred_dir, '*', '*.npz')))
+    return [(osp.basename(osp.dirname(p)), osp.splitext(osp.basename(p))[0], p) for p in paths]
+
+
+def pair_samples(pred_dir: str, info_file: str | None = None, gt_root: str | None = None,
+                 path_prefix: str | None = None) -> list[OccSample]:
+    """Predictions with their GT folder.
+
+    Args:
+        pred_dir: prediction root.
+        info_file: info pkl; its ``occ_path`` gives the GT folder and its timestamps the order.
+            Only infos with a prediction file are kept.
+        gt_root: alternatively, the Occ3D ``gts`` folder (``<gt_root>/<scene>/<token>``).
+        path_prefix: joined to relative ``occ_path`` values (default: relative to the working
+            directory, i.e. the repository root, as in the infos).
+
+    Returns:
+        samples in timestamp order (``info_file``) or sorted by scene and token.
+
+    Raises:
+        FileNotFoundError: no prediction file found (or none matches an info).
+    """
+    if info_file is not None and gt_root is not None:
+        raise ValueError('give either info_file or gt_root, not both')
+    found = find_predictions(pred_dir)
+    if not found:
+        raise FileNotFoundError(f'no prediction files <scene>/<token>.npz under {pred_dir}')
+    if info_file is None:
+        return [OccSample(scene, token, path,
+                          None if gt_root is None else osp.join(gt_root, scene, token))
+                for scene, token, path in found]
+    by_token = {token: (scene, path) for scene, token, path in found}
+    infos, _ = load_infos(info_file, required_keys=('token', 'occ_path', 'timestamp'))
+    samples = []
+    for info in sorted(infos, key=lambda i: i['timestamp']):
+        if info['token'] not in by_token:
+            continue
+        scene, path = by_token[info['token']]
+        occ_path = info['occ_path']
+        if path_prefix is not None and not osp.isabs(occ_path):
+            occ_path = osp.join(path_prefix, occ_path)
+        samples.append(OccSample(scene, info['token'], path, occ_path))
+    if not samples:
+        raise FileNotFoundError(f'none of the {len(found)} predictions under {pred_dir} '
+                                f'belongs to a sample of {info_file}')
+    return samples
+
+
+def write_occupancy_figures(samples: list[OccSample], out_dir: str, mask: str = 'camera',
+                            voxels: bool = False, pc_range=PC_RANGE,
+                            dpi: int = 100) -> list[str]:
+    """Write ``<out_dir>/<scene>/<token>.png`` (GT vs prediction BEV) per sample.
+
+    Args:
+        samples: output of :func:`pair_samples`.
+        out_dir: output root.
+        mask: GT visibility mask applied to both maps: 'camera', 'lidar' or 'none'.
+        voxels: also write ``<token>_3d.png`` 3-D views of the GT and the prediction (both
+            masked alike). Defaults to False.
+        pc_range: metric extent of the volumes. Defaults to the Occ3D range.
+        dpi: figure resolution. Defaults to 100.
+
+    Returns:
+        the written paths, in sample order.
+    """
+    if mask not in MASKS:
+        raise ValueError(f'mask must be one of {MASKS}, got {mask!r}')
+    written = []
+    for sample in samples:
+        pred = load_prediction(sample.pred_path)
+        gt = vis = None
+        if sample.occ_path is not None:
+            labels = load_occ_gt(sample.occ_path)
+            gt = labels['semantics']
+            vis = None if mask == 'none' else labels[f'mask_{mask}']
+        title = f'{sample.scene} / {sample.token}'
+        stem = osp.join(out_dir, sample.scene, sample.token)
+        written.append(save_figure(
+            bev_comparison_figure(pred, gt, vis, title, pc_range, dpi=dpi), f'{stem}.png'))
+        if voxels:
+            for name, volume in (('gt', gt), ('pred', pred)):
+                if volume is None:
+                    continue
+                what = 'ground truth' if name == 'gt' else 'prediction'
+                masked = '' if vis is None else f', {mask} mask'
+                fig = voxel_figure(volume, vis, f'{title}\n{what}{masked}', pc_range, dpi=dpi)
+                written.append(save_figure(fig, f'{stem}_3d_{name}.png'))
+    return written

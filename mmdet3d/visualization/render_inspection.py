@@ -1,0 +1,227 @@
+"""Render the key frame's LiDAR rays with a model's ``VolumeRenderer``, camera by camera.
+
+Used by ``tools/visualize_render.py``: one training-pipeline sample -> model fields (mode
+'tensor') -> rendered depth and class of every key-frame ray, next to the LiDAR ground truth at
+the ray's augmented pixel (``GenerateRays``' ``coor``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.runner.checkpoint import load_checkpoint
+from torch import Tensor, nn
+
+from mmdet3d.datasets.transforms.formatting import PackOccInputs
+from mmdet3d.datasets.transforms.image_inputs import IMG_MEAN, IMG_STD, PrepareImageInputs
+from mmdet3d.datasets.transforms.ray_generation import GenerateRays
+from mmdet3d.engine.checkpoint_io import register_checkpoint_safe_globals
+from mmdet3d.registry import DATASETS, MODELS
+
+
+@dataclass
+class CameraRays:
+    """Key-frame rays of one camera: ground truth and rendering at their pixels.
+
+    Attributes:
+        name: camera name.
+        image: (H, W, 3) uint8 RGB augmented input image (what the model sees).
+        pixels: (R, 2) int64 augmented pixel (u, v) of each ray.
+        gt_depth: (R,) float32 LiDAR depth (``depth_kind``).
+        gt_label: (R,) int64 LiDAR class 0..16.
+        depth: (R,) float32 rendered depth in the same convention as ``gt_depth``.
+        label: (R,) int64 argmax of the rendered logits.
+        depth_kind: 'z-depth' (camera z, the original) or 'range' (``depth_along_ray``).
+    """
+
+    name: str
+    image: np.ndarray
+    pixels: np.ndarray
+    gt_depth: np.ndarray
+    gt_label: np.ndarray
+    depth: np.ndarray
+    label: np.ndarray
+    depth_kind: str
+
+
+def _find(transforms: list, kind: type, what: str):
+    found = [t for t in transforms if isinstance(t, kind)]
+    if not found:
+        raise ValueError(f'the training pipeline has no {kind.__name__} ({what})')
+    return found[0]
+
+
+@dataclass
+class TrainingSample:
+    """One training-pipeline sample prepared for render inspection.
+
+    Attributes:
+        results: the results dict before ``PackOccInputs`` (``coor``, ``cam_names``,
+            ``img_inputs``, ...).
+        packed: the packed ``{'inputs', 'data_samples'}``, with ``coor`` in ``inputs``.
+        swap_rb: ``PrepareImageInputs``' channel swap (to undo the normalisation).
+        depth_along_ray: ``GenerateRays``' depth convention (False: camera z-depth).
+        half_pixel_shift: ``GenerateRays``' pixel-centre quirk.
+    """
+
+    results: dict
+    packed: dict
+    swap_rb: bool
+    depth_along_ray: bool
+    half_pixel_shift: bool
+
+
+def load_training_sample(cfg: Config, index: int) -> TrainingSample:
+    """Run the training pipeline of ``cfg.train_dataloader.dataset`` on one sample.
+
+    Args:
+        cfg: full config (dataset, pipeline).
+        index: sample index (sorted by timestamp; negative counts from the end).
+    """
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    if not -len(dataset) <= index < len(dataset):
+        raise IndexError(f'sample index {index} out of range for {len(dataset)} samples')
+    transforms = list(dataset.pipeline.transforms)
+    if not transforms or not isinstance(transforms[-1], PackOccInputs):
+        raise ValueError('the training pipeline must end with PackOccInputs')
+    generate = _find(transforms, GenerateRays, 'the rays to render')
+    prepare = _find(transforms, PrepareImageInputs, 'the camera images')
+    results = dataset.get_data_info(index)
+    for transform in transforms[:-1]:
+        results = transform(results)
+        if results is None:
+            raise RuntimeError(f'{type(transform).__name__} dropped sample {index}')
+    pack = transforms[-1]
+    keys = tuple(pack.keys) + (('coor',) if 'coor' not in pack.keys else ())
+    packed = PackOccInputs(keys=keys, meta_keys=pack.meta_keys)(dict(results))
+    return TrainingSample(results, packed, prepare.swap_rb, generate.depth_along_ray,
+                          generate.half_pixel_shift)
+
+
+def build_model(cfg: Config, checkpoint: str | None = None,
+                device: str = 'cpu') -> nn.Module:
+    """Build ``cfg.model`` in eval mode, with weights from ``checkpoint`` (None: random init)."""
+    model = MODELS.build(cfg.model)
+    if checkpoint is not None:
+        register_checkpoint_safe_globals()
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    return model.to(device).eval()
+
+
+def denormalize_image(img: Tensor, swap_rb: bool = True) -> np.ndarray:
+    """Invert ``normalize_image``: (3, H, W) float32 -> (H, W, 3) uint8 RGB."""
+    chw = img.detach().cpu().numpy().astype(np.float64)
+    hwc = chw.transpose(1, 2, 0) * np.asarray(IMG_STD) + np.asarray(IMG_MEAN)
+    if swap_rb:
+        hwc = hwc[..., ::-1]
+    return np.clip(np.round(hwc), 0, 255).astype(np.uint8)
+
+
+@torch.no_grad()
+def render_rays_chunked(renderer: nn.Module, density: Tensor, semantics: Tensor,
+                        origins: Tensor, directions: Tensor, ray_dataset: list[Tensor],
+                        bda: Tensor, voxel_flow: list[Tensor] | None,
+                        chunk: int = 4096) -> tuple[Tensor, Tensor]:
+    """Render every given ray of one sample through ``renderer``, ``chunk`` rays at a time.
+
+    Args:
+        renderer: the model's ``VolumeRenderer``.
+        density: (1, X, Y, Z, 1) and semantics (1, X, Y, Z, K): the model's fields.
+        origins: (1, T, N, 3). directions: (R, 3). ray_dataset: [idx (R, 2), depth (R,),
+            label (R,)] of the rays to render. bda: (1, 3, 3).
+        voxel_flow: [(F, 11)] for flow renderers, else None.
+        chunk: rays per renderer call (bounds the (chunk, samples, K) lookups).
+
+    Returns:
+        depth (R,) metres along the unit ray and logits (R, K), in the given ray order.
+    """
+    chunk = max(1, min(chunk, renderer.rays_batch_size))
+    density_zyx = density.permute(0, 3, 2, 1, 4)  # (B, X, Y, Z, 1) -> (B, Z, Y, X, 1)
+    semantics_zyx = semantics.permute(0, 3, 2, 1, 4)
+    depths, logits = [], []
+    for start in range(0, len(directions), chunk):
+        part = slice(start, start + chunk)
+        rays = [entry[part] for entry in ray_dataset]
+        out = renderer(density_zyx, semantics_zyx, origins, [directions[part]], [rays], bda,
+                       voxel_flow, ray_perm=torch.arange(len(rays[0]), device=density.device))
+        depths.append(out['depth'][:, 0])
+        logits.append(out['semantics'])
+    if not depths:
+        return density.new_zeros(0), semantics.new_zeros(0, semantics.shape[-1])
+    return torch.cat(depths), torch.cat(logits)
+
+
+def range_to_z_factor(pixels: np.ndarray, intrin: np.ndarray, post_rot: np.ndarray,
+                      post_tran: np.ndarray, half_pixel_shift: bool = True) -> np.ndarray:
+    """Camera z-depth per metre of range along each ray, ``1 / ||d_cam||``.
+
+    ``d_cam = ((u - cx) / fx, (v - cy) / fy, 1)`` at the un-augmented pixel, recovered from the
+    augmented integer pixel's centre (``GenerateRays`` floors it): exact to within a pixel,
+    i.e. to ~1e-3 relative.
+
+    Args:
+        pixels: (R, 2) augmented integer pixels. intrin: (3, 3). post_rot: (3, 3).
+        post_tran: (3,). half_pixel_shift: the rays go through (u + 0.5, v + 0.5).
+    """
+    rot = np.asarray(post_rot, np.float64)[:2, :2]
+    uv = (pixels.astype(np.float64) + 0.5 - np.asarray(post_tran, np.float64)[:2]) \
+        @ np.linalg.inv(rot).T
+    uv += 0.5 if half_pixel_shift else 0.0
+    k = np.asarray(intrin, np.float64)
+    d_cam = np.stack([(uv[:, 0] - k[0, 2]) / k[0, 0], (uv[:, 1] - k[1, 2]) / k[1, 1],
+                      np.ones(len(uv))], axis=1)
+    return 1.0 / np.linalg.norm(d_cam, axis=1)
+
+
+@torch.no_grad()
+def inspect_render(model: nn.Module, sample: TrainingSample,
+                   chunk: int = 4096, max_rays_per_camera: int | None = None,
+                   seed: int = 0) -> list[CameraRays]:
+    """Fields of one sample and the rendering of its key-frame rays, per camera.
+
+    Args:
+        model: an ``OccFlowNet`` (eval mode is set by the caller).
+        sample: output of :func:`load_training_sample`.
+        chunk: rays per renderer call. Defaults to 4096.
+        max_rays_per_camera: random subset of each camera's rays (None: all). Defaults to None.
+        seed: seed of the subset. Defaults to 0.
+
+    Returns:
+        one :class:`CameraRays` per camera, in the pipeline's camera order.
+    """
+    results, packed = sample.results, sample.packed
+    data = model.data_preprocessor(pseudo_collate([packed]), False)
+    inputs = data['inputs']
+    fields = model(inputs, data['data_samples'], mode='tensor')
+    renderer = model.renderer
+    idx, gt_depth, gt_label = (t.cpu() for t in packed['inputs']['ray_dataset'])
+    key = idx[:, 0] == renderer.current_timestep
+    cams = list(results['cam_names'])
+    imgs, _, _, intrins, post_rots, post_trans, _ = results['img_inputs']
+    frames = len(imgs) // len(cams)
+    rng = np.random.default_rng(seed)
+    device = inputs['origins'].device
+    out = []
+    for n, name in enumerate(cams):
+        rays = torch.nonzero(key & (idx[:, 1] == n))[:, 0]
+        if max_rays_per_camera is not None and len(rays) > max_rays_per_camera:
+            rays = rays[np.sort(rng.choice(len(rays), max_rays_per_camera, replace=False))]
+        depth, logits = render_rays_chunked(
+            renderer, fields['density'], fields['semantics'], inputs['origins'],
+            inputs['directions'][0][rays.to(device)],
+            [t[rays.to(t.device)] for t in inputs['ray_dataset'][0]],
+            inputs['img_inputs'][6], inputs.get('voxel_flow'), chunk)
+        pixels = packed['inputs']['coor'][rays].numpy()
+        depth = depth.cpu().numpy().astype(np.float64)
+        if not sample.depth_along_ray:
+            depth *= range_to_z_factor(pixels, intrins[n].numpy(), post_rots[n].numpy(),
+                                       post_trans[n].numpy(), sample.half_pixel_shift)
+        out.append(CameraRays(
+            name=name, image=denormalize_image(imgs[n * frames], sample.swap_rb), pixels=pixels,
+            gt_depth=gt_depth[rays].numpy(), gt_label=gt_label[rays].numpy().astype(np.int64),
+            depth=depth.astype(np.float32), label=logits.argmax(-1).cpu().numpy(),
+            depth_kind='range' if sample.depth_along_ray else 'z-depth'))
+    return out
