@@ -75,9 +75,11 @@ def color_table() -> np.ndarray:
     return table
 
 
-#: Voxelisation priority per lidarseg index (higher wins where objects share a voxel).
 def voxel_priority() -> np.ndarray:
-    """(32,) int32: things 3, vegetation/manmade 2, flat classes 1, unused 0."""
+    """(32,) int32 voxelisation priority per lidarseg index; the higher one wins a shared voxel.
+
+    Things 3, vegetation/manmade 2, flat classes 1, unused 0.
+    """
     prio = np.zeros(len(LIDARSEG_NAMES), dtype=np.int32)
     prio[[DRIVEABLE, OTHER_FLAT, SIDEWALK, TERRAIN]] = 1
     prio[[MANMADE, VEGETATION]] = 2
