@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from nuscenes.nuscenes import NuScenes
 from nuscenes.utils.data_classes import LidarPointCloud
-from nuscenes.utils.geometry_utils import points_in_box, view_points
+from nuscenes.utils.geometry_utils import points_in_box, transform_matrix, view_points
 from nuscenes.utils.splits import mini_train, mini_val
 from PIL import Image
 from pyquaternion import Quaternion
@@ -35,10 +35,8 @@ def nusc(demo_root) -> NuScenes:
 
 
 def _transform(rec: dict) -> np.ndarray:
-    mat = np.eye(4)
-    mat[:3, :3] = Quaternion(rec['rotation']).rotation_matrix
-    mat[:3, 3] = rec['translation']
-    return mat
+    """The devkit's (4, 4) matrix of a calibrated_sensor / ego_pose record."""
+    return transform_matrix(rec['translation'], Quaternion(rec['rotation']))
 
 
 def _lidar_to(nusc: NuScenes, lidar_sd: dict, target_sd: dict | None) -> np.ndarray:
