@@ -1,7 +1,7 @@
 """Draw saved occupancy predictions next to the Occ3D ground truth (bird's-eye view).
 
     python tools/visualize_occupancy.py --pred-dir DIR (--info FILE | --gt-root DIR) --out DIR
-        [--max-samples N] [--mask camera|lidar|none] [--voxels]
+        [--max-samples N] [--mask camera|lidar|none] [--voxels] [--no-shade]
 
 ``DIR`` holds ``<scene>/<token>.npz`` files of ``tools/test.py --out DIR``. Writes
 ``<out>/<scene>/<token>.png`` (GT | prediction | per-column disagreement) and prints each path.
@@ -33,6 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='GT visibility mask applied to GT and prediction')
     parser.add_argument('--voxels', action='store_true',
                         help='also write 3-D views <token>_3d_{gt,pred}.png')
+    parser.add_argument('--no-shade', action='store_true',
+                        help='flat class colours (no darkening of low voxels)')
     parser.add_argument('--dpi', type=int, default=100)
     return parser.parse_args(argv)
 
@@ -43,7 +45,8 @@ def main(argv: list[str] | None = None) -> list[str]:
         raise SystemExit('--max-samples must be >= 1')
     samples = pair_samples(args.pred_dir, args.info, args.gt_root, args.path_prefix)
     samples = samples[:args.max_samples]
-    paths = write_occupancy_figures(samples, args.out, args.mask, args.voxels, dpi=args.dpi)
+    paths = write_occupancy_figures(samples, args.out, args.mask, args.voxels,
+                                    not args.no_shade, dpi=args.dpi)
     for path in paths:
         print(path)
     return paths

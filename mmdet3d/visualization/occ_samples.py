@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os.path as osp
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,8 +94,8 @@ def pair_samples(pred_dir: str, info_file: str | None = None, gt_root: str | Non
 
 
 def write_occupancy_figures(samples: list[OccSample], out_dir: str, mask: str = 'camera',
-                            voxels: bool = False, pc_range=PC_RANGE,
-                            dpi: int = 100) -> list[str]:
+                            voxels: bool = False, shade: bool = True,
+                            pc_range: Sequence[float] = PC_RANGE, dpi: int = 100) -> list[str]:
     """Write ``<out_dir>/<scene>/<token>.png`` (GT vs prediction BEV) per sample.
 
     Args:
@@ -103,6 +104,7 @@ def write_occupancy_figures(samples: list[OccSample], out_dir: str, mask: str = 
         mask: GT visibility mask applied to both maps: 'camera', 'lidar' or 'none'.
         voxels: also write ``<token>_3d.png`` 3-D views of the GT and the prediction (both
             masked alike). Defaults to False.
+        shade: height shading of the BEV maps. Defaults to True.
         pc_range: metric extent of the volumes. Defaults to the Occ3D range.
         dpi: figure resolution. Defaults to 100.
 
@@ -122,7 +124,7 @@ def write_occupancy_figures(samples: list[OccSample], out_dir: str, mask: str = 
         title = f'{sample.scene} / {sample.token}'
         stem = osp.join(out_dir, sample.scene, sample.token)
         written.append(save_figure(
-            bev_comparison_figure(pred, gt, vis, title, pc_range, dpi=dpi), f'{stem}.png'))
+            bev_comparison_figure(pred, gt, vis, title, pc_range, shade, dpi), f'{stem}.png'))
         if voxels:
             for name, volume in (('gt', gt), ('pred', pred)):
                 if volume is None:
