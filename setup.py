@@ -56,8 +56,11 @@ def default_cuda_archs() -> str:
     """Volta (7.0) to Hopper (9.0, with PTX); 7.0 is dropped for nvcc >= 13, which lacks it."""
     from torch.utils.cpp_extension import CUDA_HOME
 
-    nvcc = Path(CUDA_HOME) / 'bin' / 'nvcc'
-    out = subprocess.run([str(nvcc), '--version'], capture_output=True, text=True).stdout
+    try:
+        out = subprocess.run([str(Path(CUDA_HOME) / 'bin' / 'nvcc'), '--version'],
+                             capture_output=True, text=True).stdout
+    except OSError:
+        out = ''
     match = re.search(r'release (\d+)\.', out)
     archs = DEFAULT_CUDA_ARCHS
     if match and int(match.group(1)) >= 13:
