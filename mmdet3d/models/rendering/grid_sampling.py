@@ -65,10 +65,11 @@ class _GatherCorners(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_flat = torch.zeros_like(flat)
             for corner in range(linear.shape[0]):
-                grad_flat.index_add_(0, linear[corner], weights[corner][:, None] * grad_out)
+                contribution = weights[corner][:, None] * grad_out  # promoted under autocast
+                grad_flat.index_add_(0, linear[corner], contribution.to(grad_flat.dtype))
         if ctx.needs_input_grad[2]:
             grad_weights = torch.stack([(flat.index_select(0, lin) * grad_out).sum(dim=-1)
-                                        for lin in linear])
+                                        for lin in linear]).to(weights.dtype)
         return grad_flat, None, grad_weights
 
 
