@@ -163,14 +163,15 @@ def voxel_figure(semantics: np.ndarray,
     centres = np.asarray(pc_range[:3], float) + (np.stack([ix, iy, iz], 1) + 0.5) * voxel
     labels = semantics[ix, iy, iz]
     fig = new_figure(9.0, 7.0, dpi)
-    ax = fig.add_axes((0.0, 0.02, 0.72, 0.9), projection='3d')
+    ax = fig.add_axes((0.05, 0.02, 0.7, 0.9), projection='3d')
     ax.scatter(centres[:, 0], centres[:, 1], centres[:, 2], c=label_colors(labels) / 255.0,
                marker='s', s=3.0 * stride ** 2, depthshade=False, edgecolors='0.25',
                linewidths=0.1)
     ax.set_xlim(pc_range[0], pc_range[3])
     ax.set_ylim(pc_range[1], pc_range[4])
     ax.set_zlim(pc_range[2], pc_range[5])
-    ax.set_box_aspect((size[0], size[1], 2 * size[2]))  # heights exaggerated 2x
+    ax.set_box_aspect((size[0], size[1], 2 * size[2]), zoom=0.9)  # heights exaggerated 2x
+    ax.scatter([0.0], [0.0], [pc_range[2]], marker='^', s=60, c='k', depthshade=False)
     ax.view_init(elev=40, azim=-160)
     ax.set_xlabel('x (forward) [m]', fontsize=8)
     ax.set_ylabel('y (left) [m]', fontsize=8)
@@ -179,4 +180,6 @@ def voxel_figure(semantics: np.ndarray,
     fig.legend(handles=class_legend_handles(present_classes(labels)), loc='center right',
                fontsize=8, frameon=False, title='class', title_fontsize=9)
     fig.suptitle(title or 'occupancy (surface voxels)', fontsize=10)
+    fig.text(0.01, 0.015, 'surface voxels at their centres; heights exaggerated 2x; ▲ ego',
+             fontsize=7, color='0.3')
     return fig

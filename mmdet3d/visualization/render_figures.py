@@ -70,8 +70,8 @@ def camera_render_figure(cam: CameraRays, title: str = '', max_depth: float | No
     lefts = [GAP_IN + c * (PANEL_IN + GAP_IN) for c in range(3)]
     axes = [[fig.add_axes(rect(left, top, PANEL_IN, panel_h_in)) for left in lefts]
             for top in tops]
-    # dot area (points^2) of about one image pixel, at least half a screen pixel wide
-    size = float(np.clip((PANEL_IN * 72.0 / width) ** 2, 0.5, 30.0))
+    # dot area (points^2) of about 1.2 image pixels, at least ~2.5 screen pixels wide
+    size = float(np.clip(1.5 * (PANEL_IN * 72.0 / width) ** 2, 3.0, 30.0))
     if max_depth is None:
         max_depth = float(cam.gt_depth.max()) if len(cam.gt_depth) else 1.0
     depth_kw = dict(cmap='turbo', vmin=0.0, vmax=max_depth)

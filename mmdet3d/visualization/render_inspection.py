@@ -197,6 +197,10 @@ def inspect_render(model: nn.Module, sample: TrainingSample,
     inputs = data['inputs']
     fields = model(inputs, data['data_samples'], mode='tensor')
     renderer = model.renderer
+    voxel_flow = inputs.get('voxel_flow')
+    if voxel_flow is not None and hasattr(model, 'downsample_flow'):
+        # models on a coarser grid than Occ3D bring the flow rows to their grid, as in loss()
+        voxel_flow = model.downsample_flow(voxel_flow, fields['density'].shape[1:4])
     idx, gt_depth, gt_label = (t.cpu() for t in packed['inputs']['ray_dataset'])
     key = idx[:, 0] == renderer.current_timestep
     cams = list(results['cam_names'])
@@ -213,7 +217,7 @@ def inspect_render(model: nn.Module, sample: TrainingSample,
             renderer, fields['density'], fields['semantics'], inputs['origins'],
             inputs['directions'][0][rays.to(device)],
             [t[rays.to(t.device)] for t in inputs['ray_dataset'][0]],
-            inputs['img_inputs'][6], inputs.get('voxel_flow'), chunk)
+            inputs['img_inputs'][6], voxel_flow, chunk)
         pixels = packed['inputs']['coor'][rays].numpy()
         depth = depth.cpu().numpy().astype(np.float64)
         if not sample.depth_along_ray:
