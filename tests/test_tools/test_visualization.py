@@ -253,3 +253,45 @@ def test_render_inspection_matches_the_rays(tiny_render_config):
             assert table[(int(u), int(v), round(float(d), 4))] == lab
         assert np.isfinite(cam.depth).all() and (cam.depth >= 0).all()
         assert ((cam.label >= 0) & (cam.label < 17)).all()
+
+
+def _oracle_fields(sample, shift: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Opaque density and one-hot logits of the sample's Occ3D GT, in the BEV-augmented frame,
+    optionally rolled by ``shift`` voxels along x (a wrong world)."""
+    from mmdet3d.evaluation.functional.occ_io import load_occ_gt
+
+    sem = torch.from_numpy(load_occ_gt(sample.results['occ_gt_path'])['semantics'].astype(int))
+    bda = sample.results['img_inputs'][6]
+    sem = sem.flip(0) if bda[0, 0] < 0 else sem
+    sem = sem.flip(1) if bda[1, 1] < 0 else sem
+    sem = sem.roll(shift, 0)
+    occ = (sem != FREE_LABEL).float()
+    logits = torch.nn.functional.one_hot(sem.clamp(max=16), 17).float() * 10 * occ[..., None]
+    return (occ * 20)[None, ..., None], logits[None]
+
+
+@pytest.mark.parametrize('shift', [0, 50])
+def test_render_inspection_with_oracle_fields(tiny_render_config, monkeypatch, shift):
+    """Fields made from the Occ3D GT render the LiDAR depth and class at the drawn pixels; a world
+    shifted by 20 m does not. The rendering stops at the first voxel face, before the point:
+    ~1 m on the grazing ground rays of this tiny world, hence the loose depth bound."""
+    from mmdet3d.utils import register_all_modules
+    from mmdet3d.visualization.render_inspection import (build_model, inspect_render,
+                                                         load_training_sample)
+
+    register_all_modules()
+    cfg = Config.fromfile(tiny_render_config)
+    cfg.model.renderer.grid_size = [200, 200, 16]
+    torch.manual_seed(0)
+    sample = load_training_sample(cfg, 1)
+    model = build_model(cfg)
+    density, semantics = _oracle_fields(sample, shift)
+    monkeypatch.setattr(model, 'forward', lambda inputs, data_samples=None, mode='tensor':
+                        dict(density=density, semantics=semantics))
+    cams = inspect_render(model, sample, chunk=256, max_rays_per_camera=60)
+    err = np.concatenate([np.abs(c.depth - c.gt_depth) for c in cams])
+    same = np.concatenate([c.label == c.gt_label for c in cams])
+    if shift == 0:
+        assert np.median(err) < 1.5 and same.mean() > 0.65
+    else:
+        assert np.median(err) > 3.0 and same.mean() < 0.45
