@@ -1,0 +1,87 @@
+# A tiny CPU member of the OccFlowNet family for the synthetic demo world (data/demo, see
+# data/demo/SYNTHETIC_DATA.md): occflownet_stbase_2d_flow.py at toy sizes. The README's
+# quickstart (tools/quickstart.sh) trains it in minutes on 2 CPU cores and evaluates it on the
+# Occ3D 200x200x16 grid against the non-learned prior (tools/eval_prior.py).
+#
+# Differences from the paper config (everything else is inherited):
+# - data: demo info pkls / flow, 800x450 source images, 6 cameras at 128x352 (no rotation aug);
+# - model: small Swin (as the golden tiny model), small channels, 100x100x8 voxels of 0.8 m
+#   (`gt_occ_size`: flow rows are divided down to it, predictions upsampled to 200x200x16),
+#   depth bins of 2 m, 4096 rays of 32 (+16 proposal) samples per iteration, CPU kernels;
+# - schedule: AdamW 2e-3, 20-iteration warm-up, a few epochs, checkpoint + validation at the end,
+#   EMA adapted to a run of a few hundred iterations (see `custom_hooks`).
+_base_ = ['./occflownet_stbase_2d_flow.py']
+
+info_prefix = 'data/demo/bevdetv2-nuscenes-mini'  # -> <info_prefix>_infos_{train,val}.pkl
+flow_root = 'data/demo/flow'
+
+occ_size = [100, 100, 8]  # model grid: 0.8 m voxels; evaluated at Occ3D's 200x200x16
+gt_occ_size = [200, 200, 16]
+grid_config = dict(x=[-40, 40, 0.8], y=[-40, 40, 0.8], z=[-1, 5.4, 0.8], depth=[1.0, 45.0, 2.0])
+input_size = (128, 352)
+num_trans = 16
+out_dim = 32
+hidden_dim = 64
+
+data_config = dict(_base_.data_config, input_size=input_size, src_size=(450, 800), rot=(0.0, 0.0))
+
+model = dict(
+    out_dim=out_dim,
+    gt_occ_size=gt_occ_size,
+    img_backbone=dict(
+        window_size=4, embed_dims=32, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8],
+        with_cp=False),
+    img_neck=dict(in_channels=128 + 256, out_channels=64),
+    img_view_transformer=dict(
+        grid_config=grid_config, input_size=input_size, in_channels=64, out_channels=num_trans,
+        depthnet_cfg=dict(aspp_mid_channels=16)),
+    pre_process=dict(numC_input=num_trans, num_channels=[num_trans]),
+    img_bev_encoder_backbone=dict(
+        numC_input=num_trans * 2, num_channels=[num_trans, num_trans * 2, num_trans * 4]),
+    img_bev_encoder_neck=dict(in_channels=num_trans * 7, out_channels=num_trans),
+    density_decoder=dict(in_channels=out_dim, embed_dims=hidden_dim),
+    semantic_decoder=dict(in_channels=out_dim, embed_dims=hidden_dim),
+    renderer=dict(
+        grid_size=occ_size, samples_per_ray=32, prop_samples_per_ray=16, rays_batch_size=4096,
+        render_impl='torch'))
+
+# The pipelines of the paper config with the demo geometry (the depth GT uses the new grid).
+train_pipeline = [
+    dict(_base_.train_pipeline[0], data_config=data_config),
+    _base_.train_pipeline[1],
+    _base_.train_pipeline[2],
+    dict(_base_.train_pipeline[3], grid_config=grid_config),
+    *_base_.train_pipeline[4:],
+]
+train_pipeline[5] = dict(train_pipeline[5], data_root=flow_root)
+test_pipeline = [dict(_base_.test_pipeline[0], data_config=data_config),
+                 *_base_.test_pipeline[1:]]
+
+train_dataloader = dict(
+    batch_size=2, num_workers=1, persistent_workers=False,
+    dataset=dict(ann_file=f'{info_prefix}_infos_train.pkl', flow_root=flow_root,
+                 pipeline=train_pipeline))
+val_dataloader = dict(
+    num_workers=1, persistent_workers=False,
+    dataset=dict(ann_file=f'{info_prefix}_infos_val.pkl', flow_root=flow_root,
+                 pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# Short schedule: 80 train samples / batch 2 = 40 iterations per epoch.
+max_epochs = 6
+warmup_iters = 20
+optim_wrapper = dict(optimizer=dict(lr=2e-3))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, end_factor=1.0, by_epoch=False, begin=0,
+         end=warmup_iters + 1),
+    dict(type='MultiStepLR', milestones=[100], gamma=0.1, by_epoch=True, begin=0),
+]
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+default_hooks = dict(checkpoint=dict(interval=max_epochs), logger=dict(interval=5))
+log_processor = dict(window_size=5)
+# The paper's EMA (decay 0.999, ramp 2000, counter starting at 10560) averages over ~1000
+# iterations: after a run of a few hundred it would still be mostly the random initial weights.
+# Here the counter starts at 0 with a 20-update ramp and decay 0.95, i.e. an averaging window of
+# ~20 iterations that follows the weights from the first updates and smooths the last epoch.
+custom_hooks = [dict(type='MEGVIIEMAHook', decay=0.95, ramp=20.0, init_updates=0)]
+load_from = None
