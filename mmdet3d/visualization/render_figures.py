@@ -86,16 +86,17 @@ def camera_render_figure(cam: CameraRays, title: str = '', max_depth: float | No
                      c=cam.gt_depth, **depth_kw)
     _dots(axes[0][2], cam.image, cam.pixels, size, 'LiDAR class (GT)',
           c=label_colors(cam.gt_label) / 255.0)
+    err_max = max(max_depth / 4, 1e-3)
     err_im = _dots(axes[1][0], cam.image, cam.pixels, size,
                    f'|rendered - GT| {kind}, median {np.median(err) if len(err) else 0:.2f} m',
-                   c=err, cmap='magma', vmin=0.0, vmax=max(max_depth / 4, 1e-3))
+                   c=err, cmap='magma', vmin=0.0, vmax=err_max)
     _dots(axes[1][1], cam.image, cam.pixels, size, f'rendered {kind}', c=cam.depth,
           **depth_kw)
     _dots(axes[1][2], cam.image, cam.pixels, size,
           f'rendered class (argmax), {correct:.1f}% = GT', c=label_colors(cam.label) / 255.0)
 
     for im, (r, c), label in ((depth_im, (0, 1), f'{kind} [m] (GT and rendered)'),
-                              (err_im, (1, 0), 'absolute error [m]')):
+                              (err_im, (1, 0), f'absolute error [m] (clipped at {err_max:.1f})')):
         cax = fig.add_axes(rect(lefts[c] + 0.25 * PANEL_IN, tops[r] + panel_h_in + 0.08,
                                 0.5 * PANEL_IN, 0.1))
         cbar = fig.colorbar(im, cax=cax, orientation='horizontal')
@@ -104,9 +105,10 @@ def camera_render_figure(cam: CameraRays, title: str = '', max_depth: float | No
     fig.legend(handles=class_legend_handles(present_classes(cam.gt_label, cam.label)),
                loc='center right', fontsize=8, frameon=False, title='class',
                title_fontsize=9)
-    fig.suptitle(f'{title}\n{len(cam.pixels)} key-frame LiDAR rays; dots at the augmented '
-                 'pixel of each ray' if title else
-                 f'{len(cam.pixels)} key-frame LiDAR rays', fontsize=10)
+    shown = f'{len(cam.pixels)} key-frame LiDAR rays' if len(cam.pixels) == cam.num_total else \
+        f'{len(cam.pixels)} of {cam.num_total} key-frame LiDAR rays (random subset)'
+    fig.suptitle(f'{title}\n{shown}; dots at the augmented pixel of each ray' if title else shown,
+                 fontsize=10)
     return fig
 
 

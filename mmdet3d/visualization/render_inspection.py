@@ -35,6 +35,7 @@ class CameraRays:
         depth: (R,) float32 rendered depth in the same convention as ``gt_depth``.
         label: (R,) int64 argmax of the rendered logits.
         depth_kind: 'z-depth' (camera z, the original) or 'range' (``depth_along_ray``).
+        num_total: key-frame rays of this camera before any subsampling.
     """
 
     name: str
@@ -45,6 +46,7 @@ class CameraRays:
     depth: np.ndarray
     label: np.ndarray
     depth_kind: str
+    num_total: int
 
 
 def _find(transforms: list, kind: type, what: str):
@@ -211,6 +213,7 @@ def inspect_render(model: nn.Module, sample: TrainingSample,
     out = []
     for n, name in enumerate(cams):
         rays = torch.nonzero(key & (idx[:, 1] == n))[:, 0]
+        num_total = len(rays)
         if max_rays_per_camera is not None and len(rays) > max_rays_per_camera:
             rays = rays[np.sort(rng.choice(len(rays), max_rays_per_camera, replace=False))]
         depth, logits = render_rays_chunked(
@@ -227,5 +230,5 @@ def inspect_render(model: nn.Module, sample: TrainingSample,
             name=name, image=denormalize_image(imgs[n * frames], sample.swap_rb), pixels=pixels,
             gt_depth=gt_depth[rays].numpy(), gt_label=gt_label[rays].numpy().astype(np.int64),
             depth=depth.astype(np.float32), label=logits.argmax(-1).cpu().numpy(),
-            depth_kind='range' if sample.depth_along_ray else 'z-depth'))
+            depth_kind='range' if sample.depth_along_ray else 'z-depth', num_total=num_total))
     return out

@@ -243,7 +243,8 @@ def test_render_inspection_matches_the_rays(tiny_render_config):
     assert [c.name for c in cams] == sample.results['cam_names']
     for n, cam in enumerate(cams):
         mine = key & (idx[:, 1] == n)
-        assert len(cam.pixels) == min(80, int(mine.sum())) > 0
+        assert cam.num_total == int(mine.sum()) > 0
+        assert len(cam.pixels) == min(80, cam.num_total)
         assert cam.image.shape == (height, width, 3) and cam.depth_kind == 'z-depth'
         assert ((cam.pixels >= 0) & (cam.pixels < [width, height])).all()
         # every drawn ray is one of this camera's key-frame rays, with its own GT
