@@ -36,6 +36,11 @@ class OccFlowNet(BEVStereo4D):
             density < tau are free. Defaults to (0.35,).
         loss_occ_density: config of the 3-D density loss (``_3d`` variant). Defaults to None.
         loss_occ_semantics: config of the 3-D semantic loss (``_3d`` variant). Defaults to None.
+        gt_occ_size: (X, Y, Z) of the Occ3D ground-truth grid when the model grid is coarser by
+            integer factors per axis (e.g. a 100x100x8 model for the 200x200x16 Occ3D grid):
+            predicted labels are nearest-upsampled to it and the voxel indices of the flow rows
+            (given in the Occ3D grid) are divided down to the model grid. None: the model grid is
+            the Occ3D grid (the paper configs). Defaults to None.
     """
 
     def __init__(self,
@@ -53,6 +58,7 @@ class OccFlowNet(BEVStereo4D):
                  eval_threshold_range: Sequence[float] = (0.35,),
                  loss_occ_density: dict | None = None,
                  loss_occ_semantics: dict | None = None,
+                 gt_occ_size: Sequence[int] | None = None,
                  data_preprocessor: dict | None = None) -> None:
         super().__init__(img_backbone, img_neck, img_view_transformer, img_bev_encoder_backbone,
                          img_bev_encoder_neck, pre_process, num_adj, data_preprocessor)
@@ -69,6 +75,10 @@ class OccFlowNet(BEVStereo4D):
             MODELS.build(loss_occ_density) if loss_occ_density is not None else None)
         self.loss_occ_semantics = (
             MODELS.build(loss_occ_semantics) if loss_occ_semantics is not None else None)
+        if gt_occ_size is not None and (len(gt_occ_size) != 3
+                                        or any(int(v) <= 0 for v in gt_occ_size)):
+            raise ValueError(f'gt_occ_size must be 3 positive sizes, got {gt_occ_size}')
+        self.gt_occ_size = None if gt_occ_size is None else tuple(int(v) for v in gt_occ_size)
 
     def decode_fields(self, voxel_feats: Tensor) -> tuple[Tensor, Tensor]:
         """Final conv and the two per-voxel decoders.
@@ -81,6 +91,48 @@ class OccFlowNet(BEVStereo4D):
         """
         feats = self.final_conv(voxel_feats).permute(0, 4, 3, 2, 1)  # (B,C,Z,Y,X) -> (B,X,Y,Z,C)
         return self.density_decoder(feats), self.semantic_decoder(feats)
+
+    def grid_factors(self, model_grid: Sequence[int]) -> tuple[int, int, int]:
+        """Per-axis (X, Y, Z) factors from the model grid to ``gt_occ_size`` (1s when unset).
+
+        Raises:
+            ValueError: if a size of ``gt_occ_size`` is not a multiple of the model grid's.
+        """
+        if self.gt_occ_size is None:
+            return (1, 1, 1)
+        grid = tuple(int(v) for v in model_grid)
+        if any(out % src for out, src in zip(self.gt_occ_size, grid)):
+            raise ValueError(f'gt_occ_size {list(self.gt_occ_size)} is not a multiple of the '
+                             f'model grid {list(grid)}')
+        fx, fy, fz = (out // src for out, src in zip(self.gt_occ_size, grid))
+        return fx, fy, fz
+
+    def upsample_labels(self, labels: Tensor) -> Tensor:
+        """Nearest-upsample (..., X, Y, Z) model-grid labels to ``gt_occ_size`` (no-op if unset)."""
+        for axis, factor in enumerate(self.grid_factors(labels.shape[-3:])):
+            if factor > 1:
+                labels = labels.repeat_interleave(factor, dim=labels.dim() - 3 + axis)
+        return labels
+
+    def downsample_flow(self, voxel_flow: list[Tensor],
+                        model_grid: Sequence[int]) -> list[Tensor]:
+        """Divide the (z, y, x) voxel columns 0-8 of (F, 11) flow rows by the grid factors.
+
+        Args:
+            voxel_flow: B tensors (F_b, 11) in ``gt_occ_size`` indices (src | target | floor).
+            model_grid: (X, Y, Z) of the predicted volumes.
+
+        Returns:
+            the rows in model-grid indices (the inputs when the factors are all 1).
+        """
+        fx, fy, fz = self.grid_factors(model_grid)
+        if (fx, fy, fz) == (1, 1, 1):
+            return voxel_flow
+        out = []
+        for rows in voxel_flow:
+            factors = torch.tensor([fz, fy, fx] * 3 + [1, 1], device=rows.device)
+            out.append(torch.div(rows.long(), factors, rounding_mode='floor').to(rows.dtype))
+        return out
 
     def forward(self,
                 inputs: dict,
@@ -124,11 +176,14 @@ class OccFlowNet(BEVStereo4D):
                 raise ValueError(f'voxel_semantics must lie in [0, {FREE_LABEL}]')
             losses['loss_density'] = self.loss_occ_density(density, labels)
             losses['loss_semantic'] = self.loss_occ_semantics(semantics, labels)
+        voxel_flow = inputs.get('voxel_flow')
+        if voxel_flow is not None:
+            voxel_flow = self.downsample_flow(voxel_flow, density.shape[1:4])
         render_preds = self.renderer(
             density.permute(0, 3, 2, 1, 4),  # (B, X, Y, Z, 1) -> (B, Z, Y, X, 1)
             semantics.permute(0, 3, 2, 1, 4),  # (B, X, Y, Z, K) -> (B, Z, Y, X, K)
             inputs['origins'], inputs['directions'], inputs['ray_dataset'],
-            inputs['img_inputs'][6], inputs.get('voxel_flow'))
+            inputs['img_inputs'][6], voxel_flow)
         losses.update(self.renderer.loss(render_preds, inputs['ray_dataset']))
         return losses
 
@@ -137,7 +192,8 @@ class OccFlowNet(BEVStereo4D):
         """Occupancy prediction: argmax class, free where density < tau (spec 2.11).
 
         Returns:
-            the data samples with ``pred_occ`` (n_tau, X, Y, Z) uint8 (17 = free) and
+            the data samples with ``pred_occ`` (n_tau, X, Y, Z) uint8 (17 = free; X, Y, Z =
+            ``gt_occ_size`` when set) and
             ``eval_thresholds`` in their metainfo.
         """
         voxel_feats, _ = self.extract_feat(inputs['img_inputs'])
@@ -147,6 +203,7 @@ class OccFlowNet(BEVStereo4D):
         free = density[..., 0].unsqueeze(1) < thresholds.view(1, -1, 1, 1, 1)  # (B, n_tau, X, Y, Z)
         labels = torch.where(free, torch.full_like(occupancy, FREE_LABEL)[:, None],
                              occupancy[:, None])  # (B, n_tau, X, Y, Z)
+        labels = self.upsample_labels(labels)  # (B, n_tau, *gt_occ_size) when set
         if data_samples is None:
             data_samples = [OccDataSample() for _ in range(len(labels))]
         for sample, pred in zip(data_samples, labels):

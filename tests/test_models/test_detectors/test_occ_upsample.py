@@ -1,0 +1,129 @@
+"""OccFlowNet ``gt_occ_size``: a coarse model grid predicted and supervised on the Occ3D grid.
+
+Predictions are nearest-upsampled to ``gt_occ_size``; flow rows given in ``gt_occ_size`` indices
+are divided down to the model grid. Built from the tiny golden config (32x32x8 model grid) with
+``gt_occ_size`` = 64x64x16 on the synthetic world of ``occ_inputs``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from mmdet3d.models.rendering.flow_warping import flip_flow_indices
+from mmdet3d.registry import MODELS
+
+from .occ_inputs import CAR, make_batch, take_sample
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+TINY_CONFIG = REPO_ROOT / 'configs' / 'occflownet' / 'golden' / 'occflownet_golden-tiny.py'
+FINE = (64, 64, 16)
+
+
+def build_model(**overrides):
+    cfg = Config.fromfile(str(TINY_CONFIG))
+    cfg.merge_from_dict(dict(model=overrides))
+    return MODELS.build(cfg.model)
+
+
+@pytest.fixture(scope='module')
+def single() -> dict:
+    return take_sample(make_batch(batch_size=2), 1)  # the x-flipped sample
+
+
+def test_upsample_labels_is_nearest_per_axis():
+    model = build_model(gt_occ_size=[4, 6, 2])
+    labels = torch.arange(2 * 2 * 3 * 1, dtype=torch.uint8).view(2, 2, 3, 1)  # (n_tau, X, Y, Z)
+    up = model.upsample_labels(labels)
+    assert up.shape == (2, 4, 6, 2) and up.dtype == torch.uint8
+    for t, x, y, z in torch.cartesian_prod(*(torch.arange(s) for s in up.shape)).tolist():
+        assert up[t, x, y, z] == labels[t, x // 2, y // 2, z // 2]
+
+
+def test_predict_on_the_gt_grid_equals_the_upsampled_coarse_prediction(single):
+    torch.manual_seed(0)
+    coarse = build_model().eval()
+    fine = build_model(gt_occ_size=list(FINE)).eval()
+    fine.load_state_dict(coarse.state_dict())
+    with torch.no_grad():
+        coarse_pred = coarse(single, mode='predict')[0].pred_occ  # (1, 32, 32, 8)
+        fine_pred = fine(single, mode='predict')[0].pred_occ
+    assert coarse_pred.shape == (1, 32, 32, 8) and fine_pred.shape == (1, *FINE)
+    assert len(coarse_pred.unique()) > 1  # a non-constant prediction
+    expected = coarse_pred.repeat_interleave(2, 1).repeat_interleave(2, 2).repeat_interleave(2, 3)
+    assert torch.equal(fine_pred, expected)
+
+
+def test_downsample_flow_divides_the_voxel_columns_only():
+    model = build_model(gt_occ_size=[200, 200, 16])
+    rows = torch.tensor([[15, 199, 3, 14, 0, 198, 1, 2, 3, 4, 5],
+                         [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0]], dtype=torch.uint8)  # zyx columns
+    out, = model.downsample_flow([rows], (100, 50, 8))  # factors x 2, y 4, z 2
+    assert out.dtype == torch.uint8
+    assert out.tolist() == [[7, 49, 1, 7, 0, 99, 0, 0, 1, 4, 5],
+                            [0, 0, 1, 1, 1, 2, 3, 1, 4, 9, 0]]
+    unset = build_model()
+    assert unset.downsample_flow([rows], (100, 50, 8))[0] is rows
+
+
+def test_downsampled_flow_commutes_with_the_bev_flip():
+    """Flipping fine indices then dividing equals dividing then flipping on the coarse grid."""
+    model = build_model(gt_occ_size=list(FINE))
+    generator = torch.Generator().manual_seed(0)
+    rows = torch.cat([torch.randint(0, 16, (50, 1), generator=generator),
+                      torch.randint(0, 64, (50, 2), generator=generator),
+                      torch.randint(0, 16, (50, 1), generator=generator),
+                      torch.randint(0, 64, (50, 2), generator=generator),
+                      torch.zeros(50, 5, dtype=torch.long)], dim=1)
+    bda = torch.diag(torch.tensor([-1.0, -1.0, 1.0]))[None]
+    batch_idx = torch.zeros(50, dtype=torch.long)
+    fine_first = model.downsample_flow([flip_flow_indices(rows, batch_idx, bda, (16, 64, 64))],
+                                       (32, 32, 8))[0]
+    coarse_first = flip_flow_indices(model.downsample_flow([rows], (32, 32, 8))[0], batch_idx,
+                                     bda, (8, 32, 32))
+    assert torch.equal(fine_first[:, :6], coarse_first[:, :6])
+
+
+def test_loss_with_fine_flow_equals_loss_with_coarse_flow(single):
+    """Flow rows at 64x64x16 (every coarse voxel's fine sub-voxels) train like the coarse rows."""
+    coarse_rows = single['voxel_flow'][0].long()  # (F, 11) in the 32x32x8 model grid
+    assert len(coarse_rows)
+    offsets = torch.tensor([[dz, dy, dx] for dz in (0, 1) for dy in (0, 1) for dx in (0, 1)])
+    fine_rows = coarse_rows.repeat_interleave(8, 0)
+    sub = offsets.repeat(len(coarse_rows), 1)
+    for start in (0, 3, 6):
+        fine_rows[:, start:start + 3] = fine_rows[:, start:start + 3] * 2 + sub
+    fine_input = dict(single, voxel_flow=[fine_rows.to(torch.uint8)])
+
+    torch.manual_seed(0)
+    coarse = build_model(renderer=dict(rays_batch_size=10**6))
+    with torch.no_grad():  # most voxels predict the car class, so the flow rows are kept
+        coarse.semantic_decoder.layers[-1].bias[CAR] += 3.0
+    fine = build_model(renderer=dict(rays_batch_size=10**6), gt_occ_size=list(FINE))
+    fine.load_state_dict(coarse.state_dict())
+    torch.manual_seed(1)
+    expected = coarse(single, mode='loss')
+    torch.manual_seed(1)
+    got = fine(fine_input, mode='loss')
+    assert expected.keys() == got.keys()
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6)
+    for other_flow in (coarse_rows, coarse_rows[:0]):  # rows in the wrong grid / no flow
+        torch.manual_seed(1)
+        other = fine(dict(single, voxel_flow=[other_flow.to(torch.uint8)]), mode='loss')
+        assert not torch.allclose(other['loss_render_semantics'],
+                                  expected['loss_render_semantics'])
+
+
+@pytest.mark.parametrize('size', [[64, 64], [0, 64, 16]])
+def test_bad_gt_occ_size_is_rejected(size):
+    with pytest.raises(ValueError, match='gt_occ_size'):
+        build_model(gt_occ_size=size)
+
+
+def test_gt_occ_size_not_a_multiple_of_the_grid_is_rejected():
+    model = build_model(gt_occ_size=[60, 64, 16])
+    with pytest.raises(ValueError, match='not a multiple'):
+        model.upsample_labels(torch.zeros(1, 32, 32, 8, dtype=torch.uint8))
