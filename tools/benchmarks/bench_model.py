@@ -1,0 +1,199 @@
+"""Forward + backward time and peak memory of one OccFlowNet training iteration, per iteration.
+
+Runs ``model(inputs, mode='loss')`` and ``backward()`` of the summed losses ``--iters`` times on
+one fixed synthetic batch (the ray-cast world of ``tests/test_models/test_detectors/occ_inputs``)
+and prints, per iteration, the forward and backward time and the memory: the peak during the
+iteration and what is still held at its end, both above the level before the first iteration.
+Flat figures from iteration 2 on (iteration 1 also allocates the gradients) show that memory
+does not grow across iterations.
+
+Presets (batch 1):
+    tiny   the golden tiny config (2 cameras, 64x192, grid 32x32x8).
+    paper  ``occflownet_stbase_2d_flow.py`` (Swin-B, flow renderer) at reduced input: ``--cams``
+           cameras of ``--paper-input`` pixels, full 200x200x16 grid, ``--paper-rays`` rays.
+
+Memory: on CUDA ``torch.cuda.max_memory_allocated`` / ``memory_allocated``; on CPU the resident
+set (Linux: the peak is reset per iteration through ``/proc/self/clear_refs`` and read from
+``VmHWM``). Each run is a fresh subprocess with a fixed glibc mmap threshold so that freed tensors
+leave the resident set. ``--amp`` adds runs under ``mmengine.runner.amp.autocast`` as
+``AmpOptimWrapper`` enters it (bfloat16 on CPU, ``--amp-dtype`` on CUDA); the backward runs
+outside autocast, without loss scaling.
+
+Usage:
+    python tools/benchmarks/bench_model.py [--presets tiny paper] [--iters N] [--amp]
+        [--device cpu|cuda] [--threads N] [--cams 2] [--paper-input 128 352]
+        [--paper-rays 8192]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT))
+
+from mmengine.config import Config  # noqa: E402
+from mmengine.runner.amp import autocast  # noqa: E402
+
+from mmdet3d.registry import MODELS  # noqa: E402
+from mmdet3d.utils import register_all_modules  # noqa: E402
+
+CONFIGS = {
+    'tiny': REPO_ROOT / 'configs' / 'occflownet' / 'golden' / 'occflownet_golden-tiny.py',
+    'paper': REPO_ROOT / 'configs' / 'occflownet' / 'occflownet_stbase_2d_flow.py',
+}
+INPUTS = REPO_ROOT / 'tests' / 'test_models' / 'test_detectors' / 'occ_inputs.py'
+MIB = 1024.0 ** 2
+# A paper-preset iteration takes 1-1.5 min on one CPU core: one by default keeps the default run
+# near 2 minutes; use --iters 3 to see its memory stay flat.
+DEFAULT_ITERS = {'tiny': 5, 'paper': 1}
+
+
+def load_input_builders():
+    """The synthetic-world module of the detector tests."""
+    spec = importlib.util.spec_from_file_location('occ_inputs', INPUTS)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    return module
+
+
+class MemoryMeter:
+    """Per-iteration peak and current memory in bytes (CUDA allocator or process RSS)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == 'cuda'
+
+    def reset_peak(self) -> None:
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            Path('/proc/self/clear_refs').write_text('5')  # resets VmHWM to the current RSS
+
+    def _status(self, field: str) -> float:
+        match = re.search(rf'^{field}:\s+(\d+) kB', Path('/proc/self/status').read_text(), re.M)
+        return float(match.group(1)) * 1024
+
+    def peak(self) -> float:
+        return torch.cuda.max_memory_allocated() if self.cuda else self._status('VmHWM')
+
+    def current(self) -> float:
+        return torch.cuda.memory_allocated() if self.cuda else self._status('VmRSS')
+
+    def sync(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+
+
+def build(args: argparse.Namespace, preset: str, device: torch.device):
+    """Model (train mode) and one batch of inputs on ``device``."""
+    builders = load_input_builders()
+    cfg = Config.fromfile(str(CONFIGS[preset]))
+    if preset == 'paper':
+        height, width = args.paper_input
+        cfg.model.img_view_transformer.input_size = (height, width)
+        geo = builders.Geometry(cams=args.cams, height=height, width=width,
+                                grid_size=tuple(cfg.model.renderer.grid_size))
+        rays_per_view = -(-args.paper_rays // (7 * args.cams))
+        cfg.model.renderer.rays_batch_size = args.paper_rays
+    else:
+        geo = builders.Geometry()
+        rays_per_view = 64
+    model = MODELS.build(cfg.model).to(device).train()
+    inputs = builders.make_batch(batch_size=1, geo=geo, rays_per_view=rays_per_view, flips=(True,))
+    return model, model.data_preprocessor.cast_data(inputs), geo
+
+
+def run_child(args: argparse.Namespace, preset: str, precision: str) -> None:
+    """Time and measure ``args.iters`` training iterations; print one line per iteration."""
+    register_all_modules()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    model, inputs, geo = build(args, preset, device)
+    num_rays = sum(len(rays[0]) for rays in inputs['ray_dataset'])
+    params = sum(p.numel() for p in model.parameters())
+    amp_dtype = getattr(torch, args.amp_dtype) if device.type == 'cuda' else torch.bfloat16
+    enabled = precision == 'amp'
+    label = f'{preset} {precision}' + (f' ({str(amp_dtype)[6:]})' if enabled else '')
+    print(f'[{label}] {params / 1e6:.1f} M params, {geo.cams} cam(s) {geo.height}x{geo.width}, '
+          f'grid {geo.grid_size}, {num_rays} rays, {device}, {torch.get_num_threads()} threads',
+          flush=True)
+    meter = MemoryMeter(device)
+    meter.sync()
+    base = meter.current()
+    rows = []
+    iters = args.iters or DEFAULT_ITERS[preset]
+    for it in range(1, iters + 1):
+        model.zero_grad(set_to_none=True)
+        meter.sync()
+        meter.reset_peak()
+        start = time.perf_counter()
+        with autocast(device_type=device.type, dtype=amp_dtype, enabled=enabled):
+            losses = model(inputs, mode='loss')
+        total = sum(losses.values())
+        meter.sync()
+        mid = time.perf_counter()
+        total.backward()
+        meter.sync()
+        end = time.perf_counter()
+        rows.append((mid - start, end - mid, (meter.peak() - base) / MIB,
+                     (meter.current() - base) / MIB))
+        fwd, bwd, peak, held = rows[-1]
+        print(f'  iter {it}: forward {fwd:7.2f} s  backward {bwd:7.2f} s  total {fwd + bwd:7.2f} s'
+              f' | peak +{peak:8.1f} MiB  held after +{held:8.1f} MiB  loss {total.item():.4f}',
+              flush=True)
+    if len(rows) > 2:
+        steady = rows[1:]
+        mean = sum(fwd + bwd for fwd, bwd, _, _ in steady) / len(steady)
+        peaks = [peak for _, _, peak, _ in steady]
+        growth = steady[-1][3] - steady[0][3]
+        print(f'  iters 2-{len(rows)}: mean total {mean:.2f} s; peak {min(peaks):.1f}..'
+              f'{max(peaks):.1f} MiB; held growth {growth:+.1f} MiB', flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--presets', nargs='+', choices=sorted(CONFIGS), default=['tiny', 'paper'])
+    parser.add_argument('--iters', type=int,
+                        help=f'iterations per run (default: {DEFAULT_ITERS})')
+    parser.add_argument('--amp', action='store_true', help='also run under autocast')
+    parser.add_argument('--amp-dtype', choices=['float16', 'bfloat16'], default='float16',
+                        help='autocast dtype on CUDA (CPU autocast is always bfloat16)')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch intra-op threads (0: torch default)')
+    parser.add_argument('--cams', type=int, default=2,
+                        help='paper preset: cameras, 2..6 (the DepthNet BN needs B*N > 1)')
+    parser.add_argument('--paper-input', type=int, nargs=2, default=[128, 352],
+                        metavar=('H', 'W'), help='paper preset: image size (multiples of 32)')
+    parser.add_argument('--paper-rays', type=int, default=8192,
+                        help='paper preset: rays rendered per iteration')
+    parser.add_argument('--child', nargs=2, metavar=('PRESET', 'PRECISION'),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        run_child(args, *args.child)
+        return
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='131072')
+    for preset in args.presets:
+        for precision in ['fp32'] + (['amp'] if args.amp else []):
+            cmd = [sys.executable, __file__, *sys.argv[1:], '--child', preset, precision]
+            result = subprocess.run(cmd, env=env, stderr=subprocess.PIPE, text=True)
+            if result.returncode:
+                lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+                reason = lines[-1] if lines else f'exit code {result.returncode}'
+                print(f'  [{preset} {precision}] FAILED: {reason}', flush=True)
+
+
+if __name__ == '__main__':
+    main()
