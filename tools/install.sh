@@ -14,7 +14,11 @@ fi
 echo '[install] checking Python requirements'
 pip_install -r requirements/build.txt -r requirements/runtime.txt -r requirements/tests.txt
 EXT_DIR=mmdet3d/ops/bev_pool_v2
-if ! "$PY" -c 'import mmdet3d.ops.bev_pool_v2.bev_pool_v2_ext' >/dev/null 2>&1 \
+# (Re)install when the extension is missing or stale, or when the installed package is another
+# checkout (tools run as scripts import the installed `mmdet3d`, not the current directory's).
+INSTALLED=$(cd / && "$PY" -c 'import mmdet3d, os; print(os.path.dirname(os.path.dirname(os.path.realpath(mmdet3d.__file__))))' 2>/dev/null || true)
+if [ "$INSTALLED" != "$(pwd -P)" ] \
+        || ! "$PY" -c 'import mmdet3d.ops.bev_pool_v2.bev_pool_v2_ext' >/dev/null 2>&1 \
         || [ ! -e "$EXT_DIR/.built" ] \
         || [ -n "$(find "$EXT_DIR/src" setup.py -newer "$EXT_DIR/.built")" ]; then
     echo '[install] building the package and its bev_pool_v2 extension (pip install -e .)'
