@@ -17,12 +17,14 @@ set (Linux: the peak is reset per iteration through ``/proc/self/clear_refs`` an
 ``VmHWM``). Each run is a fresh subprocess with a fixed glibc mmap threshold so that freed tensors
 leave the resident set. ``--amp`` adds runs under ``mmengine.runner.amp.autocast`` as
 ``AmpOptimWrapper`` enters it (bfloat16 on CPU, ``--amp-dtype`` on CUDA); the backward runs
-outside autocast, without loss scaling.
+outside autocast, without loss scaling. On CPU the paper preset's bf16 backward aborts the process
+(torch 2.13 + oneDNN: the weight gradient of the 1x1x1 Conv3d 224->32 of LSSFPN3D at 16x200x200
+corrupts the heap and is NaN); ``--no-mkldnn`` routes convolutions around oneDNN.
 
 Usage:
     python tools/benchmarks/bench_model.py [--presets tiny paper] [--iters N] [--amp]
         [--device cpu|cuda] [--threads N] [--cams 2] [--paper-input 128 352]
-        [--paper-rays 8192]
+        [--paper-rays 8192] [--no-mkldnn]
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ import argparse
 import importlib.util
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -117,6 +120,8 @@ def run_child(args: argparse.Namespace, preset: str, precision: str) -> None:
     register_all_modules()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.no_mkldnn:
+        torch.backends.mkldnn.enabled = False
     torch.manual_seed(0)
     device = torch.device(args.device)
     model, inputs, geo = build(args, preset, device)
@@ -178,6 +183,8 @@ def main() -> None:
                         metavar=('H', 'W'), help='paper preset: image size (multiples of 32)')
     parser.add_argument('--paper-rays', type=int, default=8192,
                         help='paper preset: rays rendered per iteration')
+    parser.add_argument('--no-mkldnn', action='store_true',
+                        help='disable oneDNN (CPU bf16 Conv3d 1x1x1 weight-grad bug, see above)')
     parser.add_argument('--child', nargs=2, metavar=('PRESET', 'PRECISION'),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -189,10 +196,14 @@ def main() -> None:
         for precision in ['fp32'] + (['amp'] if args.amp else []):
             cmd = [sys.executable, __file__, *sys.argv[1:], '--child', preset, precision]
             result = subprocess.run(cmd, env=env, stderr=subprocess.PIPE, text=True)
-            if result.returncode:
+            if result.returncode == 0:
+                continue
+            if result.returncode < 0:
+                reason = f'killed by {signal.Signals(-result.returncode).name}'
+            else:
                 lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
                 reason = lines[-1] if lines else f'exit code {result.returncode}'
-                print(f'  [{preset} {precision}] FAILED: {reason}', flush=True)
+            print(f'  [{preset} {precision}] FAILED: {reason}', flush=True)
 
 
 if __name__ == '__main__':

@@ -338,3 +338,31 @@ def take_sample(inputs: dict, index: int) -> dict:
         else:
             out[key] = [value[index]]
     return out
+
+
+def to_collated(inputs: dict, keys: tuple[str, ...] | None = None) -> dict:
+    """The pseudo-collated loader output that ``OccDataPreprocessor`` turns into ``inputs``.
+
+    Tensors become lists of B per-sample tensors; ``img_inputs`` and ``ray_dataset`` become one
+    list of B tensors per entry (mmengine's ``pseudo_collate`` transposes sequences).
+
+    Args:
+        inputs: batched inputs of :func:`make_batch`.
+        keys: the keys to keep. Defaults to all.
+
+    Returns:
+        ``{'inputs': {key: ...}, 'data_samples': None}``.
+    """
+    out = {}
+    for key, value in inputs.items():
+        if keys is not None and key not in keys:
+            continue
+        if key == 'img_inputs':
+            out[key] = [list(entry.unbind(0)) for entry in value]
+        elif key == 'ray_dataset':
+            out[key] = [list(entry) for entry in zip(*value)]
+        elif isinstance(value, torch.Tensor):
+            out[key] = list(value.unbind(0))
+        else:
+            out[key] = list(value)
+    return {'inputs': out, 'data_samples': None}
