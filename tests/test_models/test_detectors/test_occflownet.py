@@ -10,7 +10,8 @@ dynamic loss scale (``mmdet3d/engine/runner_setup.py``). Its ``optim_context`` r
 preprocessor and ``forward(mode='loss')`` inside ``mmengine.runner.amp.autocast(dtype=...)``,
 i.e. ``torch.autocast`` on the model's device (float16 by default on CUDA; bfloat16 is the only
 CPU dtype). mmengine's ``AmpOptimWrapper`` refuses to run without a GPU, so on CPU the model side
-is tested directly under that autocast context.
+is tested directly under that autocast context. (At the paper grid the CPU bf16 backward aborts
+inside oneDNN; see ``tools/benchmarks/bench_model.py``.)
 """
 from __future__ import annotations
 
