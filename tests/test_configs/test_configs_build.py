@@ -78,3 +78,10 @@ def test_paper_model_builds_with_paper_sizes():
     assert model.loss_occ_density is not None and model.eval_thresholds == [0.3]
     assert model.img_view_transformer.D == 88
     assert isinstance(model.final_conv.activate, torch.nn.ReLU)
+
+
+def test_coarse_model_grid_with_3d_losses_is_rejected():
+    cfg = load('occflownet_stbase_2d_flow_3d')
+    cfg.model.gt_occ_size = [200, 200, 16]
+    with pytest.raises(ValueError, match='gt_occ_size'):
+        MODELS.build(cfg.model)

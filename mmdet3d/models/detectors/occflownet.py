@@ -78,6 +78,9 @@ class OccFlowNet(BEVStereo4D):
         if gt_occ_size is not None and (len(gt_occ_size) != 3
                                         or any(int(v) <= 0 for v in gt_occ_size)):
             raise ValueError(f'gt_occ_size must be 3 positive sizes, got {gt_occ_size}')
+        if gt_occ_size is not None and loss_occ_density is not None:
+            raise ValueError('gt_occ_size (a model grid coarser than Occ3D) cannot be combined '
+                             'with the 3-D losses, which need the Occ3D grid')
         self.gt_occ_size = None if gt_occ_size is None else tuple(int(v) for v in gt_occ_size)
 
     def decode_fields(self, voxel_feats: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,6 +1,7 @@
 """3-D voxel losses of the ``_2d_flow_3d`` variant (spec 2.10 step 4, use_mask=False)."""
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -35,8 +36,11 @@ class OccDensityBCELoss(nn.Module):
         Returns:
             scalar loss.
         """
-        occupied = (labels.long() != self.free_label).to(density.dtype).reshape(-1)  # (V,)
-        return self.loss_weight * F.binary_cross_entropy(density.reshape(-1), occupied)
+        occupied = (labels.long() != self.free_label).float().reshape(-1)  # (V,)
+        # BCE on probabilities is unsafe under autocast: compute it in float32.
+        with torch.autocast(device_type=density.device.type, enabled=False):
+            loss = F.binary_cross_entropy(density.float().reshape(-1), occupied)
+        return self.loss_weight * loss
 
 
 @MODELS.register_module()

@@ -32,3 +32,14 @@ def test_semantic_ce_all_free_is_zero_with_grad():
     loss.backward()
     assert loss.item() == 0.0
     assert torch.count_nonzero(logits.grad) == 0
+
+
+def test_density_bce_under_autocast_equals_float32():
+    loss = MODELS.build(dict(type='OccDensityBCELoss'))
+    density = torch.rand(1, 4, 4, 2, 1).clamp(0.05, 0.95)
+    labels = torch.randint(0, 18, (1, 4, 4, 2))
+    expected = loss(density, labels)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        got = loss(density.bfloat16(), labels)
+    assert got.dtype == torch.float32
+    assert torch.allclose(got, expected, rtol=1e-2)
