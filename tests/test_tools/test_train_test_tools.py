@@ -109,3 +109,18 @@ def test_dist_train_two_gloo_processes(tmp_path):
     assert 'Epoch(train) [2][2/2]' in log  # 8 samples / (2 ranks x batch 2) per epoch
     assert torch.load(work / 'epoch_2_ema.pth', weights_only=True)['updates'] == 10560 + 4
     assert (work / 'epoch_2.pth').exists()
+
+    # dist_test.sh with 2 processes evaluates the same checkpoint to the same numbers
+    ckpt = str(work / 'epoch_2_ema.pth')
+    single = _run([sys.executable, 'tools/test.py', TOY_CFG, ckpt, '--eval', 'mIoU',
+                   '--work-dir', str(tmp_path / 'test_single')])
+    dist = _run(['bash', 'tools/dist_test.sh', TOY_CFG, ckpt, '2', '--eval', 'mIoU',
+                 '--work-dir', str(tmp_path / 'test_dist')], PORT=str(_free_port()))
+
+    def scores(proc):
+        text = proc.stdout + proc.stderr
+        return (re.findall(r'===> per class IoU of (\d+) samples', text),
+                re.findall(r'(mIoU_[0-9.]+|top_mIoU): ([0-9.]+)', text)[-3:])
+
+    assert scores(dist) == scores(single)
+    assert scores(single)[0] == ['4', '4']  # all 4 val samples, once per threshold
