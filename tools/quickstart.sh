@@ -55,7 +55,8 @@ fi
 # resumable: existing flow files are skipped
 "$PY" tools/create_flow_data.py --info-dir "$DATA" --version v1.0-mini --out-dir "$DATA/flow"
 
-EPOCHS=$("$PY" -c "from mmengine.config import Config; print(Config.fromfile('$CFG').train_cfg.max_epochs)")
+EPOCHS=$("$PY" -c "from mmengine.config import Config as C
+print(C.fromfile('$CFG').train_cfg.max_epochs)")
 CKPT=$WORK_DIR/epoch_${EPOCHS}_ema.pth
 step "4/7 train $CFG ($EPOCHS epochs, logs every 5 iterations) -> $WORK_DIR"
 "$PY" tools/train.py "$CFG" --work-dir "$WORK_DIR"

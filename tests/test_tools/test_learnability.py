@@ -1,0 +1,79 @@
+"""End to end on a small demo world: the tiny CPU OccFlowNet beats the non-learned prior.
+
+The honest comparison of ``tools/quickstart.sh`` at a smaller scale: a 4-scene world (2 train,
+2 val scenes) is generated into a temporary folder, converted (infos + flow), the tiny config is
+trained through ``tools/train.py`` and its EMA checkpoint evaluated through ``tools/test.py``
+(Occ3D mIoU, camera mask, 200x200x16 grid), each in a subprocess; the prior (per-voxel most
+frequent train label) is evaluated on the same val split with the same metric.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmdet3d.evaluation.prior_baseline import prior_miou
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG = 'configs/occflownet/occflownet_tiny_2d_flow_cpu.py'
+EPOCHS = 6
+INPUT_SIZE = '(64,192)'
+
+
+def run(args: list[str], env: dict[str, str]) -> str:
+    """Run a repository tool; on failure show its output."""
+    result = subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert result.returncode == 0, f'{args[0]} failed:\n{result.stdout[-5000:]}'
+    return result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    'not met yet: after 72 iterations the model reached val mIoU 2.38 against 14.78 for the '
+    'prior (and 2.94 vs 19.31 after the 240 iterations of tools/quickstart.sh); strict, so a '
+    'passing run reports XPASS and this mark must then be removed'))
+def test_tiny_model_beats_the_prior(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    root = tmp_path / 'demo'
+    run(['tools/create_demo_data.py', '--out', str(root), '--scenes', '4',
+         '--samples-per-scene', '6', '--sweeps-per-sample', '1', '--image-size', '400x225',
+         '--no-progress'], env)
+    run(['tools/create_data_bevdet.py', '--root-path', str(root), '--version', 'v1.0-mini',
+         '--out-dir', str(root)], env)
+    run(['tools/create_flow_data.py', '--info-dir', str(root), '--version', 'v1.0-mini',
+         '--out-dir', str(root / 'flow'), '--workers', '0'], env)
+    train_ann = str(root / 'bevdetv2-nuscenes-mini_infos_train.pkl')
+    val_ann = str(root / 'bevdetv2-nuscenes-mini_infos_val.pkl')
+    flow = str(root / 'flow')
+    options = [
+        f'train_dataloader.dataset.ann_file={train_ann}',
+        f'train_dataloader.dataset.flow_root={flow}',
+        f'val_dataloader.dataset.ann_file={val_ann}',
+        f'val_dataloader.dataset.flow_root={flow}',
+        f'test_dataloader.dataset.ann_file={val_ann}',
+        f'test_dataloader.dataset.flow_root={flow}',
+        f'model.img_view_transformer.input_size={INPUT_SIZE}',
+        f'train_dataloader.dataset.pipeline.0.data_config.input_size={INPUT_SIZE}',
+        f'val_dataloader.dataset.pipeline.0.data_config.input_size={INPUT_SIZE}',
+        f'test_dataloader.dataset.pipeline.0.data_config.input_size={INPUT_SIZE}',
+        f'train_cfg.max_epochs={EPOCHS}', f'train_cfg.val_interval={EPOCHS}',
+        f'default_hooks.checkpoint.interval={EPOCHS}', 'train_dataloader.num_workers=0',
+        'val_dataloader.num_workers=0', 'test_dataloader.num_workers=0',
+    ]
+    work_dir = tmp_path / 'work'
+    run(['tools/train.py', CONFIG, '--work-dir', str(work_dir), '--cfg-options', *options], env)
+    checkpoint = work_dir / f'epoch_{EPOCHS}_ema.pth'
+    assert checkpoint.is_file()
+    log = run(['tools/test.py', CONFIG, str(checkpoint), '--eval', 'mIoU', '--work-dir',
+               str(work_dir), '--cfg-options', *options], env)
+    found = re.findall(r'top_mIoU: ([0-9.]+)', log)
+    assert found, f'no top_mIoU in the test output:\n{log[-3000:]}'
+    model_miou = float(found[-1])
+    baseline = prior_miou(train_ann, val_ann)
+    assert 0.0 < baseline < 100.0
+    assert model_miou > baseline, f'model mIoU {model_miou} <= prior mIoU {baseline}'
