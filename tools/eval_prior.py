@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 
 import numpy as np
 
 from mmdet3d.evaluation.prior_baseline import evaluate_prior, fit_prior
+from mmdet3d.utils.file_io import atomic_open
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,12 +53,8 @@ def main() -> None:
     prior, num_train = fit_prior(train_ann, prefix)
     print(f'prior fitted on {num_train} samples of {train_ann}, grid {list(prior.shape)}')
     if args.save:
-        folder = os.path.dirname(os.path.abspath(args.save))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix='.npz')
-        with os.fdopen(fd, 'wb') as f:
+        with atomic_open(args.save) as f:
             np.savez_compressed(f, semantics=prior)
-        os.replace(tmp, args.save)
         print(f'prior volume written to {args.save}')
     metrics, num_val = evaluate_prior(prior, val_ann, prefix, not args.no_camera_mask)
     print(f'prior evaluated on {num_val} samples of {val_ann}')

@@ -1,12 +1,11 @@
 """Checkpoint file helpers: atomic saving and weights-only loading of mmengine checkpoints."""
 from __future__ import annotations
 
-import os
-import os.path as osp
-import tempfile
 from typing import Any
 
 import torch
+
+from mmdet3d.utils.file_io import atomic_open
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:
@@ -14,17 +13,8 @@ def atomic_torch_save(obj: Any, path: str) -> None:
 
     A crash mid-write never leaves a truncated ``path`` behind.
     """
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path) as f:
+        torch.save(obj, f)
 
 
 def register_checkpoint_safe_globals() -> None:

@@ -5,9 +5,6 @@ backend state), so they work headless and in parallel tests.
 """
 from __future__ import annotations
 
-import os
-import os.path as osp
-import tempfile
 from collections.abc import Iterable
 
 import numpy as np
@@ -15,6 +12,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+
+from mmdet3d.utils.file_io import atomic_open
 
 from .occ_palette import OCC3D_CLASS_NAMES, OCC3D_PALETTE, UNOBSERVED_COLOR
 
@@ -57,17 +56,8 @@ def save_figure(fig: Figure, path: str) -> str:
     Returns:
         ``path``.
     """
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.png')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            fig.savefig(f, format='png', dpi=fig.dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path) as f:
+        fig.savefig(f, format='png', dpi=fig.dpi)
     return path
 
 

@@ -1,11 +1,11 @@
 """Reading Occ3D ground truth and writing occupancy predictions (``.npz`` files)."""
 from __future__ import annotations
 
-import os
 import os.path as osp
-import tempfile
 
 import numpy as np
+
+from mmdet3d.utils.file_io import atomic_open
 
 OCC_GT_KEYS = ('semantics', 'mask_lidar', 'mask_camera')
 
@@ -42,16 +42,7 @@ def save_occ_prediction(out_dir: str, scene_name: str, token: str,
     Returns:
         The written path.
     """
-    folder = osp.join(out_dir, scene_name)
-    os.makedirs(folder, exist_ok=True)
-    path = osp.join(folder, f'{token}.npz')
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{token}.', suffix='.npz')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            np.savez_compressed(f, semantics=np.asarray(semantics, dtype=np.uint8))
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    path = osp.join(out_dir, scene_name, f'{token}.npz')
+    with atomic_open(path) as f:
+        np.savez_compressed(f, semantics=np.asarray(semantics, dtype=np.uint8))
     return path

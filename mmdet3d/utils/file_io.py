@@ -1,0 +1,35 @@
+"""Atomic file writing: nothing half-written is ever left at the destination."""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
+
+
+@contextmanager
+def atomic_open(path: str) -> Iterator[BinaryIO]:
+    """Open a temporary binary file beside ``path``; rename it to ``path`` on success.
+
+    On any error the temporary file is removed and ``path`` is left untouched. Missing parent
+    folders are created.
+
+    Args:
+        path: destination file.
+
+    Yields:
+        the temporary file, opened for binary writing.
+    """
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
