@@ -34,8 +34,8 @@ def run(args: list[str], env: dict[str, str]) -> str:
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=(
-    'not met yet: the model stays below the prior (small world: 2.38 vs 14.78 after 72 '
-    'iterations of batch 1; tools/quickstart.sh: 4.15 vs 19.31 after 200 iterations of batch 2); '
+    'not met yet: the model stays below the prior (this small world: 2.52 vs 14.78 after 72 '
+    'iterations of batch 2; tools/quickstart.sh: 4.15 vs 19.31 after 200 iterations); '
     'strict, so a passing run reports XPASS and this mark must then be removed'))
 def test_tiny_model_beats_the_prior(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
