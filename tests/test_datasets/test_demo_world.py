@@ -251,3 +251,28 @@ def test_cli_rejects_bad_arguments_by_name(capsys):
     with pytest.raises(SystemExit, match='scenes'):
         cli.main(['--out', 'x', '--scenes', '0'])
     assert cli.parse_args(['--out', 'x']).image_size == (800, 450)
+
+
+@pytest.mark.parametrize('left_hand', [False, True])
+def test_street_layout_varies_and_traffic_keeps_to_its_side(left_hand):
+    """Each scene draws its own cross-section; the ego lane is on the location's traffic side,
+    on the road, with the oncoming traffic on the other half of the road."""
+    from mmdet3d.datasets.synthetic.raycast import ground_class
+    from mmdet3d.datasets.synthetic.world import build_world
+
+    worlds = [build_world(np.random.default_rng([7, i]), 10.0, left_hand) for i in range(4)]
+    bands = np.stack([w.layout.bands() for w in worlds])
+    assert len(np.unique(bands[:, 0])) == 4 and len(np.unique(bands[:, 1] - bands[:, 0])) == 4
+    assert np.all((bands[:, 0] >= 4.0) & (bands[:, 0] <= 7.0))
+    assert np.all(np.diff(bands, axis=1) > 2.0)
+    for world in worlds:
+        ego_y = world.ego_pose(3.0)[1, 3]
+        assert (ego_y > 0) == left_hand
+        args = world.ground_params()
+        assert ground_class(world.cross_x + 200.0, ego_y, *args) == C.DRIVEABLE
+        sidewalk_y = np.sign(ego_y) * (world.layout.road_half_width + 0.5)
+        assert ground_class(world.cross_x + 200.0, sidewalk_y, *args) == C.SIDEWALK
+        vehicles = np.isin(world.agents.label, [C.CAR, C.TRUCK, C.BUS])
+        with_ego = world.agents.vx[vehicles] > 0
+        assert np.all(np.sign(world.agents.y0[vehicles][with_ego]) == np.sign(ego_y))
+        assert np.all(np.sign(world.agents.y0[vehicles][~with_ego]) == -np.sign(ego_y))

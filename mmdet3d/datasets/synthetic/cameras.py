@@ -103,7 +103,7 @@ def _cell_noise(x: float, y: float, z: float, cell: float) -> float:
 @nb.njit(cache=True, parallel=True)
 def _render(origin: np.ndarray, world_from_cam: np.ndarray, k_inv: np.ndarray, width: int,
             height: int, boxes: np.ndarray, box_label: np.ndarray, tile_start: np.ndarray,
-            tile_boxes: np.ndarray, cross_x: float, seg_edges: np.ndarray,
+            tile_boxes: np.ndarray, bands: np.ndarray, cross_x: float, seg_edges: np.ndarray,
             seg_kind: np.ndarray, colors: np.ndarray, sun: np.ndarray, horizon: np.ndarray,
             zenith: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 image; see the module docstring for the colour model."""
@@ -135,7 +135,7 @@ def _render(origin: np.ndarray, world_from_cam: np.ndarray, k_inv: np.ndarray, w
                 else:
                     x, y, z = ox + t * dx, oy + t * dy, oz + t * dz
                     if b == -1:
-                        lab = ground_class(x, y, cross_x, seg_edges, seg_kind)
+                        lab = ground_class(x, y, bands, cross_x, seg_edges, seg_kind)
                         nx, ny, nz = 0.0, 0.0, 1.0
                     else:
                         lab = box_label[b]

@@ -143,12 +143,13 @@ class _SceneWriter:
                  cams: list[SensorCalib], lid: SensorCalib) -> None:
         self.root, self.tables, self.cfg, self.name = root, tables, cfg, name
         self.cams, self.lid = cams, lid
+        self.location = LOCATIONS[index % len(LOCATIONS)]
         self.world: World = build_world(
             np.random.default_rng([cfg.seed, index]),
-            duration=(cfg.samples_per_scene - 1) * KEYFRAME_PERIOD_US / 1e6)
+            duration=(cfg.samples_per_scene - 1) * KEYFRAME_PERIOD_US / 1e6,
+            left_hand_traffic=self.location.startswith('singapore'))
         self.t0_us = BASE_TIMESTAMP_US + index * 86_400_000_000
         self.logfile = f'n900-2026-01-{index + 1:02d}-10-00-00+0000'
-        self.location = LOCATIONS[index % len(LOCATIONS)]
         self.token = make_token(cfg.seed, name, 'scene')
         self.n_sub = cfg.sweeps_per_sample + 1
         self.sample_tokens = [self._tok('sample', k) for k in range(cfg.samples_per_scene)]

@@ -59,8 +59,8 @@ def _voxelize_boxes(boxes: np.ndarray, label: np.ndarray, prio: np.ndarray, out:
 
 
 @nb.njit(cache=True)
-def _ground_layer(world_from_ego: np.ndarray, cross_x: float, seg_edges: np.ndarray,
-                  seg_kind: np.ndarray, nx: int, ny: int) -> np.ndarray:
+def _ground_layer(world_from_ego: np.ndarray, bands: np.ndarray, cross_x: float,
+                  seg_edges: np.ndarray, seg_kind: np.ndarray, nx: int, ny: int) -> np.ndarray:
     """(nx, ny) int32 ground lidarseg label at the voxel-column centres."""
     out = np.empty((nx, ny), dtype=np.int32)
     for ix in range(nx):
@@ -69,7 +69,7 @@ def _ground_layer(world_from_ego: np.ndarray, cross_x: float, seg_edges: np.ndar
             y = GRID_LOWER[1] + (iy + 0.5) * VOXEL_SIZE
             wx = world_from_ego[0, 0] * x + world_from_ego[0, 1] * y + world_from_ego[0, 3]
             wy = world_from_ego[1, 0] * x + world_from_ego[1, 1] * y + world_from_ego[1, 3]
-            out[ix, iy] = ground_class(wx, wy, cross_x, seg_edges, seg_kind)
+            out[ix, iy] = ground_class(wx, wy, bands, cross_x, seg_edges, seg_kind)
     return out
 
 

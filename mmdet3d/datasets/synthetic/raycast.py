@@ -9,22 +9,25 @@ import numba as nb
 import numpy as np
 
 from . import classes as C
-from .world import GROUND_Z, ROAD_HALF_WIDTH, SIDEWALK_OUTER, STRIP_OUTER, CROSS_HALF_WIDTH
+from .world import CROSS_HALF_WIDTH, GROUND_Z
 
 NO_HIT = -1
 
 
 @nb.njit(cache=True)
-def ground_class(x: float, y: float, cross_x: float, seg_edges: np.ndarray,
+def ground_class(x: float, y: float, bands: np.ndarray, cross_x: float, seg_edges: np.ndarray,
                  seg_kind: np.ndarray) -> int:
-    """Lidarseg index of the ground at world (x, y): road, sidewalk, roadside strip, plaza."""
+    """Lidarseg index of the ground at world (x, y): road, sidewalk, roadside strip, plaza.
+
+    ``bands`` (3,): outer |y| of the road, the sidewalk and the strip (``Layout.bands``).
+    """
     ay = abs(y)
     ax = abs(x - cross_x)
-    if ay < ROAD_HALF_WIDTH or ax < CROSS_HALF_WIDTH:
+    if ay < bands[0] or ax < CROSS_HALF_WIDTH:
         return C.DRIVEABLE
-    if ay < SIDEWALK_OUTER or ax < CROSS_HALF_WIDTH + SIDEWALK_OUTER - ROAD_HALF_WIDTH:
+    if ay < bands[1] or ax < CROSS_HALF_WIDTH + bands[1] - bands[0]:
         return C.SIDEWALK
-    if ay < STRIP_OUTER:
+    if ay < bands[2]:
         side = 1 if y > 0 else 0
         return seg_kind[side, np.searchsorted(seg_edges, x)]
     return C.OTHER_FLAT
@@ -109,7 +112,7 @@ def hit_normal(box: np.ndarray, axis: int, sign: float) -> tuple[float, float, f
 
 @nb.njit(cache=True, parallel=True)
 def cast_rays(origin: np.ndarray, dirs: np.ndarray, max_t: float, boxes: np.ndarray,
-              box_label: np.ndarray, box_inst: np.ndarray, cross_x: float,
+              box_label: np.ndarray, box_inst: np.ndarray, bands: np.ndarray, cross_x: float,
               seg_edges: np.ndarray, seg_kind: np.ndarray):
     """Cast rays from one origin against the ground and the boxes.
 
@@ -118,7 +121,7 @@ def cast_rays(origin: np.ndarray, dirs: np.ndarray, max_t: float, boxes: np.ndar
         dirs: (R, 3) float64 unit directions, world frame.
         max_t: hits beyond this distance are dropped.
         boxes: (B, 7) float64 ``[cx, cy, cz, l, w, h, yaw]``; label, inst: (B,) int32.
-        cross_x, seg_edges, seg_kind: the ground layout (see :func:`ground_class`).
+        bands, cross_x, seg_edges, seg_kind: the ground layout (see :func:`ground_class`).
 
     Returns:
         t (R,) float64 (inf = no hit), label (R,) int32 lidarseg index (-1 = no hit),
@@ -142,7 +145,8 @@ def cast_rays(origin: np.ndarray, dirs: np.ndarray, max_t: float, boxes: np.ndar
             continue
         t_out[r] = t
         if b == -1:
-            lab_out[r] = ground_class(ox + t * dx, oy + t * dy, cross_x, seg_edges, seg_kind)
+            lab_out[r] = ground_class(ox + t * dx, oy + t * dy, bands, cross_x, seg_edges,
+                                       seg_kind)
             nrm_out[r, 2] = 1.0
         else:
             lab_out[r] = box_label[b]

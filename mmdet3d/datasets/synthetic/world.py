@@ -17,21 +17,53 @@ from . import classes as C
 #: World z of the ground plane; the ego frame origin sits at z = 0, so the ground lies in the
 #: middle of the lowest Occ3D voxel layer (z in [-1.0, -0.6)).
 GROUND_Z = -0.8
-ROAD_HALF_WIDTH = 5.0
-SIDEWALK_OUTER = 8.0
-STRIP_OUTER = 13.0
 CROSS_HALF_WIDTH = 5.0
-#: Lateral centre of the two traffic lanes (ego lane drives +x at y < 0).
-LANE_Y = 2.5
-BIKE_LANE_Y = 4.2
-PEDESTRIAN_LANES_Y = (5.45, 6.2)
-CONE_Y = 7.0
-BARRIER_Y = 7.6
 #: (length, width, height) in metres per agent class (lidarseg index).
 AGENT_SIZES: dict[int, tuple[float, float, float]] = {
     C.CAR: (4.5, 1.9, 1.6), C.TRUCK: (7.5, 2.5, 3.2), C.BUS: (11.0, 2.9, 3.4),
     C.PEDESTRIAN: (0.7, 0.7, 1.75), C.BICYCLE: (1.8, 0.6, 1.4),
 }
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Cross-section of one scene's street, drawn per scene (|y| in metres from the centre line).
+
+    Road ``|y| < road_half_width`` (two lanes at ``|y| = lane_y``), sidewalk up to
+    ``sidewalk_outer``, roadside strip up to ``strip_outer``, then other_flat with
+    buildings. Objects keep their roles relative to these bands.
+    """
+
+    road_half_width: float
+    sidewalk_outer: float
+    strip_outer: float
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> Layout:
+        road = float(rng.uniform(4.0, 7.0))
+        sidewalk = road + float(rng.uniform(2.5, 4.5))
+        return cls(road, sidewalk, sidewalk + float(rng.uniform(5.0, 7.0)))
+
+    @property
+    def lane_y(self) -> float:
+        """Lateral centre of the two traffic lanes."""
+        return self.road_half_width / 2
+
+    @property
+    def bike_lane_y(self) -> float:
+        return self.road_half_width - 0.8
+
+    def on_sidewalk(self, fraction: float) -> float:
+        """|y| at ``fraction`` of the sidewalk's width from the road edge."""
+        return self.road_half_width + fraction * (self.sidewalk_outer - self.road_half_width)
+
+    @property
+    def strip_centre(self) -> float:
+        return (self.sidewalk_outer + self.strip_outer) / 2
+
+    def bands(self) -> np.ndarray:
+        """(3,) float64 road, sidewalk and strip outer |y| for :func:`raycast.ground_class`."""
+        return np.array([self.road_half_width, self.sidewalk_outer, self.strip_outer])
 
 
 @dataclass
@@ -53,6 +85,9 @@ class Agents:
 class World:
     """One scene: ground layout, static boxes, agents, ego trajectory and global placement."""
 
+    layout: Layout
+    #: y of the ego's lane, which drives +x: -lane_y for right-hand traffic, +lane_y for left
+    ego_lane_y: float
     cross_x: float
     seg_edges: np.ndarray  # (E,) float64 x where the roadside strip changes
     seg_kind: np.ndarray  # (2, E + 1) int32 strip class per side (0: y < 0, 1: y > 0)
@@ -68,9 +103,9 @@ class World:
     #: instance ids of objects that move
     moving: set[int] = field(default_factory=set)
 
-    def ground_params(self) -> tuple[float, np.ndarray, np.ndarray]:
+    def ground_params(self) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
         """Arguments of :func:`raycast.ground_class` for this world."""
-        return self.cross_x, self.seg_edges, self.seg_kind
+        return self.layout.bands(), self.cross_x, self.seg_edges, self.seg_kind
 
     def boxes_at(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All boxes at scene time ``t`` (s).
@@ -94,7 +129,7 @@ class World:
         """(4, 4) ego->world transform at scene time ``t`` (s); the ego stays level at z = 0."""
         amp, freq, phase = self.ego_wiggle
         x = self.ego_speed * t
-        y = -LANE_Y + amp * np.sin(freq * t + phase)
+        y = self.ego_lane_y + amp * np.sin(freq * t + phase)
         yaw = np.arctan2(amp * freq * np.cos(freq * t + phase), self.ego_speed)
         pose = np.eye(4)
         pose[:2, :2] = [[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]]
@@ -107,12 +142,17 @@ def _box(x: float, y: float, l: float, w: float, h: float, yaw: float,
     return [x, y, z_bottom + h / 2, l, w, h, yaw]
 
 
-def build_world(rng: np.random.Generator, duration: float) -> World:
+def build_world(rng: np.random.Generator, duration: float, left_hand_traffic: bool) -> World:
     """Draw one scene whose ego drives for ``duration`` seconds.
 
-    The layout is consistent across scenes (same classes in the same roles); only positions,
-    sizes, speeds and the global placement vary with ``rng``.
+    ``left_hand_traffic`` puts the ego lane on the left of the road (Singapore) instead of the
+    right (Boston).
+
+    Every scene has the same classes in the same roles; the street's cross-section
+    (:class:`Layout`), positions, sizes, speeds and the global placement vary with ``rng``.
     """
+    layout = Layout.draw(rng)
+    ego_lane_y = layout.lane_y if left_hand_traffic else -layout.lane_y
     ego_speed = float(rng.uniform(4.0, 7.0))
     travel = ego_speed * duration
     x_min, x_max = -70.0, travel + 70.0
@@ -149,7 +189,7 @@ def build_world(rng: np.random.Generator, duration: float) -> World:
             length = float(rng.uniform(8.0, 22.0))
             if not near_cross(x + length / 2, length / 2, 4.0):
                 depth = float(rng.uniform(8.0, 14.0))
-                y_in = STRIP_OUTER + 0.5 + float(rng.uniform(0.0, 2.0))
+                y_in = layout.strip_outer + 0.5 + float(rng.uniform(0.0, 2.0))
                 add(_box(x + length / 2, side * (y_in + depth / 2), length, depth,
                          float(rng.uniform(5.0, 16.0)), 0.0), C.MANMADE, False)
             x += length + float(rng.uniform(2.0, 6.0))
@@ -162,7 +202,7 @@ def build_world(rng: np.random.Generator, duration: float) -> World:
             while x < hi - 3.0:
                 if kind == C.TERRAIN:
                     if not near_cross(x, 2.0, 1.0):
-                        y = side * (10.5 + float(rng.uniform(-0.6, 0.6)))
+                        y = side * (layout.strip_centre + float(rng.uniform(-0.6, 0.6)))
                         crown = float(rng.uniform(2.4, 3.4))
                         add(_box(x, y, 0.4, 0.4, 2.2, 0.0), C.VEGETATION, False)
                         add(_box(x, y, crown, crown, float(rng.uniform(2.5, 3.5)),
@@ -172,12 +212,13 @@ def build_world(rng: np.random.Generator, duration: float) -> World:
                 else:
                     if rng.random() < 0.6 and not near_cross(x, 1.0, 1.0):
                         l, w, h = AGENT_SIZES[C.CAR]
-                        add(_box(x, side * 10.5, l, w, h, side * np.pi / 2), C.CAR, True)
+                        add(_box(x, side * layout.strip_centre, l, w, h, side * np.pi / 2),
+                            C.CAR, True)
                     x += 3.2
         # barrier rows and cone lines on the outer sidewalk
         for label, y, step, size, count in (
-                (C.BARRIER, BARRIER_Y, 2.2, (2.0, 0.5, 1.0), (3, 6)),
-                (C.TRAFFIC_CONE, CONE_Y, 1.5, (0.4, 0.4, 0.7), (3, 7))):
+                (C.BARRIER, layout.on_sidewalk(0.87), 2.2, (2.0, 0.5, 1.0), (3, 6)),
+                (C.TRAFFIC_CONE, layout.on_sidewalk(0.67), 1.5, (0.4, 0.4, 0.7), (3, 7))):
             taken: list[tuple[float, float]] = []
             for _ in range(int(rng.integers(1, 3))):
                 n = int(rng.integers(*count))
@@ -190,7 +231,8 @@ def build_world(rng: np.random.Generator, duration: float) -> World:
                 for i in range(n):
                     add(_box(x0 + i * step, side * y, *size, 0.0), label, True)
 
-    agents = _build_agents(rng, ego_speed, duration, x_min, x_max, instance_label)
+    agents = _build_agents(rng, layout, ego_lane_y, ego_speed, duration, x_min, x_max,
+                           instance_label)
     moving = {int(i) for i, v in zip(agents.inst, agents.vx) if abs(v) > 0.1}
 
     origin = rng.uniform(300.0, 1800.0, size=2)
@@ -199,7 +241,8 @@ def build_world(rng: np.random.Generator, duration: float) -> World:
     g[:2, :2] = [[np.cos(phi), -np.sin(phi)], [np.sin(phi), np.cos(phi)]]
     g[:2, 3] = origin
     return World(
-        cross_x=cross_x, seg_edges=seg_edges, seg_kind=seg_kind,
+        layout=layout, ego_lane_y=ego_lane_y, cross_x=cross_x, seg_edges=seg_edges,
+        seg_kind=seg_kind,
         static_boxes=np.asarray(boxes, dtype=np.float64).reshape(-1, 7),
         static_label=np.asarray(labels, dtype=np.int32),
         static_inst=np.asarray(insts, dtype=np.int32), agents=agents, ego_speed=ego_speed,
@@ -208,8 +251,9 @@ def build_world(rng: np.random.Generator, duration: float) -> World:
         global_from_world=g, instance_label=instance_label, moving=moving)
 
 
-def _build_agents(rng: np.random.Generator, ego_speed: float, duration: float, x_min: float,
-                  x_max: float, instance_label: dict[int, int]) -> Agents:
+def _build_agents(rng: np.random.Generator, layout: Layout, ego_lane_y: float, ego_speed: float,
+                  duration: float, x_min: float, x_max: float,
+                  instance_label: dict[int, int]) -> Agents:
     """Agents on lanes: every lane has one speed, so agents of a lane never collide."""
     rows: list[tuple[int, float, float, float, float, float, float]] = []
 
@@ -232,13 +276,15 @@ def _build_agents(rng: np.random.Generator, ego_speed: float, duration: float, x
 
     vehicles, vprobs = [C.CAR, C.TRUCK, C.BUS], [0.7, 0.18, 0.12]
     # ego lane: same speed as the ego, keep a gap around it
-    fill_lane(-LANE_Y, ego_speed, vehicles, vprobs, (8.0, 18.0), 0.3, 0.8, (-14.0, 14.0))
-    fill_lane(LANE_Y, -float(rng.uniform(4.0, 9.0)), vehicles, vprobs, (8.0, 20.0), 0.3, 0.8,
+    fill_lane(ego_lane_y, ego_speed, vehicles, vprobs, (8.0, 18.0), 0.3, 0.8, (-14.0, 14.0))
+    fill_lane(-ego_lane_y, -float(rng.uniform(4.0, 9.0)), vehicles, vprobs, (8.0, 20.0), 0.3, 0.8,
               None)
     for side in (-1.0, 1.0):
-        fill_lane(side * BIKE_LANE_Y, -side * float(rng.uniform(3.0, 5.0)), [C.BICYCLE], [1.0],
-                  (6.0, 30.0), 0.1, 0.5, None)
-        for i, y in enumerate(PEDESTRIAN_LANES_Y):
+        # bicycles ride with the traffic of their side
+        direction = 1.0 if side * ego_lane_y > 0 else -1.0
+        fill_lane(side * layout.bike_lane_y, direction * float(rng.uniform(3.0, 5.0)),
+                  [C.BICYCLE], [1.0], (6.0, 30.0), 0.1, 0.5, None)
+        for i, y in enumerate((layout.on_sidewalk(0.15), layout.on_sidewalk(0.4))):
             direction = 1.0 if i == 0 else -1.0
             fill_lane(side * y, direction * float(rng.uniform(0.8, 1.6)), [C.PEDESTRIAN],
                       [1.0], (2.0, 12.0), 0.0, 0.4, None)
