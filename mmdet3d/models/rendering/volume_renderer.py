@@ -44,6 +44,9 @@ class VolumeRenderer(nn.Module):
         semantic_loss_weight: weight of ``loss_render_semantics``. Defaults to 1.0.
         align_corners: lookup convention; True is the original (quirk 3), False the cell-aligned
             fix. Defaults to True.
+        density_scale: sigma = density_scale * density (1/m). 1.0 is the original, where the
+            sigmoid density is sigma itself and one 0.4 m cell stops at most 33 % of a ray
+            (quirk 6), so a surface fills the cells in front of it too. Defaults to 1.0.
         render_impl: 'auto' | 'torch' | 'nerfacc' backend of weights, accumulation and importance
             sampling. Defaults to 'auto'.
     """
@@ -65,6 +68,7 @@ class VolumeRenderer(nn.Module):
                  depth_loss_weight: float = 0.05,
                  semantic_loss_weight: float = 1.0,
                  align_corners: bool = True,
+                 density_scale: float = 1.0,
                  render_impl: str = 'auto') -> None:
         super().__init__()
         if render_impl not in IMPLS:
@@ -88,6 +92,9 @@ class VolumeRenderer(nn.Module):
         self.temporal_filter = temporal_filter
         self.use_flow = use_flow
         self.align_corners = align_corners
+        if density_scale <= 0:
+            raise ValueError(f'density_scale must be positive, got {density_scale}')
+        self.density_scale = float(density_scale)
         self.render_impl = render_impl
         self.register_buffer(
             'ignore_classes',
@@ -136,7 +143,7 @@ class VolumeRenderer(nn.Module):
         """Render one batch of rays.
 
         Args:
-            density: (B, Z, Y, X, 1) sigmoid density, used as sigma in 1/m (quirk 6).
+            density: (B, Z, Y, X, 1) sigmoid density; sigma = density_scale * density in 1/m.
             semantics: (B, Z, Y, X, K) logits.
             origins: (B, T, N, 3) camera centres, metres, key ego frame (after BDA).
             directions: B tensors (R_b, 3), unit length.
@@ -167,9 +174,10 @@ class VolumeRenderer(nn.Module):
             return rays.origins[:, None] + distances[..., None] * rays.directions[:, None]
 
         def density_at(distances: Tensor) -> Tensor:
-            """(R, S) distances -> (R, S) densities."""
-            return trilinear_lookup(density_vol, density_slots, points_at(distances),
-                                    self.pc_range, self.align_corners)[..., 0]
+            """(R, S) distances -> (R, S) sigma in 1/m."""
+            density = trilinear_lookup(density_vol, density_slots, points_at(distances),
+                                       self.pc_range, self.align_corners)[..., 0]
+            return density * self.density_scale if self.density_scale != 1.0 else density
 
         starts, ends, centres = sample_along_rays(
             density_at, len(rays), self.near, self.far, self.samples_per_ray,

@@ -68,6 +68,31 @@ def test_slab_gives_expected_depth_and_class(align_corners):
     assert sem[PED].item() < 4.0 and (sem.sum() - sem[PED]).abs().item() == 0.0
 
 
+def test_density_scale_turns_a_saturated_sigmoid_into_an_opaque_surface():
+    """Quirk 6: sigma = density_scale * density. A 2 m slab of saturated sigmoid density (1)
+    stops only 86 % of a ray at scale 1; at scale 20 it renders exactly like a slab of sigma 20
+    at scale 1: opaque, depth at its front face."""
+    slab, semantics = _slab_scene(PED)
+    density = slab / SIGMA  # the decoder's sigmoid output, saturated
+    origins, directions, ray_dataset = _rays([3], [[1.0, 0.0, 0.0]])
+    column = density[0, 5, 20, :, 0].numpy()
+    assert _reference_depth(column, False, 0.05, 10.0)[1] < 0.87
+
+    def render(volume, scale):
+        renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_range=(0.05, 10.0),
+                                  align_corners=False, density_scale=scale, render_impl='torch')
+        torch.manual_seed(0)
+        return renderer(volume, semantics, origins, directions, ray_dataset, torch.eye(3)[None])
+
+    scaled, reference = render(density, SIGMA), render(slab, 1.0)
+    torch.testing.assert_close(scaled['depth'], reference['depth'])
+    torch.testing.assert_close(scaled['semantics'], reference['semantics'])
+    depth, opacity = _reference_depth(column * SIGMA, False, 0.05, 10.0)
+    assert opacity > 0.999 and abs(scaled['depth'][0, 0].item() - depth) < 0.05
+    with pytest.raises(ValueError, match='density_scale'):
+        VolumeRenderer(density_scale=0.0)
+
+
 def test_half_voxel_quirk_shifts_depth():
     density, semantics = _slab_scene(PED)
     origins, directions, ray_dataset = _rays([3], [[1.0, 0.0, 0.0]])
