@@ -175,9 +175,9 @@ class VolumeRenderer(nn.Module):
 
         def density_at(distances: Tensor) -> Tensor:
             """(R, S) distances -> (R, S) sigma in 1/m."""
-            density = trilinear_lookup(density_vol, density_slots, points_at(distances),
-                                       self.pc_range, self.align_corners)[..., 0]
-            return density * self.density_scale if self.density_scale != 1.0 else density
+            return self.density_scale * trilinear_lookup(
+                density_vol, density_slots, points_at(distances), self.pc_range,
+                self.align_corners)[..., 0]
 
         starts, ends, centres = sample_along_rays(
             density_at, len(rays), self.near, self.far, self.samples_per_ray,
