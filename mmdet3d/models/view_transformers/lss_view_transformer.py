@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import torch
 from torch import Tensor, nn
 
 from mmdet3d.models.losses.depth_loss import depth_bce_loss, downsample_gt_depth
@@ -109,9 +110,12 @@ class LSSViewTransformerBEVStereo(nn.Module):
             bev_feat = feat.new_zeros(batch, channels, size_z, size_y, size_x)
         else:
             ranks_bev, ranks_depth, ranks_feat, interval_starts, interval_lengths = ranks
+            # Under autocast the depth softmax is float32 and the context float16: pool both in
+            # the wider dtype (the original op casts both to float32).
+            dtype = torch.promote_types(depth.dtype, feat.dtype)
             feat = feat.permute(0, 1, 3, 4, 2).contiguous()  # (B, N, C, h, w) -> (B, N, h, w, C)
             bev_feat = bev_pool_v2(
-                depth.contiguous(), feat, ranks_depth, ranks_feat, ranks_bev,
+                depth.to(dtype).contiguous(), feat.to(dtype), ranks_depth, ranks_feat, ranks_bev,
                 (batch, size_z, size_y, size_x, channels), interval_starts, interval_lengths,
                 impl=self.bev_pool_impl)  # (B, C, Z, Y, X)
         if self.collapse_z:

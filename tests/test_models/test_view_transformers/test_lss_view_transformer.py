@@ -126,3 +126,30 @@ def test_cuda_matches_cpu(monkeypatch):
         bev_gpu, depth_gpu = _forward(vt.cuda(), {k: v.cuda() for k, v in frame.items()})
     torch.testing.assert_close(depth_gpu.cpu(), depth_cpu, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(bev_gpu.cpu(), bev_cpu, rtol=1e-4, atol=1e-4)
+
+
+def test_mixed_precision_pools_in_the_wider_dtype():
+    """Under autocast the depth softmax stays float32 while the context is half: pool in float32."""
+    vt = _build().eval()
+    frame = _frame()
+    coor = vt.get_lidar_coor(frame['sensor2keyego'], frame['intrins'], frame['post_rots'],
+                           frame['post_trans'], frame['bda'])
+    gen = torch.Generator().manual_seed(1)
+    depth = torch.rand(B, N, D, 8, 22, generator=gen)
+    feat = torch.randn(B, N, C_OUT, 8, 22, generator=gen).to(torch.bfloat16)
+    mixed = vt.voxel_pooling(coor, depth, feat)
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, vt.voxel_pooling(coor, depth, feat.float()), rtol=0, atol=0)
+
+
+@pytest.mark.cuda
+def test_cuda_autocast_float16_forward():
+    vt = _build().eval().cuda()
+    frame = {k: v.cuda() for k, v in _frame().items()}
+    with torch.no_grad():
+        bev_fp32, depth_fp32 = _forward(vt, frame)
+        with torch.autocast('cuda', dtype=torch.float16):
+            bev_amp, depth_amp = _forward(vt, frame)
+    assert bev_amp.dtype == torch.float32
+    torch.testing.assert_close(depth_amp.float(), depth_fp32, rtol=0, atol=2e-2)
+    torch.testing.assert_close(bev_amp, bev_fp32, rtol=0, atol=5e-2 * bev_fp32.abs().max().item())
