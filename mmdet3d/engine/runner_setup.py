@@ -137,6 +137,9 @@ def apply_train_args(cfg: Config, args: argparse.Namespace) -> Config:
                              'OptimWrapper')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        # float16 overflows in the paper model (NaN depth at the first iteration, measured with
+        # tools/benchmarks/bench_model.py on an H200); bfloat16 has float32's range.
+        cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
     _set_launcher(cfg, args.launcher)
     return cfg
 

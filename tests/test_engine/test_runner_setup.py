@@ -65,7 +65,7 @@ def test_train_args_map_to_config(tmp_path):
     assert cfg.resume and cfg.load_from is None and cfg.work_dir == 'w'
     cfg = apply_train_args(load_config(TOY_CFG), _train_args(load_from=str(ckpt), amp=True))
     assert not cfg.resume and cfg.load_from == str(ckpt)
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.dtype == 'bfloat16'
 
 
 def test_load_from_and_resume_are_exclusive():
