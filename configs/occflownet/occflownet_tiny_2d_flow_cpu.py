@@ -20,9 +20,6 @@
 #   driveable voxels in z layer 1 at scale 1, 14k at scale 5);
 # - schedule: batch 2, AdamW 2e-3, 20-iteration warm-up then cosine decay, 6 epochs (240
 #   iterations), one checkpoint + validation at the end, EMA adapted to the short run.
-#   Batch 2: PyTorch's CPU heuristic sends a Conv3d with N * C * D * H < 20480 to its slow
-#   native kernel instead of oneDNN (~7x slower forward), which batch 1 did at 8 channels; at
-#   16 channels it no longer would, but the measured schedule is the batch-2 one.
 # Measured: see the README's quickstart section.
 _base_ = ['./occflownet_stbase_2d_flow.py']
 

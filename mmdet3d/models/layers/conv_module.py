@@ -4,7 +4,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-_CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+from mmdet3d.models.layers.conv3d import Conv3d
+
+_CONV = {2: nn.Conv2d, 3: Conv3d}
 _NORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 
 
@@ -22,7 +24,8 @@ class ConvModule(nn.Module):
         kernel_size: convolution kernel size.
         stride: convolution stride. Defaults to 1.
         padding: zero padding. Defaults to 0.
-        dims: 2 for ``Conv2d``/``BatchNorm2d``, 3 for ``Conv3d``/``BatchNorm3d``. Defaults to 2.
+        dims: 2 for ``Conv2d``/``BatchNorm2d``, 3 for ``Conv3d`` (:class:`.conv3d.Conv3d`, with its
+            fast path for one CPU sample)/``BatchNorm3d``. Defaults to 2.
         with_norm: add BatchNorm after the conv. Defaults to True.
         with_act: add an in-place ReLU at the end. Defaults to True.
         bias: conv bias; ``None`` means "no bias iff a norm follows" (mmcv's 'auto').
