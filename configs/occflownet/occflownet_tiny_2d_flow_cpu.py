@@ -17,7 +17,8 @@
 # - sigma = 5 x the sigmoid density (`density_scale`; the original uses the sigmoid itself,
 #   quirk 6): with sigma <= 1/m a ray needs ~3 m of occupied space to stop, so the ground
 #   density also filled the free layer above it (measured on the demo val split: 54k false
-#   driveable voxels in z layer 1 at scale 1, 14k at scale 5);
+#   driveable voxels in z layer 1 at scale 1, 14k at scale 5); the free-space threshold 0.35
+#   applies to sigma (a voxel is free where its sigmoid density < 0.35 / 5);
 # - schedule: batch 2, AdamW 2e-3, 20-iteration warm-up then cosine decay, 6 epochs (240
 #   iterations), one checkpoint + validation at the end, EMA adapted to the short run.
 # Measured: see the README's quickstart section.

@@ -33,7 +33,8 @@ class OccFlowNet(BEVStereo4D):
         renderer: config of the ``VolumeRenderer``.
         out_dim: channels of ``final_conv`` (the decoders' input). Defaults to 64.
         eval_threshold_range: density thresholds tau; at test time voxels with
-            density < tau are free. Defaults to (0.35,).
+            sigma < tau are free, sigma = the renderer's ``density_scale`` x the sigmoid density
+            (the density itself in the original, scale 1). Defaults to (0.35,).
         loss_occ_density: config of the 3-D density loss (``_3d`` variant). Defaults to None.
         loss_occ_semantics: config of the 3-D semantic loss (``_3d`` variant). Defaults to None.
         gt_occ_size: (X, Y, Z) of the Occ3D ground-truth grid when the model grid is coarser by
@@ -192,7 +193,10 @@ class OccFlowNet(BEVStereo4D):
 
     def predict(self, inputs: dict,
                 data_samples: list[OccDataSample] | None) -> list[OccDataSample]:
-        """Occupancy prediction: argmax class, free where density < tau (spec 2.11).
+        """Occupancy prediction: argmax class, free where sigma < tau (spec 2.11).
+
+        sigma = ``renderer.density_scale`` x density, the density the renderer integrates, so
+        that tau keeps its meaning (1/m) when the scale is not the original's 1.
 
         Returns:
             the data samples with ``pred_occ`` (n_tau, X, Y, Z) uint8 (17 = free; X, Y, Z =
@@ -203,7 +207,8 @@ class OccFlowNet(BEVStereo4D):
         density, semantics = self.decode_fields(voxel_feats)
         occupancy = semantics.argmax(dim=-1).to(torch.uint8)  # (B, X, Y, Z)
         thresholds = density.new_tensor(self.eval_thresholds)
-        free = density[..., 0].unsqueeze(1) < thresholds.view(1, -1, 1, 1, 1)  # (B, n_tau, X, Y, Z)
+        sigma = self.renderer.density_scale * density[..., 0]  # (B, X, Y, Z)
+        free = sigma.unsqueeze(1) < thresholds.view(1, -1, 1, 1, 1)  # (B, n_tau, X, Y, Z)
         labels = torch.where(free, torch.full_like(occupancy, FREE_LABEL)[:, None],
                              occupancy[:, None])  # (B, n_tau, X, Y, Z)
         labels = self.upsample_labels(labels)  # (B, n_tau, *gt_occ_size) when set

@@ -188,6 +188,14 @@ def test_predict_labels_free_below_each_threshold(batch):
             assert torch.equal(pred[i].long(), expected)
     assert samples[0].pred_occ[0].flatten()[7] != FREE  # density == tau is not free
 
+    # tau applies to sigma = density_scale * density: scale 4 and tau 4t = scale 1 and tau t
+    model.renderer.density_scale = 4.0
+    model.eval_thresholds = [4.0 * tau for tau in thresholds]
+    with torch.no_grad():
+        scaled = model(batch, mode='predict')
+    for sample, original in zip(scaled, samples):
+        assert torch.equal(sample.pred_occ, original.pred_occ)
+
 
 def test_gradient_reaches_only_the_key_frame_images(single):
     """Reference frames run without grad (spec 2.4): the image gradient is exactly zero on the
