@@ -1,10 +1,19 @@
 """End to end on a small demo world: the tiny CPU OccFlowNet beats the non-learned prior.
 
-The honest comparison of ``tools/quickstart.sh`` at a smaller scale: a 4-scene world (2 train,
-2 val scenes) is generated into a temporary folder, converted (infos + flow), the tiny config is
-trained through ``tools/train.py`` and its EMA checkpoint evaluated through ``tools/test.py``
-(Occ3D mIoU, camera mask, 200x200x16 grid), each in a subprocess; the prior (per-voxel most
-frequent train label) is evaluated on the same val split with the same metric.
+The honest comparison of ``tools/quickstart.sh`` at a smaller scale: a 6-scene world (4 train
+scenes, 2 val scenes, 4 samples each) is generated into a temporary folder, converted (infos +
+flow), the tiny config is trained through ``tools/train.py`` and its EMA checkpoint evaluated
+through ``tools/test.py`` (Occ3D mIoU, camera mask, 200x200x16 grid), each in a subprocess; the
+prior (per-voxel most frequent train label) is evaluated on the same val split with the same
+metric.
+
+To fit the suite's budget on 2 cores the model is smaller than the quickstart's: 64x192 input
+images and a 40x40x16 model grid (2 m x 2 m x 0.4 m cells; its predictions are nearest-upsampled
+x5 to the Occ3D grid where both are scored, so the coarse grid only handicaps the model), trained
+with batch 1 for 672 iterations. Measured on this world (1 thread, seeds 0-3): model 11.87,
+14.69, 13.37, 13.88 vs prior 10.11; after 480 iterations it was below the prior for one seed in
+four (5.82), so the schedule is not shortened further. The subprocesses use 2 threads: the
+rest of the suite finishes within its first minutes, after which this test has the machine.
 """
 from __future__ import annotations
 
@@ -20,8 +29,11 @@ from mmdet3d.evaluation.prior_baseline import prior_miou
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = 'configs/occflownet/occflownet_tiny_2d_flow_cpu.py'
-EPOCHS = 20  # 12 train samples / batch 2 = 6 iterations per epoch: 120 iterations
+EPOCHS = 42  # 16 train samples, batch 1: 672 iterations
 INPUT_SIZE = '(64,192)'
+GRID = ['model.img_view_transformer.grid_config.x=[-40,40,2.0]',
+        'model.img_view_transformer.grid_config.y=[-40,40,2.0]',
+        'model.renderer.grid_size=[40,40,16]']
 
 
 def run(args: list[str], env: dict[str, str]) -> str:
@@ -33,17 +45,12 @@ def run(args: list[str], env: dict[str, str]) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    'not met yet at this scale: the model stays below the prior on this small world (3.8 vs '
-    '7.64 after 120 iterations of batch 2); tools/quickstart.sh beats its prior on the full '
-    'demo world (10.64 vs 7.92 after 240 iterations, 16 min on 2 cores), but its model is '
-    'still at 3.95 after 120 iterations; strict, so a passing run reports XPASS and this mark '
-    'must then be removed'))
+@pytest.mark.timeout(1800)
 def test_tiny_model_beats_the_prior(tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    env = dict(os.environ, OMP_NUM_THREADS='2', PYTHONUNBUFFERED='1')
     root = tmp_path / 'demo'
-    run(['tools/create_demo_data.py', '--out', str(root), '--scenes', '4',
-         '--samples-per-scene', '6', '--sweeps-per-sample', '1', '--image-size', '400x225',
+    run(['tools/create_demo_data.py', '--out', str(root), '--scenes', '6',
+         '--samples-per-scene', '4', '--sweeps-per-sample', '1', '--image-size', '400x225',
          '--no-progress'], env)
     run(['tools/create_data_bevdet.py', '--root-path', str(root), '--version', 'v1.0-mini',
          '--out-dir', str(root)], env)
@@ -62,7 +69,8 @@ def test_tiny_model_beats_the_prior(tmp_path):
         f'model.img_view_transformer.input_size={INPUT_SIZE}',
         f'train_dataloader.dataset.pipeline.0.data_config.input_size={INPUT_SIZE}',
         f'val_dataloader.dataset.pipeline.0.data_config.input_size={INPUT_SIZE}',
-        f'test_dataloader.dataset.pipeline.0.data_config.input_size={INPUT_SIZE}',
+        f'test_dataloader.dataset.pipeline.0.data_config.input_size={INPUT_SIZE}', *GRID,
+        'train_dataloader.batch_size=1',
         f'train_cfg.max_epochs={EPOCHS}', f'train_cfg.val_interval={EPOCHS}',
         f'param_scheduler.1.T_max={EPOCHS}', f'param_scheduler.1.end={EPOCHS}',
         f'default_hooks.checkpoint.interval={EPOCHS}', 'train_dataloader.num_workers=0',
