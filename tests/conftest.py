@@ -12,8 +12,10 @@ import torch
 from mmdet3d.utils import register_all_modules
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REFERENCE_DIR = Path(os.environ.get(
-    'OCCFLOWNET_REFERENCE', REPO_ROOT.parent / 'shared' / 'reference'))
+# The original implementation's golden vectors and state-dict manifest ship with the repository
+# (tests/data, see its README); OCCFLOWNET_REFERENCE points the suite at another copy of the same
+# layout (<dir>/golden/*, <dir>/occflownet-state-dict-keys.json).
+REFERENCE_DIR = Path(os.environ.get('OCCFLOWNET_REFERENCE', REPO_ROOT / 'tests' / 'data'))
 GOLDEN_DIR = REFERENCE_DIR / 'golden'
 
 register_all_modules()
@@ -41,7 +43,7 @@ def _seed_everything():
 
 @pytest.fixture(scope='session')
 def golden_dir() -> Path:
-    """Folder of the original implementation's golden vectors (../shared/reference/golden)."""
+    """Folder of the original implementation's golden vectors (tests/data/golden)."""
     if not GOLDEN_DIR.is_dir():
         pytest.fail(f'golden vectors not found at {GOLDEN_DIR}; set OCCFLOWNET_REFERENCE')
     return GOLDEN_DIR

@@ -1,6 +1,6 @@
 """The whole tiny OccFlowNet reproduces the original's test-time forward pass (issue 8).
 
-Golden data: ../shared/reference/golden/tiny_model_README.md. The model is built from
+Golden data: tests/data/golden/tiny_model_README.md. The model is built from
 ``configs/occflownet/golden/occflownet_golden-tiny.py``, loads the original state dict strictly
 with ``weights_only=True`` and every recorded intermediate is compared, captured with hooks.
 """

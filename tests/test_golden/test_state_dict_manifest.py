@@ -1,6 +1,6 @@
 """The paper model's state dict has the original's names, order, shapes and dtypes.
 
-Reference: ../shared/reference/occflownet-state-dict-keys.json (629 keys of the original
+Reference: tests/data/occflownet-state-dict-keys.json (629 keys of the original
 ``OccFlowNet`` built from ``occflownet_stbase_2d_flow.py``), so that the BEVDet initialisation
 and checkpoints trained with the original code load by name (spec 2.12).
 """

@@ -1,4 +1,4 @@
-# The tiny OccFlowNet of ../shared/reference/golden/tiny_model_README.md: the paper model
+# The tiny OccFlowNet of tests/data/golden/tiny_model_README.md: the paper model
 # (occflownet_stbase_2d_flow.py) at toy sizes (2 cameras, 64x192 input, 32x32x8 grid), same
 # module types and options. tests/test_golden/test_golden_tiny_model.py loads the original's
 # weights into it and reproduces the original's forward pass.
