@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
+from mmengine.dataset import BaseDataset, pseudo_collate
 from mmengine.runner.checkpoint import load_checkpoint
 from torch import Tensor, nn
 
@@ -83,7 +83,16 @@ def load_training_sample(cfg: Config, index: int) -> TrainingSample:
         cfg: full config (dataset, pipeline).
         index: sample index (sorted by timestamp; negative counts from the end).
     """
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    return prepare_sample(DATASETS.build(cfg.train_dataloader.dataset), index)
+
+
+def prepare_sample(dataset: BaseDataset, index: int) -> TrainingSample:
+    """Run a dataset's training-style pipeline (ending with ``PackOccInputs``) on one sample.
+
+    Args:
+        dataset: a dataset whose pipeline generates rays (``GenerateRays``).
+        index: sample index (sorted by timestamp; negative counts from the end).
+    """
     if not -len(dataset) <= index < len(dataset):
         raise IndexError(f'sample index {index} out of range for {len(dataset)} samples')
     transforms = list(dataset.pipeline.transforms)

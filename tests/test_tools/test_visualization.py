@@ -1,7 +1,6 @@
 """Visualisation: palette, BEV projection, the occupancy and render figure tools."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +18,9 @@ from mmdet3d.visualization.occ_palette import (FREE_LABEL, OCC3D_CLASS_NAMES, OC
 from mmdet3d.visualization.render_figures import camera_figure_size
 from mmdet3d.visualization.render_inspection import denormalize_image, range_to_z_factor
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CAMERAS = ['CAM_FRONT_LEFT', 'CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_BACK_LEFT', 'CAM_BACK',
            'CAM_BACK_RIGHT']
 CAR, TRUCK, ROAD = 4, 10, 11
-
-
-def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_palette_covers_the_18_occ3d_classes():
@@ -112,7 +103,7 @@ def _color_columns(img: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     return np.nonzero((img[..., :3] == rgb).all(-1).sum(0) >= 20)[0]
 
 
-def test_visualize_occupancy_cli(tmp_path, capsys):
+def test_visualize_occupancy_cli(load_tool, tmp_path, capsys):
     gt = np.full((200, 200, 16), FREE_LABEL, np.uint8)
     gt[..., 0] = ROAD
     gt[100:160, 120:180, 1:4] = CAR  # ahead-left of the ego (x, y > 0): inside the mask
@@ -124,7 +115,7 @@ def test_visualize_occupancy_cli(tmp_path, capsys):
     infos = [dict(token=t, timestamp=ts, occ_path=f'data/gts/scene-1/{t}')
              for t, ts in (('tok_a', 2), ('tok_b', 1), ('tok_unpredicted', 0))]
     dump_infos(str(tmp_path / 'infos.pkl'), infos, 'v1.0-mini')
-    tool = _tool('visualize_occupancy')
+    tool = load_tool('visualize_occupancy')
 
     paths = tool.main(['--pred-dir', str(tmp_path / 'pred'), '--info', str(tmp_path / 'infos.pkl'),
                        '--path-prefix', str(tmp_path), '--out', str(tmp_path / 'out'),
@@ -179,33 +170,9 @@ def test_denormalize_image_inverts_normalize():
                                       img)
 
 
-@pytest.fixture(scope='module')
-def tiny_render_config(tmp_path_factory) -> str:
-    """The ``_2d`` config with the golden tiny model on a generated one-scene demo world."""
-    from mmdet3d.datasets.converters.nuscenes_infos import (create_infos, load_nuscenes,
-                                                            write_infos)
-    from mmdet3d.datasets.synthetic import DemoConfig, generate
-
-    root = tmp_path_factory.mktemp('vis_world')
-    demo = generate(root / 'demo', DemoConfig(scenes=1, samples_per_scene=2, sweeps_per_sample=0,
-                                              image_size=(96, 54), lidar_azimuth_steps=360),
-                    progress=False)
-    infos = create_infos(load_nuscenes(str(demo), 'v1.0-mini'), 'v1.0-mini', str(demo / 'gts'))
-    write_infos(infos, str(root), 'bevdetv2-nuscenes', 'v1.0-mini')
-    cfg = Config.fromfile(str(REPO_ROOT / 'configs/occflownet/occflownet_stbase_2d.py'))
-    tiny = Config.fromfile(str(REPO_ROOT / 'configs/occflownet/golden/occflownet_golden-tiny.py'))
-    cfg.model = tiny.model
-    cfg.model.renderer.update(use_flow=False, temporal_filter=True,
-                              ignore_classes=cfg.dynamic_classes)
-    cfg.train_dataloader.dataset.ann_file = str(root / 'bevdetv2-nuscenes-mini_infos_train.pkl')
-    cfg.train_dataloader.dataset.pipeline[0].data_config.input_size = tiny.input_size
-    path = str(root / 'tiny_2d.py')
-    cfg.dump(path)
-    return path
-
-
-def test_visualize_render_writes_one_png_per_camera(tiny_render_config, tmp_path, capsys):
-    tool = _tool('visualize_render')
+def test_visualize_render_writes_one_png_per_camera(tiny_render_config, load_tool, tmp_path,
+                                                    capsys):
+    tool = load_tool('visualize_render')
     with pytest.raises(SystemExit):
         tool.parse_args([tiny_render_config])  # neither a checkpoint nor --random-init
     out = tmp_path / 'render'

@@ -1,0 +1,200 @@
+"""Array functions behind the training diagnostics (``tools/analysis_tools/diagnose_training.py``).
+
+Where do LiDAR rays pass through the model grid, how does a coarse model grid map to the Occ3D
+grid, and which voxels does a prediction call occupied although the ground truth says free.
+Volumes are indexed (X, Y, Z) as Occ3D's; 17 is the free label.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .occ_miou import FREE_LABEL, NUM_OCC_CLASSES
+
+# Bin edges of the reports: horizontal distance of a voxel centre from the ego origin (m),
+# LiDAR depth of a ray (m) and ray passes through a voxel's model cell.
+RANGE_EDGES = (0.0, 10.0, 20.0, 30.0, 40.0, np.inf)
+DEPTH_EDGES = (0.0, 5.0, 10.0, 20.0, 30.0, 40.0)
+PASS_EDGES = (0, 1, 10, 100, np.iinfo(np.int64).max)
+
+
+def bin_labels(edges: Sequence[float]) -> list[str]:
+    """'a-b' labels of the half-open bins [a, b) of ``edges`` ('>=a' for an open last bin)."""
+    def is_open(v: float) -> bool:
+        return bool(np.isinf(v)) or v >= np.iinfo(np.int64).max
+
+    return [f'>={edges[i]:g}' if is_open(edges[i + 1]) else f'{edges[i]:g}-{edges[i + 1]:g}'
+            for i in range(len(edges) - 1)]
+
+
+def ray_cell_passes(origins: Tensor,
+                    directions: Tensor,
+                    lengths: Tensor,
+                    pc_range: Sequence[float],
+                    grid_size: Sequence[int],
+                    near: float = 0.0,
+                    step: float | None = None,
+                    chunk: int = 4096) -> Tensor:
+    """How many rays pass through each cell of a grid on their way to the LiDAR return.
+
+    A ray covers the segment ``origin + t * direction``, ``near <= t < length``; it is sampled
+    every ``step`` metres (at the step centres) and counts once for every cell that holds one
+    of its samples. With the default step (a quarter of the smallest cell edge) a ray can miss
+    only a cell it clips by less than a quarter cell.
+
+    Args:
+        origins: (R, 3) ray origins, metres, in the grid's frame.
+        directions: (R, 3) unit directions.
+        lengths: (R,) distance of the LiDAR return along the direction, metres.
+        pc_range: (x_min, y_min, z_min, x_max, y_max, z_max) of the grid.
+        grid_size: (X, Y, Z) cells.
+        near: start of the segment along each ray. Defaults to 0.
+        step: sampling step, metres. Defaults to None (a quarter of the smallest cell edge).
+        chunk: rays processed at once (bounds memory). Defaults to 4096.
+
+    Returns:
+        (X, Y, Z) int64 number of rays per cell.
+    """
+    lo = torch.tensor(pc_range[:3], dtype=torch.float64)
+    hi = torch.tensor(pc_range[3:], dtype=torch.float64)
+    size = torch.tensor([int(v) for v in grid_size], dtype=torch.long)
+    cell = (hi - lo) / size
+    if step is None:
+        step = float(cell.min()) / 4
+    if step <= 0:
+        raise ValueError(f'step must be positive, got {step}')
+    num_cells = int(size.prod())
+    counts = torch.zeros(num_cells, dtype=torch.long)
+    origins = origins.detach().cpu().double()
+    directions = directions.detach().cpu().double()
+    lengths = lengths.detach().cpu().double()
+    if not (len(origins) == len(directions) == len(lengths)):
+        raise ValueError(f'{len(origins)} origins, {len(directions)} directions and '
+                         f'{len(lengths)} lengths differ')
+    if len(lengths) == 0:
+        return counts.view(*size.tolist())
+    num_steps = max(1, int(np.ceil((float(lengths.max()) - near) / step)))
+    t = near + step * (torch.arange(num_steps, dtype=torch.float64) + 0.5)  # (S,)
+    strides = torch.tensor([int(size[1] * size[2]), int(size[2]), 1], dtype=torch.long)
+    for start in range(0, len(origins), chunk):
+        part = slice(start, start + chunk)
+        points = origins[part, None] + t[None, :, None] * directions[part, None]  # (r, S, 3)
+        cells = torch.floor((points - lo) / cell).long()  # (r, S, 3)
+        valid = (t[None] < lengths[part, None]) & ((cells >= 0) & (cells < size)).all(-1)
+        flat = (cells * strides).sum(-1)  # (r, S)
+        ray_ids = torch.arange(flat.shape[0]).unsqueeze(1).expand_as(flat)
+        pairs = torch.unique(ray_ids[valid] * num_cells + flat[valid])  # one per (ray, cell)
+        counts += torch.bincount(pairs % num_cells, minlength=num_cells)
+    return counts.view(*size.tolist())
+
+
+def grid_factors(fine_shape: Sequence[int], coarse_shape: Sequence[int]) -> tuple[int, ...]:
+    """Integer per-axis factors from a coarse grid to a fine one.
+
+    Raises:
+        ValueError: if a fine size is not a multiple of the coarse one.
+    """
+    if len(fine_shape) != len(coarse_shape) or any(
+            int(f) % int(c) for f, c in zip(fine_shape, coarse_shape)):
+        raise ValueError(f'grid {list(fine_shape)} is not a multiple of {list(coarse_shape)}')
+    return tuple(int(f) // int(c) for f, c in zip(fine_shape, coarse_shape))
+
+
+def upsample_nearest(volume: np.ndarray, factors: Sequence[int]) -> np.ndarray:
+    """Repeat each cell of an (X, Y, Z) volume ``factors`` times per axis."""
+    for axis, factor in enumerate(factors):
+        volume = np.repeat(volume, int(factor), axis=axis)
+    return volume
+
+
+def pool_majority(labels: np.ndarray, factors: Sequence[int],
+                  num_classes: int = NUM_OCC_CLASSES) -> np.ndarray:
+    """Most frequent label of each (fx, fy, fz) block of an (X, Y, Z) label volume.
+
+    Ties go to the smallest label, so 'free' (17) wins a block only outright.
+
+    Returns:
+        (X / fx, Y / fy, Z / fz) uint8 labels.
+    """
+    fx, fy, fz = (int(v) for v in factors)
+    x, y, z = (int(s) // f for s, f in zip(labels.shape, (fx, fy, fz)))
+    if grid_factors(labels.shape, (x, y, z)) != (fx, fy, fz):
+        raise ValueError(f'grid {list(labels.shape)} is not a multiple of {[fx, fy, fz]}')
+    blocks = labels.reshape(x, fx, y, fy, z, fz).transpose(0, 2, 4, 1, 3, 5).reshape(
+        x * y * z, fx * fy * fz).astype(np.int64)
+    if blocks.size and (blocks.min() < 0 or blocks.max() >= num_classes):
+        raise ValueError(f'labels must lie in [0, {num_classes})')
+    counts = np.zeros((x * y * z, num_classes), dtype=np.int64)
+    np.add.at(counts, (np.arange(x * y * z)[:, None], blocks), 1)
+    return counts.argmax(axis=1).astype(np.uint8).reshape(x, y, z)
+
+
+def voxel_ranges(shape: Sequence[int], pc_range: Sequence[float]) -> np.ndarray:
+    """(X, Y, Z) horizontal distance of each voxel centre from the frame's origin, metres."""
+    lo = np.asarray(pc_range[:3], np.float64)
+    cell = (np.asarray(pc_range[3:], np.float64) - lo) / np.asarray(shape, np.float64)
+    cx = lo[0] + (np.arange(shape[0]) + 0.5) * cell[0]
+    cy = lo[1] + (np.arange(shape[1]) + 0.5) * cell[1]
+    dist = np.hypot(cx[:, None], cy[None, :])  # (X, Y)
+    return np.broadcast_to(dist[:, :, None], tuple(shape))
+
+
+def binned_counts(values: np.ndarray, edges: Sequence[float], selected: np.ndarray,
+                  flagged: np.ndarray) -> np.ndarray:
+    """Per bin of ``values``: how many selected elements there are and how many are flagged.
+
+    Args:
+        values: (...) numbers binned into [edges[i], edges[i+1]).
+        edges: increasing bin edges.
+        selected: (...) bool, the elements counted.
+        flagged: (...) bool, the property whose rate is reported.
+
+    Returns:
+        (num_bins, 2) int64: [selected, selected and flagged] per bin.
+    """
+    values = np.asarray(values)[selected]
+    flagged = np.asarray(flagged)[selected]
+    bins = np.digitize(values, np.asarray(edges[1:-1], np.float64), right=False)
+    num_bins = len(edges) - 1
+    inside = (values >= edges[0]) & (values < edges[-1])
+    total = np.bincount(bins[inside], minlength=num_bins)
+    hits = np.bincount(bins[inside & flagged], minlength=num_bins)
+    return np.stack([total, hits], axis=1).astype(np.int64)
+
+
+def free_where_gt_free(gt: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The prediction that takes the ground truth's free space and the model's classes.
+
+    Args:
+        gt: (X, Y, Z) GT labels (17 = free).
+        classes: (X, Y, Z) the model's semantic argmax (0..16) everywhere.
+
+    Returns:
+        (X, Y, Z) uint8: 17 where the GT is free, the model's class elsewhere.
+    """
+    return np.where(np.asarray(gt) == FREE_LABEL, FREE_LABEL, classes).astype(np.uint8)
+
+
+def occupancy_fields(labels: Tensor, logit_scale: float = 10.0,
+                     num_classes: int = FREE_LABEL) -> tuple[Tensor, Tensor]:
+    """A label volume as the fields a model predicts, to render it like a prediction.
+
+    Args:
+        labels: (X, Y, Z) integer labels (17 = free).
+        logit_scale: logit of a voxel's own class (the others are 0). Defaults to 10.
+        num_classes: semantic classes. Defaults to 17.
+
+    Returns:
+        density (1, X, Y, Z, 1): 1 where occupied, 0 where free (the sigmoid density, before
+        the renderer's ``density_scale``); semantics (1, X, Y, Z, K): ``logit_scale`` x one-hot
+        of the class, all zero where free.
+    """
+    labels = labels.long()
+    occupied = labels != FREE_LABEL
+    density = occupied.float()[None, ..., None]
+    onehot = torch.nn.functional.one_hot(labels.clamp(max=num_classes - 1), num_classes)
+    semantics = (onehot * occupied[..., None]).float()[None] * logit_scale
+    return density, semantics

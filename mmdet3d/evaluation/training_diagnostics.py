@@ -1,0 +1,209 @@
+"""Why does a rendering-supervised occupancy model miss free space? Split-level diagnostics.
+
+:class:`TrainingDiagnostics` accumulates, sample by sample, what
+``tools/analysis_tools/diagnose_training.py`` reports (see ``docs/training_diagnostics.md``):
+
+- ray coverage: the share of model cells that at least one LiDAR ray of the sample (all render
+  frames) passes through, and the share of scored (camera-mask) voxels in cells no ray crosses;
+- the false-occupied rate of GT-free voxels by horizontal range, by height (z layer) and by the
+  number of ray passes through their cell, and the mIoU of covered vs uncovered voxels;
+- occupied-vs-free IoU, and the mIoU with the GT's free space and the model's classes
+  (semantics alone);
+- the mIoU for each free-space threshold tau (a sweep) and the model grid's ceiling (the GT
+  pooled to the model grid by majority and upsampled back);
+- render losses and depth errors by LiDAR depth of the model's fields and of the GT volume
+  rendered as a field, on the same rays.
+
+All confusion matrices are summed over the split before IoUs are taken, as in the benchmark.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .functional.free_space import (DEPTH_EDGES, PASS_EDGES, RANGE_EDGES, bin_labels,
+                                    binned_counts, free_where_gt_free, grid_factors,
+                                    pool_majority, upsample_nearest, voxel_ranges)
+from .functional.occ_miou import (FREE_LABEL, NUM_OCC_CLASSES, OCC3D_CLASS_NAMES,
+                                  occ_confusion_matrix, occ_miou, per_class_iou)
+
+OCC3D_RANGE = (-40.0, -40.0, -1.0, 40.0, 40.0, 5.4)
+
+
+def _rate(counts: np.ndarray) -> list[float | None]:
+    """Percent flagged per bin of ``binned_counts`` output (None for an empty bin)."""
+    return [None if total == 0 else round(100.0 * hits / total, 2) for total, hits in counts]
+
+
+class TrainingDiagnostics:
+    """Accumulate the diagnostics of a split, one sample at a time.
+
+    Args:
+        thresholds: free-space thresholds tau on sigma (1/m) of the sweep.
+        tau: the threshold of the binned rates and the occupancy IoU (the model's own).
+        pc_range: range of the Occ3D grid (metres). Defaults to nuScenes' Occ3D range.
+    """
+
+    def __init__(self, thresholds: Sequence[float], tau: float,
+                 pc_range: Sequence[float] = OCC3D_RANGE) -> None:
+        self.thresholds = sorted({float(t) for t in thresholds} | {float(tau)})
+        self.tau = float(tau)
+        self.pc_range = tuple(float(v) for v in pc_range)
+        self.num_samples = 0
+        shape = (NUM_OCC_CLASSES, NUM_OCC_CLASSES)
+        self.hist = {t: np.zeros(shape, np.int64) for t in self.thresholds}
+        self.hist_semantics_only = np.zeros(shape, np.int64)
+        self.hist_ceiling = np.zeros(shape, np.int64)
+        self.hist_covered = np.zeros(shape, np.int64)
+        self.hist_uncovered = np.zeros(shape, np.int64)
+        self.cells_total = 0
+        self.cells_crossed = 0
+        self.scored_total = 0
+        self.scored_uncovered = 0
+        self.occupancy = np.zeros(3, np.int64)  # TP, FP, FN of occupied vs free
+        self.by_range = np.zeros((len(RANGE_EDGES) - 1, 2), np.int64)
+        self.by_height: np.ndarray | None = None
+        self.by_passes = np.zeros((len(PASS_EDGES) - 1, 2), np.int64)
+        self.render: dict[str, dict] = {}
+
+    def add_sample(self, gt: np.ndarray, mask: np.ndarray, sigma: np.ndarray,
+                   classes: np.ndarray, passes: np.ndarray) -> None:
+        """Add one sample.
+
+        Args:
+            gt: (X, Y, Z) Occ3D labels (17 = free).
+            mask: (X, Y, Z) scored voxels (the camera mask).
+            sigma: (x, y, z) the model's density in 1/m on its grid (a divisor of the GT's).
+            classes: (x, y, z) the model's semantic argmax (0..16).
+            passes: (x, y, z) rays through each model cell (``ray_cell_passes``).
+        """
+        gt = np.asarray(gt)
+        mask = np.asarray(mask).astype(bool)
+        factors = grid_factors(gt.shape, sigma.shape)
+        if classes.shape != sigma.shape or passes.shape != sigma.shape:
+            raise ValueError(f'sigma {sigma.shape}, classes {classes.shape} and passes '
+                             f'{passes.shape} must share the model grid')
+        self.num_samples += 1
+        classes_fine = upsample_nearest(classes, factors)
+        for tau in self.thresholds:
+            pred = upsample_nearest(np.where(sigma >= tau, classes, FREE_LABEL), factors)
+            self.hist[tau] += occ_confusion_matrix(gt, pred, mask)
+            if tau == self.tau:
+                pred_tau = pred
+        self.hist_semantics_only += occ_confusion_matrix(
+            gt, free_where_gt_free(gt, classes_fine), mask)
+        self.hist_ceiling += occ_confusion_matrix(
+            gt, upsample_nearest(pool_majority(gt, factors), factors), mask)
+
+        passes_fine = upsample_nearest(passes, factors)
+        covered = passes_fine > 0
+        self.cells_total += passes.size
+        self.cells_crossed += int((passes > 0).sum())
+        self.scored_total += int(mask.sum())
+        self.scored_uncovered += int((mask & ~covered).sum())
+        self.hist_covered += occ_confusion_matrix(gt, pred_tau, mask & covered)
+        self.hist_uncovered += occ_confusion_matrix(gt, pred_tau, mask & ~covered)
+
+        gt_occ, pred_occ = gt != FREE_LABEL, pred_tau != FREE_LABEL
+        self.occupancy += [int((mask & gt_occ & pred_occ).sum()),
+                           int((mask & ~gt_occ & pred_occ).sum()),
+                           int((mask & gt_occ & ~pred_occ).sum())]
+        gt_free = mask & ~gt_occ
+        heights = np.broadcast_to(np.arange(gt.shape[2]), gt.shape)
+        if self.by_height is None:
+            self.by_height = np.zeros((gt.shape[2], 2), np.int64)
+        self.by_range += binned_counts(voxel_ranges(gt.shape, self.pc_range), RANGE_EDGES,
+                                       gt_free, pred_occ)
+        self.by_height += binned_counts(heights, np.arange(gt.shape[2] + 1), gt_free, pred_occ)
+        self.by_passes += binned_counts(passes_fine, PASS_EDGES, gt_free, pred_occ)
+
+    def add_render(self, name: str, depth: np.ndarray, gt_depth: np.ndarray,
+                   losses: dict[str, float]) -> None:
+        """Add one sample's rendering of a field ('model' or 'gt volume') on its rays.
+
+        Args:
+            name: which field was rendered.
+            depth: (R,) rendered depth, metres. gt_depth: (R,) LiDAR depth of the same rays.
+            losses: the renderer's losses on these rays.
+        """
+        entry = self.render.setdefault(name, dict(losses={}, errors=[], depths=[]))
+        for key, value in losses.items():
+            entry['losses'].setdefault(key, []).append(float(value))
+        entry['errors'].append(np.asarray(depth, np.float64) - np.asarray(gt_depth, np.float64))
+        entry['depths'].append(np.asarray(gt_depth, np.float64))
+
+    def summary(self) -> dict:
+        """All figures as a JSON-serialisable dict (percentages; None where undefined)."""
+        def miou(hist: np.ndarray) -> float | None:
+            value = occ_miou(hist)
+            return None if np.isnan(value) else value
+
+        tp, fp, fn = (int(v) for v in self.occupancy)
+        out = dict(
+            num_samples=self.num_samples,
+            tau=self.tau,
+            miou=miou(self.hist[self.tau]),
+            per_class_iou={name: (None if np.isnan(v) else round(100 * float(v), 2))
+                           for name, v in zip(OCC3D_CLASS_NAMES[:FREE_LABEL],
+                                              per_class_iou(self.hist[self.tau]))},
+            tau_sweep={f'{t:g}': miou(h) for t, h in self.hist.items()},
+            miou_semantics_only=miou(self.hist_semantics_only),
+            miou_grid_ceiling=miou(self.hist_ceiling),
+            occupancy_iou=None if tp + fp + fn == 0 else round(100.0 * tp / (tp + fp + fn), 2),
+            cells_crossed_pct=(None if self.cells_total == 0
+                               else round(100.0 * self.cells_crossed / self.cells_total, 2)),
+            scored_uncovered_pct=(None if self.scored_total == 0 else
+                                  round(100.0 * self.scored_uncovered / self.scored_total, 2)),
+            miou_covered=miou(self.hist_covered),
+            miou_uncovered=miou(self.hist_uncovered),
+            false_occupied_by_range=dict(zip(bin_labels(RANGE_EDGES), _rate(self.by_range))),
+            false_occupied_by_height=({} if self.by_height is None else
+                                      dict(zip(map(str, range(len(self.by_height))),
+                                               _rate(self.by_height)))),
+            false_occupied_by_passes=dict(zip(bin_labels(PASS_EDGES), _rate(self.by_passes))),
+            render={})
+        for name, entry in self.render.items():
+            errors = np.concatenate(entry['errors']) if entry['errors'] else np.zeros(0)
+            depths = np.concatenate(entry['depths']) if entry['depths'] else np.zeros(0)
+            bins = np.digitize(depths, np.asarray(DEPTH_EDGES[1:-1]))
+            inside = (depths >= DEPTH_EDGES[0]) & (depths < DEPTH_EDGES[-1])
+            out['render'][name] = dict(
+                losses={k: round(float(np.mean(v)), 4) for k, v in entry['losses'].items()},
+                median_depth_error_by_depth={
+                    label: (round(float(np.median(errors[inside & (bins == i)])), 3)
+                            if np.any(inside & (bins == i)) else None)
+                    for i, label in enumerate(bin_labels(DEPTH_EDGES))})
+        return out
+
+
+def format_summary(summary: dict) -> str:
+    """The summary of :meth:`TrainingDiagnostics.summary` as a readable text report."""
+    def pct(v: float | None) -> str:
+        return '   n/a' if v is None else f'{v:6.2f}'
+
+    lines = [f'Training diagnostics over {summary["num_samples"]} samples '
+             f'(camera mask; tau = {summary["tau"]:g} on sigma)',
+             f'  mIoU                                   {pct(summary["miou"])}',
+             f'  mIoU with the GT free space (semantics) {pct(summary["miou_semantics_only"])}',
+             f'  mIoU ceiling of the model grid          {pct(summary["miou_grid_ceiling"])}',
+             f'  occupied-vs-free IoU                    {pct(summary["occupancy_iou"])}',
+             f'  model cells crossed by a LiDAR ray (%)  {pct(summary["cells_crossed_pct"])}',
+             f'  scored voxels in uncrossed cells (%)    {pct(summary["scored_uncovered_pct"])}',
+             f'  mIoU in crossed / uncrossed cells       {pct(summary["miou_covered"])} / '
+             f'{pct(summary["miou_uncovered"]).strip()}']
+    for key, title in (('false_occupied_by_range', 'range (m)'),
+                       ('false_occupied_by_height', 'z layer'),
+                       ('false_occupied_by_passes', 'ray passes')):
+        lines.append(f'  GT-free voxels predicted occupied (%) by {title}:')
+        lines.append('    ' + '  '.join(f'{k}: {pct(v).strip()}'
+                                         for k, v in summary[key].items()))
+    lines.append('  tau sweep (mIoU): ' + '  '.join(
+        f'{k}: {pct(v).strip()}' for k, v in summary['tau_sweep'].items()))
+    for name, entry in summary['render'].items():
+        losses = '  '.join(f'{k} {v:.4f}' for k, v in entry['losses'].items())
+        errors = '  '.join(f'{k}: {"n/a" if v is None else f"{v:+.2f}"}'
+                           for k, v in entry['median_depth_error_by_depth'].items())
+        lines.append(f'  render, {name}: {losses}')
+        lines.append(f'    median depth error (m) by LiDAR depth (m): {errors}')
+    return '\n'.join(lines)

@@ -1,0 +1,49 @@
+"""Fixtures of the tool tests: loading a tool script as a module, a tiny model on a tiny world."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Callable
+
+import pytest
+from mmengine.config import Config
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope='session')
+def load_tool() -> Callable[[str], ModuleType]:
+    """``load_tool('analysis_tools/x')`` imports ``tools/analysis_tools/x.py`` as a module."""
+    def load(name: str) -> ModuleType:
+        path = REPO_ROOT / 'tools' / f'{name}.py'
+        spec = importlib.util.spec_from_file_location(Path(name).name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
+
+
+@pytest.fixture(scope='module')
+def tiny_render_config(tmp_path_factory) -> str:
+    """The ``_2d`` config with the golden tiny model on a generated one-scene demo world."""
+    from mmdet3d.datasets.converters.nuscenes_infos import (create_infos, load_nuscenes,
+                                                            write_infos)
+    from mmdet3d.datasets.synthetic import DemoConfig, generate
+
+    root = tmp_path_factory.mktemp('vis_world')
+    demo = generate(root / 'demo', DemoConfig(scenes=1, samples_per_scene=2, sweeps_per_sample=0,
+                                              image_size=(96, 54), lidar_azimuth_steps=360),
+                    progress=False)
+    infos = create_infos(load_nuscenes(str(demo), 'v1.0-mini'), 'v1.0-mini', str(demo / 'gts'))
+    write_infos(infos, str(root), 'bevdetv2-nuscenes', 'v1.0-mini')
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs/occflownet/occflownet_stbase_2d.py'))
+    tiny = Config.fromfile(str(REPO_ROOT / 'configs/occflownet/golden/occflownet_golden-tiny.py'))
+    cfg.model = tiny.model
+    cfg.model.renderer.update(use_flow=False, temporal_filter=True,
+                              ignore_classes=cfg.dynamic_classes)
+    cfg.train_dataloader.dataset.ann_file = str(root / 'bevdetv2-nuscenes-mini_infos_train.pkl')
+    cfg.train_dataloader.dataset.pipeline[0].data_config.input_size = tiny.input_size
+    path = str(root / 'tiny_2d.py')
+    cfg.dump(path)
+    return path

@@ -1,0 +1,174 @@
+"""Diagnose a rendering-supervised occupancy model: where LiDAR rays pass, where free space fails.
+
+    python tools/analysis_tools/diagnose_training.py CONFIG [CKPT | --random-init]
+        [--split val|train] [--max-samples N] [--tau T] [--thresholds T ...]
+        [--max-rays N] [--gt-logit-scale S] [--seed S] [--json OUT.json] [--device cpu|cuda]
+        [--cfg-options k=v ...]
+
+Each sample of the split runs through the config's *training* pipeline without augmentation
+(so that its LiDAR rays of all render frames, flow rows and Occ3D GT come with it), the model
+predicts its density and semantic fields, and ``TrainingDiagnostics`` reports: ray coverage of
+the model grid, the false-occupied rate of GT-free voxels by range, height and ray passes, the
+mIoU with the GT's free space (semantics alone), the tau sweep, the model grid's ceiling, and the
+render losses of the GT volume next to the model's on the same rays. Prints the report and, with
+``--json``, writes every figure. See docs/training_diagnostics.md.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os.path as osp
+import random
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.dataset import pseudo_collate  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from mmdet3d.engine.runner_setup import load_config  # noqa: E402
+from mmdet3d.evaluation.functional.free_space import (  # noqa: E402
+    grid_factors, occupancy_fields, pool_majority, ray_cell_passes)
+from mmdet3d.evaluation.training_diagnostics import (  # noqa: E402
+    TrainingDiagnostics, format_summary)
+from mmdet3d.models.rendering.ray_batching import flatten_rays  # noqa: E402
+from mmdet3d.registry import DATASETS  # noqa: E402
+from mmdet3d.utils import register_all_modules  # noqa: E402
+from mmdet3d.utils.file_io import atomic_open  # noqa: E402
+from mmdet3d.visualization.render_inspection import (  # noqa: E402
+    build_model, prepare_sample, render_rays_chunked)
+
+UNAUGMENTED = ('PrepareImageInputs', 'LoadAnnotationsBEVDepth')
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', nargs='?', help='checkpoint (.pth)')
+    parser.add_argument('--random-init', action='store_true',
+                        help='no checkpoint: randomly initialised weights')
+    parser.add_argument('--split', choices=['val', 'train'], default='val',
+                        help="the info pkl of the config's val or train dataloader")
+    parser.add_argument('--max-samples', type=int, default=None,
+                        help='the first N samples of the split (timestamp order)')
+    parser.add_argument('--tau', type=float, default=None,
+                        help='free-space threshold on sigma (default: the model\'s first)')
+    parser.add_argument('--thresholds', type=float, nargs='+',
+                        default=[0.01, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 1.5, 2.5],
+                        help='tau sweep')
+    parser.add_argument('--max-rays', type=int, default=20000,
+                        help='rays per sample rendered for the render losses (0: skip)')
+    parser.add_argument('--gt-logit-scale', type=float, default=10.0,
+                        help='logit of the GT class when the GT volume is rendered as a field')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the rendered ray subset')
+    parser.add_argument('--json', help='write all figures to this JSON file')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries')
+    args = parser.parse_args(argv)
+    if (args.checkpoint is None) == (not args.random_init):
+        parser.error('give a checkpoint or --random-init (not both)')
+    return args
+
+
+def diagnostic_dataset_cfg(cfg: Config, split: str) -> dict:
+    """The training dataset config on ``split``'s info pkl, without augmentation, with GT.
+
+    Augmentation is switched off (``is_train=False`` in the image and BEV augmentation steps)
+    so that the rays, the model's fields and the Occ3D GT share the key ego frame.
+    ``LoadOccGTFromFile`` is inserted before ``PackOccInputs``.
+    """
+    dataset = copy.deepcopy(cfg.train_dataloader.dataset)
+    dataset['ann_file'] = cfg[f'{split}_dataloader'].dataset.ann_file
+    pipeline = []
+    for step in dataset['pipeline']:
+        step = dict(step)
+        if step['type'] in UNAUGMENTED:
+            step['is_train'] = False
+        if step['type'] == 'PackOccInputs':
+            pipeline.append(dict(type='LoadOccGTFromFile'))
+        pipeline.append(step)
+    dataset['pipeline'] = pipeline
+    return dataset
+
+
+@torch.no_grad()
+def diagnose_sample(model: torch.nn.Module, sample, diagnostics: TrainingDiagnostics,
+                    max_rays: int, logit_scale: float, rng: np.random.Generator) -> None:
+    """Model fields, ray passes and (optionally) renderings of one prepared sample."""
+    data = model.data_preprocessor(pseudo_collate([sample.packed]), False)
+    inputs = data['inputs']
+    fields = model(inputs, data['data_samples'], mode='tensor')
+    renderer = model.renderer
+    sigma = (renderer.density_scale * fields['density'][0, ..., 0]).cpu().numpy()  # (x, y, z)
+    classes = fields['semantics'][0].argmax(-1).cpu().numpy()
+    rays = flatten_rays(inputs['origins'], inputs['directions'], inputs['ray_dataset'])
+    passes = ray_cell_passes(rays.origins, rays.directions, rays.depth, renderer.pc_range,
+                             renderer.grid_size, near=renderer.near).numpy()
+    gt = sample.results['voxel_semantics']
+    diagnostics.add_sample(gt, sample.results['mask_camera'], sigma, classes, passes)
+    if max_rays <= 0:
+        return
+    chosen = torch.arange(len(rays))
+    if len(rays) > max_rays:
+        chosen = torch.from_numpy(np.sort(rng.choice(len(rays), max_rays, replace=False)))
+    device = inputs['origins'].device
+    chosen = chosen.to(device)
+    ray_dataset = [t[chosen.to(t.device)] for t in inputs['ray_dataset'][0]]
+    voxel_flow = inputs.get('voxel_flow')
+    if voxel_flow is not None:
+        voxel_flow = model.downsample_flow(voxel_flow, fields['density'].shape[1:4])
+    gt_model_grid = pool_majority(gt, grid_factors(gt.shape, sigma.shape))
+    gt_density, gt_semantics = occupancy_fields(torch.from_numpy(gt_model_grid), logit_scale)
+    render_seed = int(rng.integers(2**31))
+    for name, density, semantics in (
+            ('model', fields['density'], fields['semantics']),
+            ('gt volume', gt_density.to(device), gt_semantics.to(device))):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(render_seed)  # both fields see the same sampling jitter
+            depth, logits = render_rays_chunked(
+                renderer, density, semantics, inputs['origins'],
+                inputs['directions'][0][chosen], ray_dataset, inputs['img_inputs'][6],
+                voxel_flow)
+        preds = dict(depth=depth[:, None], semantics=logits,
+                     indices=torch.arange(len(depth), device=depth.device))
+        losses = renderer.loss(preds, [ray_dataset])
+        diagnostics.add_render(name, depth.cpu().numpy(), ray_dataset[1].cpu().numpy(),
+                               {k: float(v) for k, v in losses.items()})
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    register_all_modules()
+    cfg = load_config(args.config, args.cfg_options)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    dataset = DATASETS.build(diagnostic_dataset_cfg(cfg, args.split))
+    model = build_model(cfg, args.checkpoint, args.device)
+    tau = args.tau if args.tau is not None else model.eval_thresholds[0]
+    diagnostics = TrainingDiagnostics(args.thresholds, tau)
+    rng = np.random.default_rng(args.seed)
+    count = len(dataset) if args.max_samples is None else min(args.max_samples, len(dataset))
+    for index in tqdm(range(count), desc=f'diagnose {args.split}', unit='sample',
+                      disable=args.no_progress):
+        diagnose_sample(model, prepare_sample(dataset, index), diagnostics, args.max_rays,
+                        args.gt_logit_scale, rng)
+    summary = diagnostics.summary()
+    summary.update(config=args.config, checkpoint=args.checkpoint, split=args.split,
+                   max_rays=args.max_rays, gt_logit_scale=args.gt_logit_scale)
+    print(format_summary(summary))
+    if args.json:
+        with atomic_open(args.json) as f:
+            f.write(json.dumps(summary, indent=1).encode())
+        print(f'figures written to {args.json}')
+    return summary
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The over-fit check of docs/training_diagnostics.md: can the tiny CPU model fit the 4 samples of
+# one train scene (train = val, augmentation off, constant learning rate) at the sizes of the CI
+# learning test (64x192 input, 40x40x16 model grid, batch 1)?
+#
+#   bash tools/analysis_tools/overfit.sh [WORK_DIR] [--cfg-options k=v ...]
+#
+# Generates the CI test's small world into data/overfit (6 scenes x 4 samples, 400x225 images;
+# reused when present), keeps its first train scene, trains ITERS iterations (default 400) with one
+# deterministic thread, then prints tools/test.py's mIoU of the EMA checkpoint, the prior fitted on
+# the same 4 samples, and the diagnostics of tools/analysis_tools/diagnose_training.py (also
+# written to WORK_DIR/diagnostics.json). Extra --cfg-options go to training, test and diagnosis.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+WORK=${1:-work_dirs/overfit}
+shift || true
+EXTRA=()
+if [ "${1:-}" = "--cfg-options" ]; then shift; EXTRA=("$@"); fi
+PY=${PYTHON:-python3}
+ITERS=${ITERS:-400}
+WORLD=${WORLD:-data/overfit}
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0 ATEN_CPU_CAPABILITY=avx2 \
+    ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=AVX2
+CONFIG=configs/occflownet/occflownet_tiny_2d_flow_cpu.py
+if [ ! -f "$WORLD/bevdetv2-nuscenes-mini_infos_train.pkl" ]; then
+    "$PY" tools/create_demo_data.py --out "$WORLD" --scenes 6 --samples-per-scene 4 \
+        --sweeps-per-sample 1 --image-size 400x225 --no-progress
+    "$PY" tools/create_data_bevdet.py --root-path "$WORLD" --version v1.0-mini --out-dir "$WORLD"
+    "$PY" tools/create_flow_data.py --info-dir "$WORLD" --version v1.0-mini \
+        --out-dir "$WORLD/flow" --workers 0
+fi
+ANN="$WORLD/overfit_scene_infos.pkl"
+"$PY" tools/misc/subset_infos.py "$WORLD/bevdetv2-nuscenes-mini_infos_train.pkl" "$ANN" \
+    --first-scene
+EPOCHS=$(( ITERS / 4 ))
+OPTIONS=(
+    "train_dataloader.dataset.ann_file=$ANN" "val_dataloader.dataset.ann_file=$ANN"
+    "test_dataloader.dataset.ann_file=$ANN" "train_dataloader.dataset.flow_root=$WORLD/flow"
+    "val_dataloader.dataset.flow_root=$WORLD/flow" "test_dataloader.dataset.flow_root=$WORLD/flow"
+    "model.img_view_transformer.input_size=(64,192)"
+    "train_dataloader.dataset.pipeline.0.data_config.input_size=(64,192)"
+    "val_dataloader.dataset.pipeline.0.data_config.input_size=(64,192)"
+    "test_dataloader.dataset.pipeline.0.data_config.input_size=(64,192)"
+    "model.img_view_transformer.grid_config.x=[-40,40,2.0]"
+    "model.img_view_transformer.grid_config.y=[-40,40,2.0]"
+    "model.renderer.grid_size=[40,40,16]"
+    "train_dataloader.dataset.pipeline.0.is_train=False"
+    "train_dataloader.dataset.pipeline.1.is_train=False"
+    "train_dataloader.batch_size=1" "train_dataloader.num_workers=0"
+    "val_dataloader.num_workers=0" "test_dataloader.num_workers=0"
+    "train_cfg.max_epochs=$EPOCHS" "train_cfg.val_interval=$EPOCHS"
+    "param_scheduler.1.T_max=$EPOCHS" "param_scheduler.1.end=$EPOCHS"
+    "param_scheduler.1.eta_min=2e-3" "default_hooks.checkpoint.interval=$EPOCHS"
+)
+"$PY" tools/train.py "$CONFIG" --work-dir "$WORK" --seed 0 --deterministic \
+    --cfg-options "${OPTIONS[@]}" "${EXTRA[@]}"
+"$PY" tools/test.py "$CONFIG" "$WORK/epoch_${EPOCHS}_ema.pth" --eval mIoU --work-dir "$WORK" \
+    --cfg-options "${OPTIONS[@]}" "${EXTRA[@]}" | grep -E '===>|top_mIoU'
+"$PY" tools/eval_prior.py --train-ann "$ANN" --val-ann "$ANN" | tail -1
+"$PY" tools/analysis_tools/diagnose_training.py "$CONFIG" "$WORK/epoch_${EPOCHS}_ema.pth" \
+    --split val --json "$WORK/diagnostics.json" --no-progress \
+    --cfg-options "${OPTIONS[@]}" "${EXTRA[@]}"
