@@ -19,6 +19,7 @@
 #   density also filled the free layer above it (measured on the demo val split: 54k false
 #   driveable voxels in z layer 1 at scale 1, 14k at scale 5); the free-space threshold 0.35
 #   applies to sigma (a voxel is free where its sigmoid density < 0.35 / 5);
+# - a sparsity prior on the density (DensitySparsityLoss 0.1) and no augmentation (below);
 # - schedule: batch 2, AdamW 2e-3, 20-iteration warm-up then cosine decay, 6 epochs (240
 #   iterations), one checkpoint + validation at the end, EMA adapted to the short run.
 # Measured: see the README's quickstart section.
@@ -57,14 +58,22 @@ model = dict(
     semantic_decoder=dict(in_channels=out_dim, embed_dims=hidden_dim),
     renderer=dict(
         grid_size=occ_size, samples_per_ray=32, prop_samples_per_ray=16, rays_batch_size=4096,
-        align_corners=False, density_scale=5.0, render_impl='torch'))
+        align_corners=False, density_scale=5.0, render_impl='torch'),
+    # an L1 prior towards free on the whole density field: space that no LiDAR ray crosses
+    # (half of the scored voxels) is otherwise left at the untrained density, i.e. occupied
+    # (measured: docs/training_diagnostics.md)
+    loss_density_prior=dict(type='DensitySparsityLoss', loss_weight=0.1))
 
-# The pipelines of the paper config with the demo geometry (the depth GT uses the new grid).
+# The pipelines of the paper config with the demo geometry (the depth GT uses the new grid),
+# without augmentation (is_train=False: the test-mode image geometry, no BEV flips). In a run of
+# a few hundred iterations augmentation keeps the model from fitting even its training samples:
+# the CI learning test's run (seed 0, deterministic) gave 5.39 with it (6.22 on its own train
+# split) and 11.04 without (docs/training_diagnostics.md).
 # Quirk fixes: spec 10.1 #5 (lidar_key_ego), #1 (depth_along_ray), #2 (half_pixel_shift),
 # #8 (skip_copied_frames).
 train_pipeline = [
-    dict(_base_.train_pipeline[0], data_config=data_config, lidar_key_ego=True),
-    _base_.train_pipeline[1],
+    dict(_base_.train_pipeline[0], data_config=data_config, lidar_key_ego=True, is_train=False),
+    dict(_base_.train_pipeline[1], is_train=False),
     _base_.train_pipeline[2],
     dict(_base_.train_pipeline[3], grid_config=grid_config),
     dict(_base_.train_pipeline[4], depth_along_ray=True, half_pixel_shift=False,

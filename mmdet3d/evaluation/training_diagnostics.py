@@ -5,8 +5,9 @@
 
 - ray coverage: the share of model cells that at least one LiDAR ray of the sample (all render
   frames) passes through, and the share of scored (camera-mask) voxels in cells no ray crosses;
-- the false-occupied rate of GT-free voxels by horizontal range, by height (z layer) and by the
-  number of ray passes through their cell, and the mIoU of covered vs uncovered voxels;
+- the false-occupied rate of GT-free voxels and the missed rate of GT-occupied voxels by
+  horizontal range, by height (z layer) and by the number of ray passes through their cell, and
+  the mIoU of covered vs uncovered voxels;
 - occupied-vs-free IoU, and the mIoU with the GT's free space and the model's classes
   (semantics alone);
 - the mIoU for each free-space threshold tau (a sweep) and the model grid's ceiling (the GT
@@ -29,6 +30,8 @@ from .functional.occ_miou import (FREE_LABEL, NUM_OCC_CLASSES, OCC3D_CLASS_NAMES
                                   occ_confusion_matrix, occ_miou, per_class_iou)
 
 OCC3D_RANGE = (-40.0, -40.0, -1.0, 40.0, 40.0, 5.4)
+ERROR_KINDS = {'false_occupied': 'GT-free voxels predicted occupied',
+               'missed_occupied': 'GT-occupied voxels predicted free'}
 
 
 def _rate(counts: np.ndarray) -> list[float | None]:
@@ -62,9 +65,12 @@ class TrainingDiagnostics:
         self.scored_total = 0
         self.scored_uncovered = 0
         self.occupancy = np.zeros(3, np.int64)  # TP, FP, FN of occupied vs free
-        self.by_range = np.zeros((len(RANGE_EDGES) - 1, 2), np.int64)
-        self.by_height: np.ndarray | None = None
-        self.by_passes = np.zeros((len(PASS_EDGES) - 1, 2), np.int64)
+        # per error kind ('false_occupied': GT-free called occupied, 'missed_occupied': GT
+        # occupied called free) and binning: (bins, 2) counts of [selected, flagged]
+        self.binned: dict[str, dict[str, np.ndarray]] = {
+            kind: dict(range=np.zeros((len(RANGE_EDGES) - 1, 2), np.int64), height=None,
+                       passes=np.zeros((len(PASS_EDGES) - 1, 2), np.int64))
+            for kind in ERROR_KINDS}
         self.render: dict[str, dict] = {}
 
     def add_sample(self, gt: np.ndarray, mask: np.ndarray, sigma: np.ndarray,
@@ -109,14 +115,18 @@ class TrainingDiagnostics:
         self.occupancy += [int((mask & gt_occ & pred_occ).sum()),
                            int((mask & ~gt_occ & pred_occ).sum()),
                            int((mask & gt_occ & ~pred_occ).sum())]
-        gt_free = mask & ~gt_occ
+        ranges = voxel_ranges(gt.shape, self.pc_range)
         heights = np.broadcast_to(np.arange(gt.shape[2]), gt.shape)
-        if self.by_height is None:
-            self.by_height = np.zeros((gt.shape[2], 2), np.int64)
-        self.by_range += binned_counts(voxel_ranges(gt.shape, self.pc_range), RANGE_EDGES,
-                                       gt_free, pred_occ)
-        self.by_height += binned_counts(heights, np.arange(gt.shape[2] + 1), gt_free, pred_occ)
-        self.by_passes += binned_counts(passes_fine, PASS_EDGES, gt_free, pred_occ)
+        errors = dict(false_occupied=(mask & ~gt_occ, pred_occ),
+                      missed_occupied=(mask & gt_occ, ~pred_occ))
+        for kind, (selected, flagged) in errors.items():
+            bins = self.binned[kind]
+            if bins['height'] is None:
+                bins['height'] = np.zeros((gt.shape[2], 2), np.int64)
+            bins['range'] += binned_counts(ranges, RANGE_EDGES, selected, flagged)
+            bins['height'] += binned_counts(heights, np.arange(gt.shape[2] + 1), selected,
+                                            flagged)
+            bins['passes'] += binned_counts(passes_fine, PASS_EDGES, selected, flagged)
 
     def add_render(self, name: str, depth: np.ndarray, gt_depth: np.ndarray,
                    losses: dict[str, float]) -> None:
@@ -157,12 +167,12 @@ class TrainingDiagnostics:
                                   round(100.0 * self.scored_uncovered / self.scored_total, 2)),
             miou_covered=miou(self.hist_covered),
             miou_uncovered=miou(self.hist_uncovered),
-            false_occupied_by_range=dict(zip(bin_labels(RANGE_EDGES), _rate(self.by_range))),
-            false_occupied_by_height=({} if self.by_height is None else
-                                      dict(zip(map(str, range(len(self.by_height))),
-                                               _rate(self.by_height)))),
-            false_occupied_by_passes=dict(zip(bin_labels(PASS_EDGES), _rate(self.by_passes))),
             render={})
+        for kind, bins in self.binned.items():
+            out[f'{kind}_by_range'] = dict(zip(bin_labels(RANGE_EDGES), _rate(bins['range'])))
+            out[f'{kind}_by_height'] = ({} if bins['height'] is None else dict(
+                zip(map(str, range(len(bins['height']))), _rate(bins['height']))))
+            out[f'{kind}_by_passes'] = dict(zip(bin_labels(PASS_EDGES), _rate(bins['passes'])))
         for name, entry in self.render.items():
             errors = np.concatenate(entry['errors']) if entry['errors'] else np.zeros(0)
             depths = np.concatenate(entry['depths']) if entry['depths'] else np.zeros(0)
@@ -192,12 +202,12 @@ def format_summary(summary: dict) -> str:
              f'  scored voxels in uncrossed cells (%)    {pct(summary["scored_uncovered_pct"])}',
              f'  mIoU in crossed / uncrossed cells       {pct(summary["miou_covered"])} / '
              f'{pct(summary["miou_uncovered"]).strip()}']
-    for key, title in (('false_occupied_by_range', 'range (m)'),
-                       ('false_occupied_by_height', 'z layer'),
-                       ('false_occupied_by_passes', 'ray passes')):
-        lines.append(f'  GT-free voxels predicted occupied (%) by {title}:')
-        lines.append('    ' + '  '.join(f'{k}: {pct(v).strip()}'
-                                         for k, v in summary[key].items()))
+    for kind, what in ERROR_KINDS.items():
+        for key, title in (('range', 'range (m)'), ('height', 'z layer'),
+                           ('passes', 'ray passes')):
+            lines.append(f'  {what} (%) by {title}:')
+            lines.append('    ' + '  '.join(f'{k}: {pct(v).strip()}'
+                                             for k, v in summary[f'{kind}_by_{key}'].items()))
     lines.append('  tau sweep (mIoU): ' + '  '.join(
         f'{k}: {pct(v).strip()}' for k, v in summary['tau_sweep'].items()))
     for name, entry in summary['render'].items():

@@ -164,10 +164,20 @@ def test_accumulator_figures_on_a_hand_built_sample():
                                                                            abs=0.01)}
     assert s['false_occupied_by_passes'] == {'0-1': 100.0, '1-10': 0.0, '10-100': None,
                                              '>=100': None}
+    assert s['missed_occupied_by_height'] == {'0': 0.0, '1': 0.0}  # nothing missed at 0.2
     assert s['miou_covered'] == 100.0
     assert s['miou_uncovered'] == occ_miou(occ_confusion_matrix(gt[2:], pred[2:]))
+    # at 0.35 the haze is free: the car voxel (z 1, uncrossed, range ~3.8 m) is missed
+    strict = TrainingDiagnostics(thresholds=[], tau=0.35, pc_range=(0.0, 0.0, 0.0, 4.0, 2.0, 2.0))
+    strict.add_sample(gt, mask, sigma, classes, ray_passes)
+    t = strict.summary()
+    assert t['missed_occupied_by_height'] == {'0': 0.0, '1': 100.0}
+    assert t['missed_occupied_by_passes'] == {'0-1': 20.0, '1-10': 0.0, '10-100': None,
+                                              '>=100': None}
+    assert t['missed_occupied_by_range']['0-10'] == pytest.approx(100 / 9, abs=0.01)
+    assert t['false_occupied_by_passes']['0-1'] == 0.0
     text = format_summary(s)
-    assert 'tau sweep' in text and 'ray passes' in text
+    assert 'tau sweep' in text and 'GT-occupied voxels predicted free (%) by ray passes' in text
 
 
 def test_render_entries_report_losses_and_binned_depth_errors():

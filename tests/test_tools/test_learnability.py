@@ -16,12 +16,15 @@ Deterministic: every subprocess runs with one thread (``OMP_NUM_THREADS=1``), a 
 ``--seed 0 --deterministic`` (weights, data order, augmentation and ray sampling all come from
 that seed) and no dataloader workers, so on one machine the test gives the same figure on every
 run, whatever the load; ATen, oneDNN and MKL are pinned to their AVX2 kernels so that x86-64
-machines with and without AVX-512 run the same arithmetic. Measured twice on the 2-core
-development machine (AMD EPYC), the two runs side by side: model 5.39 vs prior 10.11 in both,
-EMA checkpoints bit-identical. The model does not beat the prior yet (it fails on free space, see
-docs/training_diagnostics.md), so the test is a strict expected failure until the fix of that
-page's step 3 lands: a known failure, not a coin toss. (Before, with 2 threads and no fixed
-seed, runs gave 4.37, 8.15 and 11.87-14.69.)
+machines with and without AVX-512 run the same arithmetic (two runs side by side on the 2-core
+development machine, an AMD EPYC, gave bit-identical EMA checkpoints).
+
+Measured with this deterministic set-up (docs/training_diagnostics.md): the tiny config with
+augmentation and without the density prior gave 5.39 vs the prior's 10.11 (then a strict
+xfail); without augmentation 11.04; without augmentation and with the density sparsity prior
+(the tiny config now) **13.15** (seed 0, the seed this test uses), 12.82 (seed 1) and 10.44
+(seed 2). So the assertion holds on every run, but the margin over the prior is not yet the
+issue's bar (3x the seed-to-seed spread of 2.7): the learning work goes on.
 """
 from __future__ import annotations
 
@@ -58,11 +61,11 @@ def run(args: list[str], env: dict[str, str]) -> str:
     return result.stdout
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1800)
-@pytest.mark.xfail(strict=True, reason='measured, deterministic: model 5.39 vs prior 10.11 '
-                   '(free space in unobserved and grazing regions; docs/training_diagnostics.md)')
-def test_tiny_model_beats_the_prior(tmp_path):
+def train_and_evaluate(tmp_path: Path, config: str = CONFIG, seed: int = 0) -> tuple[float, float]:
+    """Generate the small world under ``tmp_path``, train ``config`` on it and return the val
+    mIoU of its EMA checkpoint and of the prior (also used by docs/training_diagnostics.md's
+    seed runs: ``python -c 'import test_learnability as t; print(t.train_and_evaluate(...))'``).
+    """
     env = dict(os.environ, PYTHONUNBUFFERED='1', **DETERMINISTIC_ENV)
     root = tmp_path / 'demo'
     run(['tools/create_demo_data.py', '--out', str(root), '--scenes', '6',
@@ -93,16 +96,22 @@ def test_tiny_model_beats_the_prior(tmp_path):
         'val_dataloader.num_workers=0', 'test_dataloader.num_workers=0',
     ]
     work_dir = tmp_path / 'work'
-    run(['tools/train.py', CONFIG, '--work-dir', str(work_dir), '--seed', '0', '--deterministic',
-         '--cfg-options', *options], env)
+    run(['tools/train.py', config, '--work-dir', str(work_dir), '--seed', str(seed),
+         '--deterministic', '--cfg-options', *options], env)
     checkpoint = work_dir / f'epoch_{EPOCHS}_ema.pth'
     assert checkpoint.is_file()
-    log = run(['tools/test.py', CONFIG, str(checkpoint), '--eval', 'mIoU', '--work-dir',
+    log = run(['tools/test.py', config, str(checkpoint), '--eval', 'mIoU', '--work-dir',
                str(work_dir), '--cfg-options', *options], env)
     found = re.findall(r'top_mIoU: ([0-9.]+)', log)
     assert found, f'no top_mIoU in the test output:\n{log[-3000:]}'
-    model_miou = float(found[-1])
     baseline = prior_miou(train_ann, val_ann)
     assert 0.0 < baseline < 100.0
+    return float(found[-1]), baseline
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_tiny_model_beats_the_prior(tmp_path):
+    model_miou, baseline = train_and_evaluate(tmp_path)
     print(f'model mIoU {model_miou:.2f} vs prior mIoU {baseline:.2f}')
     assert model_miou > baseline, f'model mIoU {model_miou} <= prior mIoU {baseline}'

@@ -9,7 +9,8 @@
 # reused when present), keeps its first train scene, trains ITERS iterations (default 400) with one
 # deterministic thread, then prints tools/test.py's mIoU of the EMA checkpoint, the prior fitted on
 # the same 4 samples, and the diagnostics of tools/analysis_tools/diagnose_training.py (also
-# written to WORK_DIR/diagnostics.json). Extra --cfg-options go to training, test and diagnosis.
+# written to WORK_DIR/diagnostics.json). Extra --cfg-options go to training, test and diagnosis;
+# CONFIG, ITERS and WORLD (environment) choose another config, length or world folder.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORK=${1:-work_dirs/overfit}
@@ -21,7 +22,7 @@ ITERS=${ITERS:-400}
 WORLD=${WORLD:-data/overfit}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0 ATEN_CPU_CAPABILITY=avx2 \
     ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=AVX2
-CONFIG=configs/occflownet/occflownet_tiny_2d_flow_cpu.py
+CONFIG=${CONFIG:-configs/occflownet/occflownet_tiny_2d_flow_cpu.py}
 if [ ! -f "$WORLD/bevdetv2-nuscenes-mini_infos_train.pkl" ]; then
     "$PY" tools/create_demo_data.py --out "$WORLD" --scenes 6 --samples-per-scene 4 \
         --sweeps-per-sample 1 --image-size 400x225 --no-progress

@@ -1,6 +1,8 @@
 """Per-voxel MLP field decoder (spec 2.9)."""
 from __future__ import annotations
 
+import math
+
 from torch import Tensor, nn
 
 from mmdet3d.registry import MODELS
@@ -20,6 +22,10 @@ class PointDecoder(nn.Module):
         num_classes: output width (1 for density, 17 for semantics). Defaults to 1.
         final_act_cfg: ``dict(type='Sigmoid')`` or None (raw outputs). Defaults to None.
         dropout: dropout probability of the hidden blocks. Defaults to 0.0.
+        init_prior_prob: where set, the output bias starts at ``log(p / (1 - p))``, so that an
+            untrained decoder predicts probability ``p`` (prior-probability initialisation, as
+            in focal-loss detectors); e.g. the occupied fraction for the density, so that space
+            no ray constrains starts free. None: zero bias (the original). Defaults to None.
     """
 
     def __init__(self,
@@ -28,8 +34,12 @@ class PointDecoder(nn.Module):
                  num_hidden_layers: int = 3,
                  num_classes: int = 1,
                  final_act_cfg: dict | None = None,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0,
+                 init_prior_prob: float | None = None) -> None:
         super().__init__()
+        if init_prior_prob is not None and not 0.0 < init_prior_prob < 1.0:
+            raise ValueError(f'init_prior_prob must lie in (0, 1), got {init_prior_prob}')
+        self.init_prior_prob = init_prior_prob
         layers: list[nn.Module] = []
         width = in_channels
         for _ in range(num_hidden_layers):
@@ -44,11 +54,15 @@ class PointDecoder(nn.Module):
         self.init_weights()
 
     def init_weights(self) -> None:
-        """Xavier-uniform Linear weights, zero biases (the original's init_cfg)."""
-        for module in self.layers:
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
+        """Xavier-uniform Linear weights, zero biases (the original's init_cfg); the output bias
+        at the log-odds of ``init_prior_prob`` where set."""
+        linears = [module for module in self.layers if isinstance(module, nn.Linear)]
+        for module in linears:
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+        if self.init_prior_prob is not None:
+            p = self.init_prior_prob
+            nn.init.constant_(linears[-1].bias, math.log(p / (1.0 - p)))
 
     def forward(self, feats: Tensor) -> Tensor:
         """Decode features.

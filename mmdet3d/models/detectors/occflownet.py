@@ -42,6 +42,9 @@ class OccFlowNet(BEVStereo4D):
             predicted labels are nearest-upsampled to it and the voxel indices of the flow rows
             (given in the Occ3D grid) are divided down to the model grid. None: the model grid is
             the Occ3D grid (the paper configs). Defaults to None.
+        loss_density_prior: config of a prior on the whole density field (e.g.
+            ``DensitySparsityLoss``), for the space no ray constrains; ``loss_density_prior``
+            in the losses. None: none (the original). Defaults to None.
     """
 
     def __init__(self,
@@ -60,6 +63,7 @@ class OccFlowNet(BEVStereo4D):
                  loss_occ_density: dict | None = None,
                  loss_occ_semantics: dict | None = None,
                  gt_occ_size: Sequence[int] | None = None,
+                 loss_density_prior: dict | None = None,
                  data_preprocessor: dict | None = None) -> None:
         super().__init__(img_backbone, img_neck, img_view_transformer, img_bev_encoder_backbone,
                          img_bev_encoder_neck, pre_process, num_adj, data_preprocessor)
@@ -83,6 +87,8 @@ class OccFlowNet(BEVStereo4D):
             raise ValueError('gt_occ_size (a model grid coarser than Occ3D) cannot be combined '
                              'with the 3-D losses, which need the Occ3D grid')
         self.gt_occ_size = None if gt_occ_size is None else tuple(int(v) for v in gt_occ_size)
+        self.loss_density_prior = (
+            MODELS.build(loss_density_prior) if loss_density_prior is not None else None)
 
     def decode_fields(self, voxel_feats: Tensor) -> tuple[Tensor, Tensor]:
         """Final conv and the two per-voxel decoders.
@@ -168,8 +174,9 @@ class OccFlowNet(BEVStereo4D):
                 the 3-D losses.
 
         Returns:
-            ``loss_depth``, ``loss_render_depth``, ``loss_render_semantics`` and, with 3-D
-            supervision, ``loss_density`` and ``loss_semantic``.
+            ``loss_depth``, ``loss_render_depth``, ``loss_render_semantics``, with 3-D
+            supervision ``loss_density`` and ``loss_semantic``, with a density prior
+            ``loss_density_prior``.
         """
         voxel_feats, depth = self.extract_feat(inputs['img_inputs'])
         losses = self.img_view_transformer.get_depth_loss(inputs['gt_depth'], depth)
@@ -180,6 +187,8 @@ class OccFlowNet(BEVStereo4D):
                 raise ValueError(f'voxel_semantics must lie in [0, {FREE_LABEL}]')
             losses['loss_density'] = self.loss_occ_density(density, labels)
             losses['loss_semantic'] = self.loss_occ_semantics(semantics, labels)
+        if self.loss_density_prior is not None:
+            losses['loss_density_prior'] = self.loss_density_prior(density)
         voxel_flow = inputs.get('voxel_flow')
         if voxel_flow is not None:
             voxel_flow = self.downsample_flow(voxel_flow, density.shape[1:4])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -59,3 +60,21 @@ def test_forward_matches_manual_mlp_and_init():
 def test_rejects_unknown_activation():
     with pytest.raises(ValueError):
         PointDecoder(final_act_cfg=dict(type='ReLU'))
+
+
+def test_prior_probability_initialisation():
+    p = 0.02
+    decoder = PointDecoder(in_channels=8, embed_dims=16, num_hidden_layers=2, num_classes=1,
+                           final_act_cfg=dict(type='Sigmoid'), init_prior_prob=p)
+    assert decoder.layers[-2].bias.item() == pytest.approx(math.log(p / (1 - p)))
+    # zero features pass the zero-bias hidden layers as zeros: the output is the prior itself
+    assert decoder(torch.zeros(3, 8)).flatten().tolist() == pytest.approx([p] * 3)
+    decoder.init_weights()  # re-initialising (as mmengine's runner does) keeps the prior
+    assert decoder(torch.zeros(1, 8)).item() == pytest.approx(p)
+    plain = PointDecoder(in_channels=8, embed_dims=16, num_hidden_layers=2, num_classes=1,
+                         final_act_cfg=dict(type='Sigmoid'))
+    assert plain(torch.zeros(1, 8)).item() == 0.5  # the original: zero bias
+    assert decoder.state_dict().keys() == plain.state_dict().keys()
+    for bad in (0.0, 1.0, -0.1):
+        with pytest.raises(ValueError, match='init_prior_prob'):
+            PointDecoder(init_prior_prob=bad)

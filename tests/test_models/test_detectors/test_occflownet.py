@@ -414,3 +414,15 @@ def test_synthetic_key_frame_rays_end_on_their_surfaces(batch):
         car_ends = ends_unflipped[labels[key] == CAR]
         offset = (car_ends - torch.tensor(CAR_CENTRE)).abs() - torch.tensor(CAR_HALF)
         assert (offset.amax(-1).abs() < 1e-3).all()  # on the box surface
+
+
+def test_density_prior_adds_the_weighted_mean_density():
+    model = build_model(loss_density_prior=dict(type='DensitySparsityLoss', loss_weight=0.3))
+    captured = []
+    model.density_decoder.register_forward_hook(lambda m, i, out: captured.append(out))
+    model.train()
+    losses = model(make_batch(batch_size=1), mode='loss')
+    assert set(losses) == {'loss_depth', 'loss_render_depth', 'loss_render_semantics',
+                           'loss_density_prior'}
+    (density, ) = captured
+    torch.testing.assert_close(losses['loss_density_prior'], 0.3 * density.mean())

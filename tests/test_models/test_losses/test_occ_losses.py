@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from mmdet3d.registry import MODELS
@@ -43,3 +44,14 @@ def test_density_bce_under_autocast_equals_float32():
         got = loss(density.bfloat16(), labels)
     assert got.dtype == torch.float32
     assert torch.allclose(got, expected, rtol=1e-2)
+
+
+def test_density_sparsity_is_the_weighted_mean_density_and_pulls_every_voxel_down():
+    loss_fn = MODELS.build(dict(type='DensitySparsityLoss', loss_weight=0.5))
+    density = torch.tensor([0.9, 0.2, 0.6, 0.1]).view(1, 2, 2, 1, 1).requires_grad_()
+    loss = loss_fn(density)
+    torch.testing.assert_close(loss, torch.tensor(0.5 * 0.45))
+    loss.backward()
+    torch.testing.assert_close(density.grad, torch.full_like(density, 0.5 / 4))
+    with pytest.raises(ValueError, match='loss_weight'):
+        MODELS.build(dict(type='DensitySparsityLoss', loss_weight=-1.0))
