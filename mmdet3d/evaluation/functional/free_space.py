@@ -127,9 +127,9 @@ def pool_majority(labels: np.ndarray, factors: Sequence[int],
         x * y * z, fx * fy * fz).astype(np.int64)
     if blocks.size and (blocks.min() < 0 or blocks.max() >= num_classes):
         raise ValueError(f'labels must lie in [0, {num_classes})')
-    counts = np.zeros((x * y * z, num_classes), dtype=np.int64)
-    np.add.at(counts, (np.arange(x * y * z)[:, None], blocks), 1)
-    return counts.argmax(axis=1).astype(np.uint8).reshape(x, y, z)
+    cells = np.arange(x * y * z)[:, None]
+    counts = np.bincount((cells * num_classes + blocks).ravel(), minlength=x * y * z * num_classes)
+    return counts.reshape(-1, num_classes).argmax(axis=1).astype(np.uint8).reshape(x, y, z)
 
 
 def voxel_ranges(shape: Sequence[int], pc_range: Sequence[float]) -> np.ndarray:
