@@ -15,6 +15,9 @@ inside oneDNN; see ``tools/benchmarks/bench_model.py``.)
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -367,17 +370,30 @@ def test_loss_under_cpu_autocast_keeps_depth_loss_in_float32(single, monkeypatch
     assert losses['loss_depth'].item() == pytest.approx(expected, rel=1e-5)
 
 
-def test_backward_after_cpu_autocast_gives_finite_gradients(single):
+def test_backward_after_cpu_autocast_gives_finite_gradients(tmp_path):
     """The AmpOptimWrapper step: bf16-autocast forward, backward outside autocast; every
-    parameter gets a finite float32 gradient."""
-    model = build_model().train()
-    with autocast(device_type='cpu', dtype=torch.bfloat16):
-        losses = model(single, mode='loss')
-    sum(losses.values()).backward()
-    for name, param in model.named_parameters():
-        assert param.grad is not None and param.grad.dtype == torch.float32, name
-        assert torch.isfinite(param.grad).all(), name
-    assert model.density_decoder.layers[0].weight.grad.abs().sum() > 0
+    parameter gets a finite float32 gradient.
+
+    Runs in a child process with oneDNN limited to AVX2: its AVX512-BF16 kernels compute the bf16
+    Conv3d weight gradient nondeterministically (measured on an AVX512-BF16 CPU, tiny model, 30
+    seeds run twice each: 29 of 30 pairs differ and 5 of 60 gradients of the 3-D encoder's third
+    stage hold NaN from finite inputs; limited to AVX2: 60 of 60 finite, every pair identical).
+    That is a CPU-library defect outside the GPU AMP path this test stands for.
+    """
+    out = tmp_path / 'step.pt'
+    env = dict(os.environ, OMP_NUM_THREADS='1', ONEDNN_MAX_CPU_ISA='AVX2',
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT),
+                                                        os.environ.get('PYTHONPATH')])))
+    result = subprocess.run([sys.executable, str(Path(__file__).with_name('amp_backward_step.py')),
+                             str(out)], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    step = torch.load(out)
+    assert all(np.isfinite(v) for v in step['losses'].values()), step['losses']
+    for name, grad in step['grads'].items():
+        assert grad is not None, name
+        dtype, finite, _ = grad
+        assert dtype == 'torch.float32' and finite, (name, grad)
+    assert step['grads']['density_decoder.layers.0.weight'][2] > 0
 
 
 def test_geometry_defaults_match_the_tiny_config():
