@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 
 from mmdet3d.registry import RUNNERS
 
-from .checkpoint_io import register_checkpoint_safe_globals
+from mmdet3d.utils.checkpoint_io import register_checkpoint_safe_globals
 from .distributed import init_cpu_distributed
 
 #: top-level keys that mmengine's Runner reads although a config need not define them

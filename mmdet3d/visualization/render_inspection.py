@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from mmdet3d.datasets.transforms.formatting import PackOccInputs
 from mmdet3d.datasets.transforms.image_inputs import IMG_MEAN, IMG_STD, PrepareImageInputs
 from mmdet3d.datasets.transforms.ray_generation import GenerateRays
-from mmdet3d.engine.checkpoint_io import register_checkpoint_safe_globals
+from mmdet3d.utils.checkpoint_io import register_checkpoint_safe_globals
 from mmdet3d.registry import DATASETS, MODELS
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmdet3d.engine.checkpoint_io import atomic_torch_save, register_checkpoint_safe_globals
+from mmdet3d.utils.checkpoint_io import atomic_torch_save, register_checkpoint_safe_globals
 from mmdet3d.engine.runner_setup import (apply_test_args, apply_train_args, build_runner,
                                          load_config, run_test)
 

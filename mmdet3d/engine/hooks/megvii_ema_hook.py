@@ -12,7 +12,7 @@ from mmengine.runner.checkpoint import weights_to_cpu
 
 from mmdet3d.registry import HOOKS, MODELS
 
-from ..checkpoint_io import atomic_torch_save
+from mmdet3d.utils.checkpoint_io import atomic_torch_save
 from ..model_ema import MEGVIIExponentialMovingAverage
 
 EMA_TYPE = MEGVIIExponentialMovingAverage.__name__

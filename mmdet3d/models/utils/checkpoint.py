@@ -18,6 +18,8 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from torch import nn
 
+from mmdet3d.utils.checkpoint_io import load_checkpoint_file
+
 
 @dataclass
 class LoadSummary:
@@ -107,7 +109,6 @@ def load_checkpoint_non_strict(model: nn.Module,
                                filename: str,
                                map_location: str | torch.device = 'cpu',
                                revise_keys: Sequence[tuple[str, str]] = ((r'^module\.', ''), ),
-                               weights_only: bool = True,
                                logger: logging.Logger | str | None = 'current'
                                ) -> LoadSummary:
     """Load a ``.pth`` (plain state dict or a dict with ``'state_dict'``) non-strictly.
@@ -118,14 +119,12 @@ def load_checkpoint_non_strict(model: nn.Module,
         map_location: ``torch.load`` map location. Defaults to 'cpu'.
         revise_keys: ``(pattern, replacement)`` regex substitutions applied to every key, in
             order. Defaults to stripping a leading ``module.``.
-        weights_only: ``torch.load`` safe unpickling; set False only for trusted files whose
-            metadata holds arbitrary objects. Defaults to True.
         logger: see :func:`load_state_dict_non_strict`. Defaults to 'current'.
 
     Returns:
         The :class:`LoadSummary`.
     """
-    checkpoint = torch.load(filename, map_location=map_location, weights_only=weights_only)
+    checkpoint = load_checkpoint_file(filename, map_location=map_location)
     if not isinstance(checkpoint, Mapping):
         raise TypeError(f'{filename} holds a {type(checkpoint).__name__}, not a state dict')
     state_dict = checkpoint.get('state_dict', checkpoint)
