@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os.path as osp
+import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,7 +14,7 @@ from mmengine.runner import Runner
 
 from mmdet3d.registry import RUNNERS
 
-from mmdet3d.utils.checkpoint_io import register_checkpoint_safe_globals
+from mmdet3d.utils.checkpoint_io import load_checkpoint_file, register_checkpoint_safe_globals
 from .distributed import init_cpu_distributed
 
 #: top-level keys that mmengine's Runner reads although a config need not define them
@@ -117,6 +118,7 @@ def apply_train_args(cfg: Config, args: argparse.Namespace) -> Config:
                          '--resume/--resume-from (which restore the whole training state)')
     if args.resume_from is not None:
         _require_file(args.resume_from, '--resume-from checkpoint')
+        _require_resumable(args.resume_from)
         cfg.resume, cfg.load_from = True, args.resume_from
     elif args.resume:
         cfg.resume, cfg.load_from = True, None
@@ -142,6 +144,22 @@ def apply_train_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
     _set_launcher(cfg, args.launcher)
     return cfg
+
+
+def _require_resumable(path: str) -> None:
+    """Refuse a checkpoint without the training state that mmengine's resume restores."""
+    checkpoint = load_checkpoint_file(path, map_location='cpu', mmap=zipfile.is_zipfile(path))
+    meta = checkpoint.get('meta') if isinstance(checkpoint, Mapping) else None
+    if isinstance(meta, Mapping) and 'epoch' in meta and 'optimizer' in checkpoint:
+        return
+    keys = ', '.join(map(str, checkpoint)) if isinstance(checkpoint, Mapping) else type(
+        checkpoint).__name__
+    kind = ('the EMA weights written by MEGVIIEMAHook' if 'updates' in checkpoint else
+            'weights only') if isinstance(checkpoint, Mapping) else 'not a checkpoint dict'
+    raise ValueError(
+        f'--resume-from {path} holds no training state to resume from (keys: {keys}; '
+        f'{kind}). Resume from an epoch_N.pth written by the training loop, or pass this file '
+        f'as --load-from to start a new run from its weights')
 
 
 def apply_test_args(cfg: Config, args: argparse.Namespace) -> Config:

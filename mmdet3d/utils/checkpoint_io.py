@@ -65,8 +65,9 @@ def register_checkpoint_safe_globals() -> None:
     CheckpointLoader.register_scheme(prefixes='', loader=load_checkpoint_file, force=True)
 
 
-def load_checkpoint_file(filename: str, map_location: Any = None) -> Any:
-    """``torch.load`` of a local checkpoint with the weights-only unpickler.
+def load_checkpoint_file(filename: str, map_location: Any = None, mmap: bool = False) -> Any:
+    """``torch.load`` of a local checkpoint with the weights-only unpickler (``mmap``: map the
+    tensors' storage lazily, for a zip-format file, as ``torch.load`` does).
 
     Raises:
         FileNotFoundError: naming ``filename`` when it does not exist.
@@ -78,7 +79,7 @@ def load_checkpoint_file(filename: str, map_location: Any = None) -> Any:
     if not os.path.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} can not be found')
     try:
-        return torch.load(filename, map_location=map_location, weights_only=True)
+        return torch.load(filename, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
         raise CheckpointRefusedError(
             f'refused to load checkpoint {filename}: it holds objects other than weights and '

@@ -14,7 +14,8 @@ def atomic_open(path: str) -> Iterator[BinaryIO]:
     """Open a temporary binary file beside ``path``; rename it to ``path`` on success.
 
     On any error the temporary file is removed and ``path`` is left untouched. Missing parent
-    folders are created.
+    folders are created. The file gets the mode of a plain ``open`` under the process umask
+    (``0o666 & ~umask``, e.g. 0644), not ``mkstemp``'s 0600.
 
     Args:
         path: destination file.
@@ -28,8 +29,16 @@ def atomic_open(path: str) -> Iterator[BinaryIO]:
     try:
         with os.fdopen(fd, 'wb') as f:
             yield f
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def current_umask() -> int:
+    """The process umask (read by setting it and restoring it at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -55,7 +55,7 @@ def test_constructor_typo_inside_config_is_named(tmp_path):
 
 def test_train_args_map_to_config(tmp_path):
     ckpt = tmp_path / 'c.pth'
-    ckpt.write_bytes(b'')
+    torch.save(dict(meta=dict(epoch=1, iter=4), state_dict={}, optimizer={}), ckpt)
     cfg = apply_train_args(load_config(TOY_CFG), _train_args(seed=7, deterministic=True))
     assert cfg.work_dir == 'work_dirs/toy_occ_2e'
     assert cfg.randomness == dict(seed=7, deterministic=True) and not cfg.resume
@@ -66,6 +66,20 @@ def test_train_args_map_to_config(tmp_path):
     cfg = apply_train_args(load_config(TOY_CFG), _train_args(load_from=str(ckpt), amp=True))
     assert not cfg.resume and cfg.load_from == str(ckpt)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.dtype == 'bfloat16'
+
+
+@pytest.mark.parametrize('content, kind', [
+    (dict(state_dict={}, epoch=2, updates=10564), 'the EMA weights written by MEGVIIEMAHook'),
+    (dict(state_dict={}, meta=dict(epoch=12)), 'weights only'),
+    ([1, 2], 'not a checkpoint dict'),
+])
+def test_resume_from_a_checkpoint_without_training_state_says_what_to_pass(
+        tmp_path, content, kind):
+    ckpt = tmp_path / 'epoch_2_ema.pth'
+    torch.save(content, ckpt)
+    with pytest.raises(ValueError, match=rf'--resume-from {ckpt} holds no training state') as e:
+        apply_train_args(load_config(TOY_CFG), _train_args(resume_from=str(ckpt)))
+    assert kind in str(e.value) and '--load-from' in str(e.value)
 
 
 def test_load_from_and_resume_are_exclusive():

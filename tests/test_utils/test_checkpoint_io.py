@@ -111,11 +111,21 @@ def test_test_tool_refuses_the_chain(tmp_path):
 
 
 def test_resume_refuses_the_chain(tmp_path):
+    """Refused by ``tools/train.py --resume-from``'s check, before any folder is written."""
     path, marker = save_payload(tmp_path, getattr_chain, 'chain')
     args = argparse.Namespace(config=TOY_CFG, work_dir=str(tmp_path / 'w'), resume_from=str(path),
                               resume=False, load_from=None, launcher='none', seed=0,
                               deterministic=False, amp=False)
-    cfg = apply_train_args(load_config(TOY_CFG), args)
+    with pytest.raises(CheckpointRefusedError, match=str(path)):
+        apply_train_args(load_config(TOY_CFG), args)
+    assert not marker.exists() and not (tmp_path / 'w').exists()
+
+
+def test_runner_resume_refuses_the_chain(tmp_path):
+    """And by mmengine's resume itself (``--resume`` picks the work dir's last checkpoint)."""
+    path, marker = save_payload(tmp_path, getattr_chain, 'chain')
+    cfg = load_config(TOY_CFG)
+    cfg.work_dir, cfg.resume, cfg.load_from = str(tmp_path / 'w'), True, str(path)
     cfg.experiment_name = 'refuse_resume'
     runner = build_runner(cfg)
     with pytest.raises(CheckpointRefusedError, match=str(path)):
