@@ -12,6 +12,7 @@ from typing import Any
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from mmdet3d.evaluation.functional.occ_io import check_occ_gt_headers
 from mmdet3d.registry import RUNNERS
 
 from mmdet3d.utils.checkpoint_io import load_checkpoint_file, register_checkpoint_safe_globals
@@ -205,4 +206,28 @@ def run_test(cfg: Config, strict: bool = True) -> dict:
     """
     runner = build_runner(cfg)
     runner.load_checkpoint(cfg.load_from, map_location='cpu', strict=strict)
+    if not cfg.test_evaluator.get('format_only', False):
+        shape = cfg.model.get('gt_occ_size')
+        check_split_ground_truth(runner.test_loop.dataloader.dataset,
+                                 tuple(shape) if shape is not None else None)
     return runner.test()
+
+
+def check_split_ground_truth(dataset: Any, shape: tuple[int, ...] | None = None) -> int:
+    """Check the Occ3D GT file of every sample of ``dataset`` that names one
+    (``occ_gt_path``), before inference: readable, the three arrays, one shape (``shape``, or
+    the first file's), integer dtypes. Headers only: a few milliseconds per file.
+
+    Returns:
+        The number of files checked.
+
+    Raises:
+        FileNotFoundError, OccGTError: naming the first bad file and its sample token.
+    """
+    files = []
+    for index in range(len(dataset)):
+        info = dataset.get_data_info(index)
+        if info.get('occ_gt_path'):
+            files.append((info['occ_gt_path'], info.get('sample_idx')))
+    check_occ_gt_headers(files, shape)
+    return len(files)

@@ -75,7 +75,7 @@ def fit_prior(ann_file: str, path_prefix: str | None = None) -> tuple[np.ndarray
     infos, _ = load_infos(ann_file)
     if not infos:
         raise ValueError(f'{ann_file} holds no samples')
-    volumes = (load_occ_gt(_occ_path(info, path_prefix, ann_file))['semantics']
+    volumes = (load_occ_gt(_occ_path(info, path_prefix, ann_file), info.get('token'))['semantics']
                for info in infos)
     return most_frequent_labels(volumes), len(infos)
 

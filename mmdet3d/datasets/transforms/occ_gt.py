@@ -1,14 +1,11 @@
 """``LoadOccGTFromFile``: read the Occ3D-nuScenes ground truth of the key frame (spec 4.3.2)."""
 from __future__ import annotations
 
-import os
-
-import numpy as np
-
+from mmdet3d.evaluation.functional.occ_io import load_occ_gt
 from mmdet3d.registry import TRANSFORMS
 
 from .base import BaseTransform
-from .utils import check_file, require
+from .utils import require
 
 OCC_GT_KEYS = {'voxel_semantics': 'semantics', 'mask_lidar': 'mask_lidar',
                'mask_camera': 'mask_camera'}
@@ -16,7 +13,8 @@ OCC_GT_KEYS = {'voxel_semantics': 'semantics', 'mask_lidar': 'mask_lidar',
 
 @TRANSFORMS.register_module()
 class LoadOccGTFromFile(BaseTransform):
-    """Load ``<occ_gt_path>/labels.npz``.
+    """Load ``<occ_gt_path>/labels.npz`` (validated by ``load_occ_gt``: a damaged or wrong file
+    raises an error naming it and the sample token).
 
     The volumes are indexed [x, y, z] (200, 200, 16 for nuScenes) in the key frame's
     LiDAR-timestamp ego frame; semantics 0-17 (17 = free), masks 0/1.
@@ -32,10 +30,7 @@ class LoadOccGTFromFile(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         folder = require(results, 'occ_gt_path', 'LoadOccGTFromFile')
-        path = check_file(os.path.join(folder, 'labels.npz'), 'Occ3D ground truth')
-        with np.load(path) as labels:
-            for key, npz_key in OCC_GT_KEYS.items():
-                if npz_key not in labels:
-                    raise KeyError(f'{path} lacks the array {npz_key!r}')
-                results[key] = labels[npz_key].astype(np.uint8)
+        labels = load_occ_gt(folder, token=results.get('sample_idx'))
+        for key, npz_key in OCC_GT_KEYS.items():
+            results[key] = labels[npz_key]
         return results

@@ -1,7 +1,9 @@
 """``OccMetric``: Occ3D-nuScenes mIoU over a split, one confusion matrix per threshold (spec 6)."""
 from __future__ import annotations
 
+import os
 import os.path as osp
+import shutil
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,7 +45,9 @@ class OccMetric(BaseMetric):
         num_classes: labels in the confusion matrix (free included). Defaults to 18.
         path_prefix: joined to a relative ``occ_path``; None uses it as given. Defaults to None.
         save_dir: if set, write ``<save_dir>/<scene_name>/<sample_idx>.npz`` (key ``semantics``,
-            the first threshold's labels) for every sample. Defaults to None.
+            the first threshold's labels) for every sample. The files are written into
+            ``<save_dir>.partial`` and moved into ``save_dir`` once every sample is predicted,
+            so that a failed run never leaves ``save_dir`` partial. Defaults to None.
         format_only: only save predictions (needs ``save_dir``); no GT is read and no metric
             is returned. Defaults to False.
         collect_device: mmengine result gathering device. Defaults to 'cpu'.
@@ -92,13 +96,16 @@ class OccMetric(BaseMetric):
             if len(thresholds) != pred.shape[0]:
                 raise ValueError(f'OccMetric: sample {token} has {pred.shape[0]} predictions '
                                  f'but eval_thresholds={list(thresholds)} in its metainfo')
+            saved = None
             if self.save_dir is not None:
-                save_occ_prediction(self.save_dir, str(sample.get('scene_name', 'unknown')),
-                                    str(token), pred[0])
+                staged = save_occ_prediction(self.staging_dir,
+                                             str(sample.get('scene_name', 'unknown')),
+                                             str(token), pred[0])
+                saved = osp.relpath(staged, self.staging_dir)
             if self.format_only:
-                self.results.append(dict(thresholds=thresholds, hists=None))
+                self.results.append(dict(thresholds=thresholds, hists=None, saved=saved))
                 continue
-            gt = self._load_gt(sample)
+            gt = self._load_gt(sample, pred.shape[1:])
             mask = np.ones(gt['semantics'].shape, dtype=bool)
             if self.use_image_mask:
                 mask &= gt['mask_camera'].astype(bool)
@@ -106,9 +113,9 @@ class OccMetric(BaseMetric):
                 mask &= gt['mask_lidar'].astype(bool)
             hists = np.stack([
                 occ_confusion_matrix(gt['semantics'], p, mask, self.num_classes) for p in pred])
-            self.results.append(dict(thresholds=thresholds, hists=hists))
+            self.results.append(dict(thresholds=thresholds, hists=hists, saved=saved))
 
-    def _load_gt(self, sample: Mapping) -> dict[str, np.ndarray]:
+    def _load_gt(self, sample: Mapping, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
         gt = sample.get('gt_occ')
         if gt is not None:
             needed = ['semantics'] + (['mask_camera'] if self.use_image_mask else []) + (
@@ -124,10 +131,25 @@ class OccMetric(BaseMetric):
                            'nor occ_path in its metainfo')
         if self.path_prefix is not None and not osp.isabs(occ_path):
             occ_path = osp.join(self.path_prefix, occ_path)
-        return load_occ_gt(occ_path)
+        return load_occ_gt(occ_path, token=sample.get('sample_idx'), shape=shape)
+
+    @property
+    def staging_dir(self) -> str:
+        """Where predictions wait until the whole split is predicted."""
+        return osp.normpath(self.save_dir) + '.partial'
+
+    def _publish_predictions(self, results: list[dict]) -> None:
+        """Move this run's predictions from :attr:`staging_dir` into ``save_dir``."""
+        for rel in (r['saved'] for r in results):
+            target = osp.join(self.save_dir, rel)
+            os.makedirs(osp.dirname(target), exist_ok=True)
+            os.replace(osp.join(self.staging_dir, rel), target)
+        shutil.rmtree(self.staging_dir, ignore_errors=True)
 
     def compute_metrics(self, results: list[dict]) -> dict[str, float]:
         """Sum the confusion matrices over the split and compute mIoU per threshold."""
+        if self.save_dir is not None:
+            self._publish_predictions(results)
         if self.format_only:
             print_log(f'OccMetric: saved {len(results)} predictions to {self.save_dir}',
                       logger='current')
