@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import inspect
 import os.path as osp
 import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mmengine.config import Config
+from mmengine.registry import Registry
 from mmengine.runner import Runner
 
 from mmdet3d.evaluation.functional.occ_io import check_occ_gt_headers
@@ -34,12 +36,36 @@ def _suggest(key: str, candidates: Sequence[str]) -> str:
     return f'; did you mean {" or ".join(repr(c) for c in close)}?' if close else ''
 
 
+def constructor_keywords(type_: Any) -> list[str] | None:
+    """Argument names of the constructor that a config ``type`` builds, or None when the type
+    is unknown, ambiguous across the registries or takes ``**kwargs``."""
+    if isinstance(type_, str):
+        found = {id(c): c for c in (registry.get(type_) for registry in _config_registries())
+                 if c is not None}
+        if len(found) != 1:
+            return None
+        type_ = next(iter(found.values()))
+    try:
+        signature = inspect.signature(type_.__init__ if inspect.isclass(type_) else type_)
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
+        return None
+    return [name for name in signature.parameters if name != 'self']
+
+
+def _config_registries() -> list:
+    from mmdet3d import registry
+    return [value for value in vars(registry).values() if isinstance(value, Registry)]
+
+
 def check_cfg_options(cfg: Config, options: Mapping[str, Any]) -> None:
     """Reject ``--cfg-options`` keys that cannot be meant for this config.
 
     Every component of a dotted key must exist, except the last one below a dict with a
-    ``type`` (constructor arguments, which the registry build checks itself). A top-level key
-    may also be one that the Runner reads (:data:`RUNNER_KEYS`).
+    ``type``, which must be an argument of that type's constructor (when the type resolves to
+    one class in the registries and takes no ``**kwargs``). A top-level key may also be one
+    that the Runner reads (:data:`RUNNER_KEYS`).
 
     Raises:
         KeyError: naming the offending key and the closest existing names.
@@ -64,7 +90,12 @@ def check_cfg_options(cfg: Config, options: Mapping[str, Any]) -> None:
             if depth == 0 and part in RUNNER_KEYS:
                 break
             if last and 'type' in node:
-                break
+                accepted = constructor_keywords(node['type'])
+                if accepted is None or part in accepted:
+                    break
+                raise KeyError(f'--cfg-options {full_key}: {node["type"]!r} at '
+                               f'{".".join(parts[:depth])} takes no argument {part!r}'
+                               f'{_suggest(part, accepted)}')
             where = '.'.join(parts[:depth]) or 'the config'
             raise KeyError(f'--cfg-options {full_key}: {where} has no key {part!r}'
                            f'{_suggest(part, list(node.keys()))}')

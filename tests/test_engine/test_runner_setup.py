@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from mmdet3d.utils.checkpoint_io import atomic_torch_save, register_checkpoint_safe_globals
 from mmdet3d.engine.runner_setup import (apply_test_args, apply_train_args, build_runner,
                                          load_config, run_test)
+from mmdet3d.utils.checkpoint_io import atomic_torch_save, register_checkpoint_safe_globals
 
-FIXTURES = Path(__file__).resolve().parents[1] / 'fixtures'
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = REPO_ROOT / 'tests' / 'fixtures'
 TOY_CFG = str(FIXTURES / 'configs' / 'toy_occ_2e.py')
 sys.path.insert(0, str(FIXTURES))
 
@@ -33,10 +35,29 @@ def test_missing_config_file_is_named():
     ('laod_from', r"the config has no key 'laod_from'.*'load_from'"),
     ('default_hooks.checkpont.interval', r"default_hooks has no key 'checkpont'"),
     ('param_scheduler.5.end', r"'5' is not an index"),
+    # below a dict with a type: the constructor's signature (model, loop, optimizer, hook)
+    ('train_cfg.max_epoch', r"'EpochBasedTrainLoop' at train_cfg takes no argument 'max_epoch'"
+                            r"; did you mean 'max_epochs'"),
+    ('model.channel', r"'ToyOccModel' at model takes no argument 'channel'.*'channels'"),
+    ('optim_wrapper.optimizer.weight_decai', r"'AdamW' .* 'weight_decai'.*'weight_decay'"),
+    ('custom_hooks.0.init_update', r"'MEGVIIEMAHook' .*'init_update'.*'init_updates'"),
 ])
 def test_cfg_option_typos_are_named(key, message):
     with pytest.raises(KeyError, match=message):
         load_config(TOY_CFG, {key: 1})
+
+
+def test_train_tool_rejects_a_constructor_typo_before_writing(tmp_path):
+    """``tools/train.py`` with ``model.renderer.grid_sise``: refused, no work dir written."""
+    work_dir = tmp_path / 'work'
+    result = subprocess.run(
+        [sys.executable, 'tools/train.py', 'configs/occflownet/occflownet_tiny_2d_flow_cpu.py',
+         '--work-dir', str(work_dir), '--cfg-options', 'model.renderer.grid_sise=[4,4,4]'],
+        cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "'VolumeRenderer' at model.renderer takes no argument 'grid_sise'; did you mean " \
+           "'grid_size'" in result.stderr
+    assert not work_dir.exists()
 
 
 def test_valid_cfg_options_merge():
