@@ -19,6 +19,7 @@ from mmdet3d.registry import RUNNERS
 
 from mmdet3d.utils.checkpoint_io import load_checkpoint_file, register_checkpoint_safe_globals
 from .distributed import init_cpu_distributed
+from .hooks.random_state_hook import RandomStateHook
 
 #: top-level keys that mmengine's Runner reads although a config need not define them
 RUNNER_KEYS = frozenset(
@@ -165,6 +166,9 @@ def apply_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.deterministic:
         randomness['deterministic'] = True
     cfg.randomness = randomness
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(h.get('type') in ('RandomStateHook', RandomStateHook) for h in hooks):
+        cfg.custom_hooks = [*hooks, dict(type='RandomStateHook')]
     if args.amp:
         if cfg.optim_wrapper.get('type', 'OptimWrapper') != 'OptimWrapper':
             raise ValueError(f'--amp: optim_wrapper type is {cfg.optim_wrapper.type}, expected '
