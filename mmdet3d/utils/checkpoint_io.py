@@ -62,7 +62,7 @@ def register_checkpoint_safe_globals() -> None:
         np.core.multiarray._reconstruct, np.core.multiarray.scalar, np.ndarray, np.dtype,
         *sorted(dtype_classes, key=lambda c: c.__name__)
     ])
-    CheckpointLoader.register_scheme(prefixes='', loader=load_checkpoint_file, force=True)
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_weights_only, force=True)
 
 
 def load_checkpoint_file(filename: str, map_location: Any = None, mmap: bool = False) -> Any:
@@ -85,6 +85,12 @@ def load_checkpoint_file(filename: str, map_location: Any = None, mmap: bool = F
             f'refused to load checkpoint {filename}: it holds objects other than weights and '
             f'training state, which could run code. Only load files you trust; the '
             f'unpickler said: {_unpickler_reason(error)}') from error
+
+
+def load_from_weights_only(filename: str, map_location: Any = None) -> Any:
+    """mmengine's loader of local paths (its log reads "Loads checkpoint by weights_only
+    backend"): :func:`load_checkpoint_file`."""
+    return load_checkpoint_file(filename, map_location)
 
 
 def _unpickler_reason(error: Exception) -> str:
