@@ -1,9 +1,12 @@
 """Evaluate a checkpoint on the test split.
 
-    python tools/test.py CONFIG CKPT --eval mIoU [--out DIR] [--work-dir DIR]
+    python tools/test.py CONFIG CKPT --eval mIoU [RayIoU] [--out DIR] [--work-dir DIR]
         [--cfg-options k=v ...] [--launcher none|pytorch|slurm]
 
-Logs the per-class IoU table and the mIoU of every density threshold. ``--out DIR`` writes
+``--eval mIoU`` logs the per-class IoU table and the mIoU of every density threshold;
+``--eval RayIoU`` the per-class RayIoU@1/2/4 table and RayIoU (SparseOcc's ray-based metric,
+first density threshold; ray origins from the keyframe poses of the test ``ann_file``); both
+can be given for one pass over the split. ``--out DIR`` writes
 ``DIR/<scene>/<token>.npz`` (key ``semantics``, the first threshold's (X, Y, Z) uint8 labels);
 ``--out`` without ``--eval`` only writes predictions (no ground truth needed).
 """
@@ -13,7 +16,7 @@ import argparse
 
 from mmengine.config import DictAction
 
-from mmdet3d.engine.runner_setup import apply_test_args, load_config, run_test
+from mmdet3d.engine.runner_setup import EVAL_METRICS, apply_test_args, load_config, run_test
 from mmdet3d.utils import register_all_modules
 
 
@@ -21,7 +24,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test an occupancy model')
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint, e.g. work_dirs/<cfg>/epoch_12_ema.pth')
-    parser.add_argument('--eval', choices=['mIoU'], help='metric to compute')
+    parser.add_argument('--eval', nargs='+', choices=list(EVAL_METRICS),
+                        help='metrics to compute, e.g. --eval mIoU RayIoU')
     parser.add_argument('--out', help='folder for per-sample prediction files')
     parser.add_argument('--work-dir', help='where the test log goes')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,

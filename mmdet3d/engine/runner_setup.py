@@ -198,26 +198,55 @@ def _require_resumable(path: str) -> None:
         f'as --load-from to start a new run from its weights')
 
 
+#: ``tools/test.py --eval`` names -> registered metric types
+EVAL_METRICS = {'mIoU': 'OccMetric', 'RayIoU': 'RayIoUMetric'}
+
+
 def apply_test_args(cfg: Config, args: argparse.Namespace) -> Config:
-    """Apply ``tools/test.py`` options: checkpoint, evaluation, prediction saving, launcher."""
+    """Apply ``tools/test.py`` options: checkpoint, evaluation, prediction saving, launcher.
+
+    ``test_evaluator`` becomes the config's ``OccMetric`` (``--out`` sets its ``save_dir``;
+    without ``--eval mIoU`` it only saves) and, for ``--eval RayIoU``, a ``RayIoUMetric`` on
+    the test dataset's ``ann_file``: one dict for one metric, else a list.
+    """
     _require_file(args.checkpoint, 'checkpoint')
     _set_work_dir(cfg, args.config, args.work_dir)
     cfg.load_from, cfg.resume = args.checkpoint, False
-    if not args.eval and args.out is None:
-        raise ValueError('tools/test.py needs --eval mIoU and/or --out DIR')
-    evaluator = cfg.get('test_evaluator')
-    if evaluator is None:
-        evaluator = dict(type='OccMetric')
-    if not (isinstance(evaluator, Mapping) and evaluator.get('type') == 'OccMetric'):
-        raise ValueError(f'tools/test.py expects test_evaluator = dict(type="OccMetric", ...), '
-                         f'got {evaluator}')
-    evaluator = dict(evaluator)
-    if args.out is not None:
-        evaluator['save_dir'] = args.out
-    evaluator['format_only'] = not args.eval
-    cfg.test_evaluator = evaluator
+    selected = [args.eval] if isinstance(args.eval, str) else list(args.eval or [])
+    unknown = [name for name in selected if name not in EVAL_METRICS]
+    if unknown:
+        raise ValueError(f'--eval {unknown}: choose from {list(EVAL_METRICS)}')
+    if not selected and args.out is None:
+        raise ValueError('tools/test.py needs --eval mIoU and/or RayIoU, and/or --out DIR')
+    evaluators = []
+    if 'mIoU' in selected or args.out is not None:
+        evaluator = cfg.get('test_evaluator')
+        if evaluator is None:
+            evaluator = dict(type='OccMetric')
+        if not (isinstance(evaluator, Mapping) and evaluator.get('type') == 'OccMetric'):
+            raise ValueError(f'tools/test.py expects test_evaluator = dict(type="OccMetric", '
+                             f'...), got {evaluator}')
+        evaluator = dict(evaluator)
+        if args.out is not None:
+            evaluator['save_dir'] = args.out
+        evaluator['format_only'] = 'mIoU' not in selected
+        evaluators.append(evaluator)
+    if 'RayIoU' in selected:
+        evaluators.append(_ray_iou_evaluator(cfg))
+    cfg.test_evaluator = evaluators[0] if len(evaluators) == 1 else evaluators
     _set_launcher(cfg, args.launcher)
     return cfg
+
+
+def _ray_iou_evaluator(cfg: Config) -> dict:
+    """``RayIoUMetric`` config on the test dataset's info pkl (it holds the keyframe poses)."""
+    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
+    if not dataset.get('ann_file'):
+        raise ValueError('--eval RayIoU reads the keyframe poses from the info pkl of '
+                         'test_dataloader.dataset.ann_file, which this config does not set '
+                         f'(dataset {dataset.get("type")})')
+    return dict(type=EVAL_METRICS['RayIoU'], ann_file=dataset['ann_file'],
+                data_root=dataset.get('data_root') or '')
 
 
 def build_runner(cfg: Config) -> Runner:
@@ -241,7 +270,10 @@ def run_test(cfg: Config, strict: bool = True) -> dict:
     """
     runner = build_runner(cfg)
     runner.load_checkpoint(cfg.load_from, map_location='cpu', strict=strict)
-    if not cfg.test_evaluator.get('format_only', False):
+    evaluators = cfg.test_evaluator
+    if isinstance(evaluators, Mapping):
+        evaluators = [evaluators]
+    if not all(evaluator.get('format_only', False) for evaluator in evaluators):
         shape = cfg.model.get('gt_occ_size')
         check_split_ground_truth(runner.test_loop.dataloader.dataset,
                                  tuple(shape) if shape is not None else None)

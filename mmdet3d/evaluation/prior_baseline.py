@@ -4,20 +4,26 @@ A learned model has to beat this to show that it uses its camera input: the prio
 image and predicts the same volume for every sample — for each voxel position the label
 (0-16 semantic, 17 free) that occurs most often there over the train split's Occ3D ground truth.
 It is evaluated with the same :class:`~mmdet3d.evaluation.metrics.occ_metric.OccMetric` as the
-models (camera mask by default).
+models (camera mask by default) and, on request, with the same
+:class:`~mmdet3d.evaluation.metrics.ray_iou_metric.RayIoUMetric`.
 """
 from __future__ import annotations
 
 import os.path as osp
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
+from mmengine.evaluator import BaseMetric
 
 from mmdet3d.datasets.converters.info_io import load_infos
 
 from .functional.occ_io import load_occ_gt
 from .functional.occ_miou import NUM_OCC_CLASSES
+from .functional.ray_iou import ArrayLike
 from .metrics.occ_metric import OccMetric
+from .metrics.ray_iou_metric import RayIoUMetric
+
+Progress = Callable[[Iterable], Iterable]
 
 
 def _occ_path(info: dict, path_prefix: str | None, ann_file: str) -> str:
@@ -80,6 +86,20 @@ def fit_prior(ann_file: str, path_prefix: str | None = None) -> tuple[np.ndarray
     return most_frequent_labels(volumes), len(infos)
 
 
+def _evaluate_constant(prediction: np.ndarray, ann_file: str, metric: BaseMetric,
+                       progress: Progress = iter) -> tuple[dict[str, float], int]:
+    """``metric`` over every sample of a split, each predicted as ``prediction`` (X, Y, Z)."""
+    infos, _ = load_infos(ann_file)
+    if not infos:
+        raise ValueError(f'{ann_file} holds no samples')
+    pred = np.asarray(prediction, dtype=np.uint8)[None]  # (1, X, Y, Z): one "threshold"
+    for info in progress(infos):
+        metric.process(None, [dict(pred_occ=pred, eval_thresholds=[0.0],
+                                   sample_idx=info.get('token', '?'),
+                                   occ_path=_occ_path(info, None, ann_file))])
+    return metric.compute_metrics(metric.results), len(infos)
+
+
 def evaluate_prior(prior: np.ndarray,
                    ann_file: str,
                    path_prefix: str | None = None,
@@ -96,16 +116,30 @@ def evaluate_prior(prior: np.ndarray,
         ``OccMetric``'s metrics (``mIoU_<tau>`` for a nominal tau of 0 and ``top_mIoU``, which
         is the mIoU) and the number of evaluated samples. The per-class table is logged.
     """
-    infos, _ = load_infos(ann_file)
-    if not infos:
-        raise ValueError(f'{ann_file} holds no samples')
     metric = OccMetric(use_image_mask=use_image_mask, path_prefix=path_prefix)
-    pred = np.asarray(prior, dtype=np.uint8)[None]  # (1, X, Y, Z): one "threshold"
-    for info in infos:
-        metric.process(None, [dict(pred_occ=pred, eval_thresholds=[0.0],
-                                   sample_idx=info.get('token', '?'),
-                                   occ_path=_occ_path(info, None, ann_file))])
-    return metric.compute_metrics(metric.results), len(infos)
+    return _evaluate_constant(prior, ann_file, metric)
+
+
+def evaluate_prior_ray_iou(prior: np.ndarray,
+                           ann_file: str,
+                           path_prefix: str | None = None,
+                           progress: Progress = iter,
+                           directions: ArrayLike | None = None
+                           ) -> tuple[dict[str, float], int]:
+    """Evaluate the constant prediction ``prior`` on every sample of a split with
+    ``RayIoUMetric`` (the infos need the keyframe poses).
+
+    Args:
+        prior, ann_file, path_prefix: as in :func:`evaluate_prior`.
+        progress: wraps the sample loop, e.g. ``tqdm``. Defaults to ``iter``.
+        directions: (K, 3) ray directions; None: the 14,040 LiDAR rays. Defaults to None.
+
+    Returns:
+        ``RayIoUMetric``'s metrics (``RayIoU@1``, ``@2``, ``@4``, ``RayIoU``) and the number of
+        evaluated samples. The per-class table is logged.
+    """
+    metric = RayIoUMetric(ann_file, path_prefix=path_prefix, directions=directions)
+    return _evaluate_constant(prior, ann_file, metric, progress)
 
 
 def prior_miou(train_ann_file: str,
@@ -118,4 +152,5 @@ def prior_miou(train_ann_file: str,
     return metrics['top_mIoU']
 
 
-__all__ = ['most_frequent_labels', 'fit_prior', 'evaluate_prior', 'prior_miou']
+__all__ = ['most_frequent_labels', 'fit_prior', 'evaluate_prior', 'evaluate_prior_ray_iou',
+           'prior_miou']

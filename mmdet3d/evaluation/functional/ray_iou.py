@@ -330,6 +330,27 @@ class RayIoUAccumulator:
         results['RayIoU'] = _nanmean(ious)
         return results
 
+    def report(self, num_samples: int | None = None) -> str:
+        """A table of :meth:`compute`: one row per class and a mean row, one column per
+        threshold, then ``===> RayIoU of N samples: x.xx``.
+
+        Args:
+            num_samples: number of evaluated samples shown in the header and the last line.
+                Defaults to None ('?').
+        """
+        results = self.compute()
+        n = '?' if num_samples is None else str(num_samples)
+        width = max(len(name) for name in (*self.class_names, 'mean'))
+        columns = [f'RayIoU@{t:g}' for t in self.thresholds]
+        lines = [f'===> per class RayIoU of {n} samples:',
+                 ' '.join([' ' * width, *(f'{c:>9}' for c in columns)])]
+        for name in self.class_names:
+            values = (results[f'{column}_{name}'] for column in columns)
+            lines.append(' '.join([f'{name:<{width}}', *(f'{v:9.2f}' for v in values)]))
+        lines.append(' '.join([f'{"mean":<{width}}', *(f'{results[c]:9.2f}' for c in columns)]))
+        lines.append(f'===> RayIoU of {n} samples: {results["RayIoU"]:.2f}')
+        return '\n'.join(lines)
+
 
 def _nanmean(values: np.ndarray) -> float:
     """NaN-mean that returns NaN without a warning when every value is NaN."""

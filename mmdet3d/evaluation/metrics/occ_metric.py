@@ -8,23 +8,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
 from mmdet3d.registry import METRICS
 
-from ..functional.occ_io import load_occ_gt, save_occ_prediction
+from ..functional.occ_io import save_occ_prediction
 from ..functional.occ_miou import (FREE_LABEL, NUM_OCC_CLASSES, OCC3D_CLASS_NAMES,
                                    format_iou_report, occ_confusion_matrix, occ_miou,
                                    threshold_key)
-
-
-def _to_numpy(value: Any) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
+from .occ_sample import as_mapping, predicted_labels, sample_ground_truth, to_numpy
 
 
 @METRICS.register_module()
@@ -79,19 +73,9 @@ class OccMetric(BaseMetric):
 
     def process(self, data_batch: Any, data_samples: Sequence[Mapping | BaseDataElement]) -> None:
         """Confusion matrices of a batch of predicted samples (see class docstring)."""
-        for sample in data_samples:
-            if isinstance(sample, BaseDataElement):
-                sample = sample.to_dict()
+        for sample in map(as_mapping, data_samples):
             token = sample.get('sample_idx', '?')
-            if 'pred_occ' not in sample:
-                raise KeyError(f'OccMetric: sample {token} has no pred_occ; the model must set it '
-                               'in predict mode (docs/data_flow.md section 4)')
-            pred = _to_numpy(sample['pred_occ'])
-            if pred.ndim == 3:
-                pred = pred[None]
-            if pred.ndim != 4:
-                raise ValueError(f'OccMetric: pred_occ of sample {token} must be (n_tau, X, Y, Z),'
-                                 f' got shape {pred.shape}')
+            pred = to_numpy(predicted_labels(sample, 'OccMetric'))
             thresholds = tuple(float(t) for t in sample.get('eval_thresholds', ()))
             if len(thresholds) != pred.shape[0]:
                 raise ValueError(f'OccMetric: sample {token} has {pred.shape[0]} predictions '
@@ -105,7 +89,10 @@ class OccMetric(BaseMetric):
             if self.format_only:
                 self.results.append(dict(thresholds=thresholds, hists=None, saved=saved))
                 continue
-            gt = self._load_gt(sample, pred.shape[1:])
+            needed = ['semantics'] + (['mask_camera'] if self.use_image_mask else []) + (
+                ['mask_lidar'] if self.use_lidar_mask else [])
+            gt = sample_ground_truth(sample, needed, pred.shape[1:], self.path_prefix,
+                                     'OccMetric')
             mask = np.ones(gt['semantics'].shape, dtype=bool)
             if self.use_image_mask:
                 mask &= gt['mask_camera'].astype(bool)
@@ -114,24 +101,6 @@ class OccMetric(BaseMetric):
             hists = np.stack([
                 occ_confusion_matrix(gt['semantics'], p, mask, self.num_classes) for p in pred])
             self.results.append(dict(thresholds=thresholds, hists=hists, saved=saved))
-
-    def _load_gt(self, sample: Mapping, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
-        gt = sample.get('gt_occ')
-        if gt is not None:
-            needed = ['semantics'] + (['mask_camera'] if self.use_image_mask else []) + (
-                ['mask_lidar'] if self.use_lidar_mask else [])
-            missing = [k for k in needed if k not in gt]
-            if missing:
-                raise KeyError(f'OccMetric: gt_occ of sample {sample.get("sample_idx")} lacks '
-                               f'{missing}')
-            return {k: _to_numpy(v) for k, v in gt.items()}
-        occ_path = sample.get('occ_path')
-        if occ_path is None:
-            raise KeyError(f'OccMetric: sample {sample.get("sample_idx")} has neither gt_occ '
-                           'nor occ_path in its metainfo')
-        if self.path_prefix is not None and not osp.isabs(occ_path):
-            occ_path = osp.join(self.path_prefix, occ_path)
-        return load_occ_gt(occ_path, token=sample.get('sample_idx'), shape=shape)
 
     @property
     def staging_dir(self) -> str:
