@@ -152,7 +152,8 @@ def test_zero_direction_is_rejected():
         cast_rays(_occupied(), [(0.5, 0.5, 0.5)], [(0, 0, 0)], **UNIT_GRID)
 
 
-def test_vectorised_caster_equals_per_ray_reference():
+@pytest.mark.parametrize('impl', ['numba', 'torch'])
+def test_vectorised_caster_equals_per_ray_reference(impl):
     rng = np.random.default_rng(0)
     for density in (0.05, 0.2, 0.5):
         occupied = rng.random((9, 7, 5)) < density
@@ -161,13 +162,35 @@ def test_vectorised_caster_equals_per_ray_reference():
         directions = _random_unit_vectors(rng, 300)
         directions[:40, rng.integers(0, 3)] = 0  # rays in axis planes
         hit, distance, voxel = cast_rays(torch.from_numpy(occupied), origins, directions,
-                                         **UNIT_GRID)
+                                         **UNIT_GRID, impl=impl)
         for i in range(len(origins)):
             ref_hit, ref_distance, ref_voxel = _reference_cast(occupied, origins[i],
                                                                directions[i], **UNIT_GRID)
             assert bool(hit[i]) == ref_hit and tuple(voxel[i].tolist()) == ref_voxel, i
             np.testing.assert_allclose(float(distance[i]), ref_distance, rtol=0, atol=1e-9)
         assert hit.any() and (~hit).any()
+
+
+def test_numba_and_torch_casters_are_bit_identical():
+    """Including origins outside the grid, rays in axis planes and exact voxel-corner ties."""
+    rng = np.random.default_rng(2)
+    occupied = torch.from_numpy(rng.random((12, 10, 6)) < 0.08)
+    origins = rng.uniform(-1, 13, size=(4000, 3))
+    origins[:500] = np.floor(origins[:500]) + 0.5
+    directions = _random_unit_vectors(rng, 4000)
+    directions[500:700, 2] = 0
+    directions[700:800, :2] = 0
+    directions[:300] = [1, 1, 1]
+    numba_result = cast_rays(occupied, origins, directions, **UNIT_GRID, impl='numba')
+    torch_result = cast_rays(occupied, origins, directions, **UNIT_GRID, impl='torch')
+    for a, b in zip(numba_result, torch_result):
+        torch.testing.assert_close(a, b, equal_nan=True, rtol=0, atol=0)
+    assert numba_result[0].any() and torch.isnan(numba_result[1]).any()
+
+
+def test_unknown_caster_is_refused():
+    with pytest.raises(ValueError, match="impl must be 'auto', 'numba' or 'torch'"):
+        cast_rays(_occupied(), [(0.5, 0.5, 0.5)], [(1, 0, 0)], **UNIT_GRID, impl='cuda')
 
 
 @pytest.mark.cuda

@@ -51,6 +51,7 @@ import math
 from collections.abc import Sequence
 from typing import Union
 
+import numba
 import numpy as np
 import torch
 
@@ -137,12 +138,14 @@ def cast_rays(occupied: torch.Tensor,
               origins: ArrayLike,
               directions: ArrayLike,
               pc_min: Sequence[float] = OCC3D_PC_MIN,
-              voxel_size: float = OCC3D_VOXEL_SIZE
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+              voxel_size: float = OCC3D_VOXEL_SIZE,
+              impl: str = 'auto') -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """First occupied voxel along each ray, traversed voxel by voxel like SparseOcc's dvr.
 
-    All rays advance together, one voxel per iteration; finished rays are dropped from the
-    working set. Ties between axes step z before y before x (see the module docstring).
+    Ties between axes step z before y before x (see the module docstring). Two
+    implementations with bit-identical results: ``'numba'`` walks each ray in compiled code, in
+    parallel over rays (CPU); ``'torch'`` advances all rays together, one voxel per iteration,
+    dropping finished rays (any device). ``'auto'``: numba for CPU tensors, else torch.
 
     Args:
         occupied: (X, Y, Z) bool occupancy, indexed [x, y, z], on the device used for casting.
@@ -158,6 +161,8 @@ def cast_rays(occupied: torch.Tensor,
         voxel_index: (R, 3) int64 [x, y, z] of the hit voxel, or of the last voxel in the grid
             without a hit, or -1 for a ray that never enters the grid.
     """
+    if impl not in ('auto', 'numba', 'torch'):
+        raise ValueError(f"impl must be 'auto', 'numba' or 'torch', got {impl!r}")
     device = occupied.device
     occupied_flat = occupied.to(torch.bool).reshape(-1)
     grid_size = torch.tensor(occupied.shape, device=device)
@@ -170,6 +175,12 @@ def cast_rays(occupied: torch.Tensor,
     if not (torch.isfinite(start).all() and torch.isfinite(lengths).all() and (lengths > 0).all()):
         raise ValueError('origins must be finite and directions finite and non-zero')
     directions = directions / lengths
+    if impl == 'numba' or (impl == 'auto' and device.type == 'cpu'):
+        hit, distance, voxel_index = _cast_rays_numba(
+            occupied.to(torch.bool).cpu().numpy(), start.cpu().numpy(),
+            directions.cpu().numpy(), float(voxel_size))
+        return (torch.from_numpy(hit).to(device), torch.from_numpy(distance).to(device),
+                torch.from_numpy(voxel_index).to(device))
     num_rays = len(origins)
 
     voxel = start.trunc().long()
@@ -211,6 +222,60 @@ def cast_rays(occupied: torch.Tensor,
         keep = ~finished
         ray_ids, voxel, t_next, step, t_delta, directions, entered = (
             tensor[keep] for tensor in (ray_ids, voxel, t_next, step, t_delta, directions, entered))
+    return hit, distance, voxel_index
+
+
+@numba.njit(parallel=True, cache=False)
+def _cast_rays_numba(occupied: np.ndarray, start: np.ndarray, directions: np.ndarray,
+                     voxel_size: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`cast_rays` per ray in compiled code: (X, Y, Z) bool, (R, 3) start in voxel units,
+    (R, 3) unit directions -> hit (R,), distance (R,) metres, voxel index (R, 3)."""
+    num_rays = start.shape[0]
+    size = occupied.shape
+    hit = np.zeros(num_rays, np.bool_)
+    distance = np.full(num_rays, np.nan)
+    voxel_index = np.full((num_rays, 3), -1, np.int64)
+    for r in numba.prange(num_rays):
+        voxel = np.empty(3, np.int64)
+        step = np.empty(3, np.int64)
+        t_next = np.empty(3)
+        t_delta = np.empty(3)
+        for a in range(3):
+            voxel[a] = int(start[r, a])  # truncation toward zero, as torch.trunc
+            step[a] = 1 if directions[r, a] >= 0 else -1
+            if directions[r, a] != 0:
+                t_next[a] = (voxel[a] + (1 if step[a] > 0 else 0) - start[r, a]) / directions[r, a]
+                t_delta[a] = step[a] / directions[r, a]
+            else:
+                t_next[a] = np.inf
+                t_delta[a] = np.inf
+        entered = False
+        while True:
+            inside = True
+            never_enters = False
+            for a in range(3):
+                if voxel[a] < 0 or voxel[a] >= size[a]:
+                    inside = False
+                if (voxel[a] < 0 and directions[r, a] <= 0) or (
+                        voxel[a] >= size[a] and directions[r, a] >= 0):
+                    never_enters = True
+            if t_next[0] < t_next[1] and t_next[0] < t_next[2]:
+                axis = 0
+            elif t_next[0] >= t_next[1] and t_next[1] < t_next[2]:
+                axis = 1
+            else:
+                axis = 2
+            if inside:
+                distance[r] = t_next[axis] * voxel_size
+                voxel_index[r, 0], voxel_index[r, 1], voxel_index[r, 2] = voxel[0], voxel[1], voxel[2]
+                if occupied[voxel[0], voxel[1], voxel[2]]:
+                    hit[r] = True
+                    break
+            elif entered or never_enters:
+                break
+            entered = entered or inside
+            voxel[axis] += step[axis]
+            t_next[axis] += t_delta[axis]
     return hit, distance, voxel_index
 
 
