@@ -61,17 +61,19 @@ step "4/7 train $CFG ($EPOCHS epochs, logs every 5 iterations) -> $WORK_DIR"
 "$PY" tools/train.py "$CFG" --work-dir "$WORK_DIR"
 [ -f "$CKPT" ] || fail "training ended without $CKPT"
 
-step "5/7 evaluate $CKPT (Occ3D mIoU, camera mask)"
+step "5/7 evaluate $CKPT (Occ3D mIoU with the camera mask, and RayIoU)"
 rm -rf "$WORK_DIR/pred"
-"$PY" tools/test.py "$CFG" "$CKPT" --eval mIoU --out "$WORK_DIR/pred" --work-dir "$WORK_DIR" \
+"$PY" tools/test.py "$CFG" "$CKPT" --eval mIoU RayIoU --out "$WORK_DIR/pred" --work-dir "$WORK_DIR" \
     2>&1 | tee "$WORK_DIR/test_output.log"
 MODEL_MIOU=$(grep -o 'top_mIoU: [0-9.na]*' "$WORK_DIR/test_output.log" | tail -1 | cut -d' ' -f2)
 [ -n "$MODEL_MIOU" ] || fail "no top_mIoU in the test output ($WORK_DIR/test_output.log)"
+MODEL_RAYIOU=$(grep -o 'RayIoU: [0-9.na]*' "$WORK_DIR/test_output.log" | tail -1 | cut -d' ' -f2 || true)
 
 step '6/7 prior baseline (per-voxel most frequent train label, no images)'
-"$PY" tools/eval_prior.py --config "$CFG" 2>&1 | tee "$WORK_DIR/prior_output.log"
+"$PY" tools/eval_prior.py --config "$CFG" --ray-iou 2>&1 | tee "$WORK_DIR/prior_output.log"
 PRIOR_MIOU=$(grep -o 'prior mIoU: [0-9.na]*' "$WORK_DIR/prior_output.log" | tail -1 | cut -d' ' -f3)
 [ -n "$PRIOR_MIOU" ] || fail "no prior mIoU in $WORK_DIR/prior_output.log"
+PRIOR_RAYIOU=$(grep -o 'prior RayIoU: [0-9.na]*' "$WORK_DIR/prior_output.log" | tail -1 | cut -d' ' -f3 || true)
 
 step '7/7 results'
 if [ -f tools/visualize_occupancy.py ]; then
@@ -82,6 +84,7 @@ if [ -f tools/visualize_occupancy.py ]; then
 fi
 echo
 echo "val mIoU (Occ3D, camera mask) | trained OccFlowNet: $MODEL_MIOU | prior: $PRIOR_MIOU"
+echo "val RayIoU (SparseOcc)         | trained OccFlowNet: ${MODEL_RAYIOU:-n/a} | prior: ${PRIOR_RAYIOU:-n/a}"
 if "$PY" -c "import sys; sys.exit(0 if float('$MODEL_MIOU') > float('$PRIOR_MIOU') else 1)"; then
     echo 'the trained model beats the prior: it learned from the cameras'
 else
