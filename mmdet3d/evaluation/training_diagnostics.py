@@ -23,9 +23,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mmdet3d.structures.voxel_grids import grid_factors, upsample_nearest
+
 from .functional.free_space import (DEPTH_EDGES, PASS_EDGES, RANGE_EDGES, bin_labels,
-                                    binned_counts, free_where_gt_free, grid_factors,
-                                    pool_majority, upsample_nearest, voxel_ranges)
+                                    binned_counts, free_where_gt_free, pool_majority,
+                                    voxel_ranges)
 from .functional.occ_miou import (FREE_LABEL, NUM_OCC_CLASSES, OCC3D_CLASS_NAMES,
                                   occ_confusion_matrix, occ_miou, per_class_iou)
 

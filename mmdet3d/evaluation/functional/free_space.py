@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mmdet3d.structures.voxel_grids import grid_factors
+
 from .occ_miou import FREE_LABEL, NUM_OCC_CLASSES
 
 # Bin edges of the reports: horizontal distance of a voxel centre from the ego origin (m),
@@ -89,25 +91,6 @@ def ray_cell_passes(origins: Tensor,
         pairs = torch.unique(ray_ids[valid] * num_cells + flat[valid])  # one per (ray, cell)
         counts += torch.bincount(pairs % num_cells, minlength=num_cells)
     return counts.view(*size.tolist())
-
-
-def grid_factors(fine_shape: Sequence[int], coarse_shape: Sequence[int]) -> tuple[int, ...]:
-    """Integer per-axis factors from a coarse grid to a fine one.
-
-    Raises:
-        ValueError: if a fine size is not a multiple of the coarse one.
-    """
-    if len(fine_shape) != len(coarse_shape) or any(
-            int(f) % int(c) for f, c in zip(fine_shape, coarse_shape)):
-        raise ValueError(f'grid {list(fine_shape)} is not a multiple of {list(coarse_shape)}')
-    return tuple(int(f) // int(c) for f, c in zip(fine_shape, coarse_shape))
-
-
-def upsample_nearest(volume: np.ndarray, factors: Sequence[int]) -> np.ndarray:
-    """Repeat each cell of an (X, Y, Z) volume ``factors`` times per axis."""
-    for axis, factor in enumerate(factors):
-        volume = np.repeat(volume, int(factor), axis=axis)
-    return volume
 
 
 def pool_majority(labels: np.ndarray, factors: Sequence[int],

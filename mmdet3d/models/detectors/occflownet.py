@@ -14,6 +14,7 @@ from torch import Tensor
 from mmdet3d.models.layers.conv_module import ConvModule
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import OccDataSample
+from mmdet3d.structures.voxel_grids import grid_factors, upsample_nearest
 
 from .bevstereo4d import BEVStereo4D
 
@@ -110,19 +111,15 @@ class OccFlowNet(BEVStereo4D):
         """
         if self.gt_occ_size is None:
             return (1, 1, 1)
-        grid = tuple(int(v) for v in model_grid)
-        if any(out % src for out, src in zip(self.gt_occ_size, grid)):
+        try:
+            return grid_factors(self.gt_occ_size, model_grid)
+        except ValueError as error:
             raise ValueError(f'gt_occ_size {list(self.gt_occ_size)} is not a multiple of the '
-                             f'model grid {list(grid)}')
-        fx, fy, fz = (out // src for out, src in zip(self.gt_occ_size, grid))
-        return fx, fy, fz
+                             f'model grid {[int(v) for v in model_grid]}') from error
 
     def upsample_labels(self, labels: Tensor) -> Tensor:
         """Nearest-upsample (..., X, Y, Z) model-grid labels to ``gt_occ_size`` (no-op if unset)."""
-        for axis, factor in enumerate(self.grid_factors(labels.shape[-3:])):
-            if factor > 1:
-                labels = labels.repeat_interleave(factor, dim=labels.dim() - 3 + axis)
-        return labels
+        return upsample_nearest(labels, self.grid_factors(labels.shape[-3:]))
 
     def downsample_flow(self, voxel_flow: list[Tensor],
                         model_grid: Sequence[int]) -> list[Tensor]:
