@@ -16,6 +16,7 @@ import argparse
 
 from mmengine.config import DictAction
 
+from mmdet3d.engine.distributed import shutdown_distributed
 from mmdet3d.engine.runner_setup import EVAL_METRICS, apply_test_args, load_config, run_test
 from mmdet3d.utils import register_all_modules
 
@@ -43,6 +44,7 @@ def main() -> None:
     register_all_modules()
     cfg = apply_test_args(load_config(args.config, args.cfg_options), args)
     run_test(cfg, strict=not args.non_strict)
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -14,6 +14,7 @@ import argparse
 
 from mmengine.config import DictAction
 
+from mmdet3d.engine.distributed import shutdown_distributed
 from mmdet3d.engine.runner_setup import apply_train_args, build_runner, load_config
 from mmdet3d.utils import register_all_modules
 
@@ -44,6 +45,7 @@ def main() -> None:
     register_all_modules()
     cfg = apply_train_args(load_config(args.config, args.cfg_options), args)
     build_runner(cfg).train()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':
