@@ -31,6 +31,9 @@ def _fail(path: str, token: str | None, problem: str) -> OccGTError:
     return OccGTError(f'{where}: {problem}; expected {EXPECTED}')
 
 
+DAMAGED_FILE_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
 def load_occ_gt(occ_path: str, token: str | None = None,
                 shape: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
     """Load and validate one sample's Occ3D-nuScenes ``labels.npz``.
@@ -49,44 +52,27 @@ def load_occ_gt(occ_path: str, token: str | None = None,
         OccGTError: naming the file, the token and what was expected, when the file is damaged
             (not a zip, truncated, bad CRC), lacks a key or holds wrong shapes, dtypes or values.
     """
-    path = occ_gt_file(occ_path)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'Occ3D ground truth not found: {path}'
-                                + ('' if token is None else f' (sample {token})'))
+    path = _existing_file(occ_path, token)
     try:
         with np.load(path) as data:
-            missing = [k for k in OCC_GT_KEYS if k not in data.files]
-            if missing:
-                raise _fail(path, token, f'lacks the arrays {missing} (found {data.files})')
+            _check_layout(path, token, {k: None for k in data.files}, None)
             arrays = {k: data[k] for k in OCC_GT_KEYS}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+    except DAMAGED_FILE_ERRORS as error:
         if isinstance(error, OccGTError):
             raise
         raise _fail(path, token, f'damaged file ({type(error).__name__}: {error})') from error
-    _validate(arrays, path, token, shape)
-    return {k: v.astype(np.uint8, copy=False) for k, v in arrays.items()}
-
-
-def _validate(arrays: dict[str, np.ndarray], path: str, token: str | None,
-              shape: tuple[int, ...] | None) -> None:
-    shapes = {k: v.shape for k, v in arrays.items()}
-    if len(set(shapes.values())) != 1 or arrays['semantics'].ndim != 3:
-        raise _fail(path, token, f'array shapes {shapes}')
-    if shape is not None and arrays['semantics'].shape != tuple(shape):
-        raise _fail(path, token, f'shape {arrays["semantics"].shape}, but the prediction is '
-                    f'{tuple(shape)}')
+    _check_layout(path, token, {k: (v.shape, v.dtype) for k, v in arrays.items()}, shape)
     for key, value in arrays.items():
-        if value.dtype != np.bool_ and not np.issubdtype(value.dtype, np.integer):
-            raise _fail(path, token, f'{key} has dtype {value.dtype}')
         high = MAX_LABEL if key == 'semantics' else 1
         if value.size and (value.min() < 0 or value.max() > high):
             raise _fail(path, token, f'{key} holds values {value.min()}..{value.max()}')
+    return {k: v.astype(np.uint8, copy=False) for k, v in arrays.items()}
 
 
 def check_occ_gt_headers(files: Sequence[tuple[str, str | None]],
                          shape: tuple[int, ...] | None = None) -> None:
     """Check every GT file of a split before inference, reading only the zip directory and the
-    arrays' ``.npy`` headers (no decompression of the data).
+    arrays' ``.npy`` headers (no decompression of the data); values are checked on loading.
 
     Args:
         files: (occ_path, token) per sample.
@@ -96,25 +82,43 @@ def check_occ_gt_headers(files: Sequence[tuple[str, str | None]],
         FileNotFoundError, OccGTError: for the first bad file, as :func:`load_occ_gt`.
     """
     for occ_path, token in files:
-        path = occ_gt_file(occ_path)
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'Occ3D ground truth not found: {path} (sample {token})')
+        path = _existing_file(occ_path, token)
         try:
             headers = _npz_headers(path)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        except DAMAGED_FILE_ERRORS as error:
             raise _fail(path, token, f'damaged file ({type(error).__name__}: {error})') from error
-        missing = [k for k in OCC_GT_KEYS if k not in headers]
-        if missing:
-            raise _fail(path, token, f'lacks the arrays {missing} (found {sorted(headers)})')
-        shapes = {k: headers[k][0] for k in OCC_GT_KEYS}
-        shape = shape if shape is not None else shapes['semantics']
-        if any(s != tuple(shape) for s in shapes.values()) or len(shape) != 3:
-            raise _fail(path, token, f'array shapes {shapes}; the split\'s first file or the '
-                        f'prediction has {tuple(shape)}')
-        for key in OCC_GT_KEYS:
-            dtype = headers[key][1]
-            if dtype != np.bool_ and not np.issubdtype(dtype, np.integer):
-                raise _fail(path, token, f'{key} has dtype {dtype}')
+        _check_layout(path, token, headers, shape)
+        shape = shape if shape is not None else headers['semantics'][0]
+
+
+def _existing_file(occ_path: str, token: str | None) -> str:
+    path = occ_gt_file(occ_path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Occ3D ground truth not found: {path}'
+                                + ('' if token is None else f' (sample {token})'))
+    return path
+
+
+def _check_layout(path: str, token: str | None,
+                  found: dict[str, tuple[tuple[int, ...], np.dtype] | None],
+                  shape: tuple[int, ...] | None) -> None:
+    """The three arrays present (``found``: name -> (shape, dtype), or None when only the names
+    are known yet), of one 3-D shape equal to ``shape`` if given, with integer or bool dtypes."""
+    missing = [k for k in OCC_GT_KEYS if k not in found]
+    if missing:
+        raise _fail(path, token, f'lacks the arrays {missing} (found {sorted(found)})')
+    if any(found[k] is None for k in OCC_GT_KEYS):
+        return
+    shapes = {k: tuple(found[k][0]) for k in OCC_GT_KEYS}
+    if len(set(shapes.values())) != 1 or len(shapes['semantics']) != 3:
+        raise _fail(path, token, f'array shapes {shapes}')
+    if shape is not None and shapes['semantics'] != tuple(shape):
+        raise _fail(path, token, f'shape {shapes["semantics"]}, but the prediction (or the '
+                    f"split's first file) has {tuple(shape)}")
+    for key in OCC_GT_KEYS:
+        dtype = found[key][1]
+        if dtype != np.bool_ and not np.issubdtype(dtype, np.integer):
+            raise _fail(path, token, f'{key} has dtype {dtype}')
 
 
 def _npz_headers(path: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
