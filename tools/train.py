@@ -17,6 +17,7 @@ from mmengine.config import DictAction
 from mmdet3d.engine.distributed import shutdown_distributed
 from mmdet3d.engine.runner_setup import apply_train_args, build_runner, load_config
 from mmdet3d.utils import register_all_modules
+from mmdet3d.utils.host_memory import keep_freed_host_memory
 
 
 def parse_args() -> argparse.Namespace:
@@ -42,6 +43,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    keep_freed_host_memory()  # CPU iterations reuse freed tensors (mmdet3d/utils/host_memory.py)
     register_all_modules()
     cfg = apply_train_args(load_config(args.config, args.cfg_options), args)
     build_runner(cfg).train()
