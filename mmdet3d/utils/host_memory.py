@@ -1,14 +1,13 @@
 """Keep freed host memory for reuse: glibc malloc thresholds for CPU training and testing.
 
 By default glibc serves every allocation above its mmap threshold (128 KiB, raised as blocks are
-freed up to 32 MiB) with a fresh
-``mmap`` and returns it to the kernel on ``free``; the heap top is trimmed above 128 KiB. A CPU
-training iteration of the tiny config allocates and frees hundreds of such tensors (the voxel
-volumes and the decoders' activations are tens of MiB each), so every iteration page-faults
-them in again and the kernel zero-fills every page: measured on the quickstart config (batch 2,
-one thread, the 2-core machine shared with two training runs), ~630 k minor page faults and
-~1 s of system time per iteration. With both thresholds at 1 GiB freed blocks stay in the heap
-and are reused: 2 faults per iteration, 1.32x faster iterations, peak resident memory +16 %
+freed, up to 32 MiB) with a fresh ``mmap`` and returns it to the kernel on ``free``; the heap top is
+trimmed above 128 KiB. A CPU training iteration of the tiny config allocates and frees hundreds of
+such tensors (the voxel volumes and the decoders' activations are tens of MiB each), so every
+iteration page-faults them in again and the kernel zero-fills every page: measured on the quickstart
+config (batch 2, one thread, the 2-core machine shared with two training runs), ~630 k minor page
+faults and ~1 s of system time per iteration. With both thresholds at 1 GiB freed blocks stay in the
+heap and are reused: 2 faults per iteration, 1.32x faster iterations, peak resident memory +16 %
 (``tools/benchmarks/bench_host_memory.py``). Allocation only: the arithmetic is unchanged.
 """
 from __future__ import annotations
