@@ -32,18 +32,18 @@ def run_arm(config: str, keep: bool, warmup: int, iters: int, options: list[str]
     from mmdet3d.utils.host_memory import keep_freed_host_memory
     applied = keep_freed_host_memory() if keep else False
     import torch
-    from mmengine.config import Config, DictAction
+    from mmengine.config import DictAction
     from mmengine.dataset import pseudo_collate
 
+    from mmdet3d.engine.runner_setup import load_config
     from mmdet3d.registry import DATASETS, MODELS
     from mmdet3d.utils import register_all_modules
 
     register_all_modules()
-    cfg = Config.fromfile(config)
-    if options:
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--o', nargs='+', action=DictAction)
-        cfg.merge_from_dict(parser.parse_args(['--o', *options]).o)
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    cfg = load_config(config, parser.parse_args(['--cfg-options', *options] if options else [])
+                      .cfg_options)
     torch.manual_seed(0)
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     batch = pseudo_collate([dataset[i] for i in range(cfg.train_dataloader.batch_size)])
