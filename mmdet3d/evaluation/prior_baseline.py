@@ -9,7 +9,6 @@ models (camera mask by default) and, on request, with the same
 """
 from __future__ import annotations
 
-import os.path as osp
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -17,22 +16,13 @@ from mmengine.evaluator import BaseMetric
 
 from mmdet3d.datasets.converters.info_io import load_infos
 
-from .functional.occ_io import load_occ_gt
+from .functional.occ_io import info_occ_path, load_occ_gt
 from .functional.occ_miou import NUM_OCC_CLASSES
 from .functional.ray_iou import ArrayLike
 from .metrics.occ_metric import OccMetric
 from .metrics.ray_iou_metric import RayIoUMetric
 
 Progress = Callable[[Iterable], Iterable]
-
-
-def _occ_path(info: dict, path_prefix: str | None, ann_file: str) -> str:
-    occ_path = info.get('occ_path')
-    if occ_path is None:
-        raise KeyError(f'{ann_file}: info {info.get("token", "?")} has no occ_path')
-    if path_prefix is not None and not osp.isabs(occ_path):
-        occ_path = osp.join(path_prefix, occ_path)
-    return occ_path
 
 
 def most_frequent_labels(volumes: Iterable[np.ndarray],
@@ -81,7 +71,7 @@ def fit_prior(ann_file: str, path_prefix: str | None = None) -> tuple[np.ndarray
     infos, _ = load_infos(ann_file)
     if not infos:
         raise ValueError(f'{ann_file} holds no samples')
-    volumes = (load_occ_gt(_occ_path(info, path_prefix, ann_file), info.get('token'))['semantics']
+    volumes = (load_occ_gt(info_occ_path(info, path_prefix, ann_file), info.get('token'))['semantics']
                for info in infos)
     return most_frequent_labels(volumes), len(infos)
 
@@ -96,7 +86,7 @@ def _evaluate_constant(prediction: np.ndarray, ann_file: str, metric: BaseMetric
     for info in progress(infos):
         metric.process(None, [dict(pred_occ=pred, eval_thresholds=[0.0],
                                    sample_idx=info.get('token', '?'),
-                                   occ_path=_occ_path(info, None, ann_file))])
+                                   occ_path=info_occ_path(info, None, ann_file))])
     return metric.compute_metrics(metric.results), len(infos)
 
 

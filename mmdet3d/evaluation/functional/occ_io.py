@@ -26,6 +26,20 @@ def occ_gt_file(occ_path: str) -> str:
     return occ_path if occ_path.endswith('.npz') else osp.join(occ_path, 'labels.npz')
 
 
+def info_occ_path(info: dict, path_prefix: str | None, ann_file: str) -> str:
+    """The ``occ_path`` of one info of ``ann_file``, joined to ``path_prefix`` when relative.
+
+    Raises:
+        KeyError: naming the pkl and the sample, when the info has no ``occ_path``.
+    """
+    occ_path = info.get('occ_path')
+    if occ_path is None:
+        raise KeyError(f'{ann_file}: info {info.get("token", "?")} has no occ_path')
+    if path_prefix is not None and not osp.isabs(occ_path):
+        occ_path = osp.join(path_prefix, occ_path)
+    return occ_path
+
+
 def _fail(path: str, token: str | None, problem: str) -> OccGTError:
     where = path if token is None else f'{path} (sample {token})'
     return OccGTError(f'{where}: {problem}; expected {EXPECTED}')

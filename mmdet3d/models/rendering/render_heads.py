@@ -12,18 +12,26 @@ from mmdet3d.registry import MODELS
 
 @MODELS.register_module()
 class DepthRenderHead(nn.Module):
-    """Rendered distance: accumulated interval midpoints; weighted MSE loss.
+    """Rendered distance: accumulated interval midpoints; weighted MSE (or L1) loss.
 
     Args:
         loss_weight: multiplier of ``loss_render_depth``. Defaults to 0.05.
+        loss_type: ``'mse'`` (the original) or ``'l1'``. With the squared error a ray's pull
+            grows with its error, so the long rays, whose rendered depth errs by metres, outweigh
+            the near walls and ground; with L1 every ray pulls equally hard. Defaults to 'mse'.
     """
 
     loss_name = 'loss_render_depth'
     target_key = 'depth'
+    LOSS_TYPES = ('mse', 'l1')
 
-    def __init__(self, loss_weight: float = 0.05) -> None:
+    def __init__(self, loss_weight: float = 0.05, loss_type: str = 'mse') -> None:
         super().__init__()
+        if loss_type not in self.LOSS_TYPES:
+            raise ValueError(f'depth loss_type must be one of {self.LOSS_TYPES}, got '
+                             f'{loss_type!r}')
         self.loss_weight = loss_weight
+        self.loss_type = loss_type
 
     @staticmethod
     def sample_values(t_starts: Tensor, t_ends: Tensor) -> Tensor:
@@ -32,7 +40,7 @@ class DepthRenderHead(nn.Module):
         return ((t_starts + t_ends) / 2.0)[..., None]  # (R, S) -> (R, S, 1)
 
     def loss(self, pred: Tensor, depth: Tensor, ray_weights: Tensor) -> Tensor:
-        """Weighted MSE.
+        """Weighted MSE (or L1).
 
         Args:
             pred: (R, 1) rendered depth, metres.
@@ -40,9 +48,11 @@ class DepthRenderHead(nn.Module):
             ray_weights: (R,) class weight of each ray.
 
         Returns:
-            scalar: loss_weight * mean_r(w_r * (pred_r - depth_r)^2).
+            scalar: loss_weight * mean_r(w_r * (pred_r - depth_r)^2), or |pred_r - depth_r|
+            with ``loss_type='l1'``.
         """
-        error = (pred.squeeze(-1) - depth) ** 2  # (R, 1) -> (R,)
+        error = pred.squeeze(-1) - depth  # (R, 1) -> (R,)
+        error = error.abs() if self.loss_type == 'l1' else error ** 2
         return self.loss_weight * (ray_weights * error).mean()
 
 

@@ -35,12 +35,18 @@ class VolumeRenderer(nn.Module):
         rays_batch_size: rays rendered per iteration for the whole batch. Defaults to 32768.
         render_frame_ids: keyframe offsets of the render frames. Defaults to -3..3.
         class_balanced_loss: weight rays by the class weight of their label. Defaults to True.
+        class_frequencies: per-class voxel counts (17) the class weights are computed from
+            (``class_balanced_log_weights``); None: Occ3D-nuScenes' table, as the original.
+            ``tools/misc/class_frequencies.py`` counts them for a config's train split.
+            Defaults to None.
         log_weighting: log-frequency class weights (the only implemented weighting).
             Defaults to True.
         temporal_filter: ``_2d``: non-current frames see the static density. Defaults to False.
         ignore_classes: classes made transparent by the filter. Defaults to None.
         use_flow: flow configs: per-frame volumes from ``apply_flow_clipped``. Defaults to False.
         depth_loss_weight: weight of ``loss_render_depth``. Defaults to 0.05.
+        depth_loss_type: ``'mse'`` (the original) or ``'l1'`` (``DepthRenderHead``).
+            Defaults to 'mse'.
         semantic_loss_weight: weight of ``loss_render_semantics``. Defaults to 1.0.
         align_corners: lookup convention; True is the original (quirk 3), False the cell-aligned
             fix. Defaults to True.
@@ -61,11 +67,13 @@ class VolumeRenderer(nn.Module):
                  rays_batch_size: int = 32768,
                  render_frame_ids: Sequence[int] = (-3, -2, -1, 0, 1, 2, 3),
                  class_balanced_loss: bool = True,
+                 class_frequencies: Sequence[float] | None = None,
                  log_weighting: bool = True,
                  temporal_filter: bool = False,
                  ignore_classes: Sequence[int] | None = None,
                  use_flow: bool = False,
                  depth_loss_weight: float = 0.05,
+                 depth_loss_type: str = 'mse',
                  semantic_loss_weight: float = 1.0,
                  align_corners: bool = True,
                  density_scale: float = 1.0,
@@ -99,9 +107,17 @@ class VolumeRenderer(nn.Module):
         self.register_buffer(
             'ignore_classes',
             torch.tensor(list(ignore_classes or []), dtype=torch.long), persistent=False)
-        weights = class_balanced_log_weights() if class_balanced_loss else torch.ones(17)
+        if class_frequencies is not None and len(class_frequencies) != 17:
+            raise ValueError('class_frequencies needs 17 counts (Occ3D classes 0-16), got '
+                             f'{len(class_frequencies)}')
+        if not class_balanced_loss:
+            weights = torch.ones(17)
+        elif class_frequencies is None:
+            weights = class_balanced_log_weights()
+        else:
+            weights = class_balanced_log_weights(class_frequencies)
         self.register_buffer('class_weights', weights, persistent=False)
-        self.depth_head = DepthRenderHead(depth_loss_weight)
+        self.depth_head = DepthRenderHead(depth_loss_weight, depth_loss_type)
         self.semantic_head = SemanticRenderHead(semantic_loss_weight)
 
     def _volumes(self, density: Tensor, semantics: Tensor, bda: Tensor,

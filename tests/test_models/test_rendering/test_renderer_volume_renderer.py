@@ -1,6 +1,8 @@
 """VolumeRenderer end to end: known volumes, variants, batching, losses, weights, gradients."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -174,10 +176,51 @@ def test_losses_by_hand():
                                rtol=0)
 
 
+def test_l1_depth_loss_by_hand():
+    renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_impl='torch',
+                              depth_loss_weight=0.5, depth_loss_type='l1')
+    ray_dataset = [[torch.zeros(3, 2, dtype=torch.long), torch.tensor([1.0, 2.0, 30.0]),
+                    torch.tensor([11, 4, 15], dtype=torch.uint8)]]
+    preds = dict(depth=torch.tensor([[1.5], [0.0], [22.0]]), semantics=torch.zeros(3, 17),
+                 indices=torch.tensor([0, 1, 2]))
+    loss = renderer.loss(preds, ray_dataset)['loss_render_depth']
+    w = class_balanced_log_weights()[[11, 4, 15]]
+    torch.testing.assert_close(loss, 0.5 * (w * torch.tensor([0.5, 2.0, 8.0])).mean())
+    with pytest.raises(ValueError, match='loss_type'):
+        VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, depth_loss_type='huber')
+
+
 def test_class_weights_equal_spec_table():
     weights = class_balanced_log_weights()
     torch.testing.assert_close(weights, torch.tensor(SPEC_WEIGHTS), atol=5e-5, rtol=0)
     torch.testing.assert_close(weights.mean(), torch.tensor(1.0))
+
+
+def test_class_weights_of_own_counts_with_absent_classes():
+    # counts 0, 1, 3, 0 of 4 total: log(4/1) and log(4/3) rescaled to mean 1 over the two
+    # classes that occur; the absent ones take the largest of those
+    weights = class_balanced_log_weights([0, 1, 3, 0])
+    present = torch.tensor([math.log(4.0), math.log(4.0 / 3.0)], dtype=torch.float64)
+    present = present * 2 / present.sum()
+    expected = torch.stack([present[0], present[0], present[1], present[0]]).float()
+    torch.testing.assert_close(weights, expected)
+    for bad in ([1, -1, 2], [0, 5, 0]):
+        with pytest.raises(ValueError, match='class frequencies'):
+            class_balanced_log_weights(bad)
+
+
+def test_renderer_class_frequencies_option():
+    counts = [0, 10, 10, 10, 40, 0, 0, 10, 10, 0, 10, 400, 100, 100, 100, 200, 100]
+    renderer = VolumeRenderer(grid_size=GRID, pc_range=PC_RANGE, class_frequencies=counts)
+    torch.testing.assert_close(renderer.class_weights, class_balanced_log_weights(counts))
+    default = VolumeRenderer(grid_size=GRID, pc_range=PC_RANGE)
+    torch.testing.assert_close(default.class_weights, torch.tensor(SPEC_WEIGHTS), atol=5e-5,
+                               rtol=0)
+    unweighted = VolumeRenderer(grid_size=GRID, pc_range=PC_RANGE, class_balanced_loss=False,
+                                class_frequencies=counts)
+    torch.testing.assert_close(unweighted.class_weights, torch.ones(17))
+    with pytest.raises(ValueError, match='17 counts'):
+        VolumeRenderer(grid_size=GRID, pc_range=PC_RANGE, class_frequencies=counts[:5])
 
 
 @pytest.mark.parametrize('variant', ['flow', '2d'])
