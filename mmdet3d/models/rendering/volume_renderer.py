@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from mmdet3d.registry import MODELS
 
+from ..losses.distortion_loss import ray_distortion
 from .class_weights import class_balanced_log_weights
 from .flow_warping import apply_flow_clipped, create_static_density
 from .grid_sampling import trilinear_lookup
@@ -48,6 +49,9 @@ class VolumeRenderer(nn.Module):
         depth_loss_type: ``'mse'`` (the original) or ``'l1'`` (``DepthRenderHead``).
             Defaults to 'mse'.
         semantic_loss_weight: weight of ``loss_render_semantics``. Defaults to 1.0.
+        loss_distortion: config of a loss on each rendered ray's weights (e.g.
+            ``DistortionLoss``), reported as ``loss_render_distortion``; None: none, as the
+            original. Defaults to None.
         align_corners: lookup convention; True is the original (quirk 3), False the cell-aligned
             fix. Defaults to True.
         density_scale: sigma = density_scale * density (1/m). 1.0 is the original, where the
@@ -75,6 +79,7 @@ class VolumeRenderer(nn.Module):
                  depth_loss_weight: float = 0.05,
                  depth_loss_type: str = 'mse',
                  semantic_loss_weight: float = 1.0,
+                 loss_distortion: dict | None = None,
                  align_corners: bool = True,
                  density_scale: float = 1.0,
                  render_impl: str = 'auto') -> None:
@@ -119,6 +124,8 @@ class VolumeRenderer(nn.Module):
         self.register_buffer('class_weights', weights, persistent=False)
         self.depth_head = DepthRenderHead(depth_loss_weight, depth_loss_type)
         self.semantic_head = SemanticRenderHead(semantic_loss_weight)
+        self.loss_distortion = (
+            MODELS.build(loss_distortion) if loss_distortion is not None else None)
 
     def _volumes(self, density: Tensor, semantics: Tensor, bda: Tensor,
                  voxel_flow: list[Tensor] | None) -> tuple[Tensor, Tensor, str, str]:
@@ -171,7 +178,8 @@ class VolumeRenderer(nn.Module):
 
         Returns:
             dict with ``depth`` (R_tot, 1) metres and ``semantics`` (R_tot, K), zero for rays not
-            rendered, and ``indices`` (R,) of the rendered rays (R = min(R_tot, rays_batch_size)).
+            rendered, ``indices`` (R,) of the rendered rays (R = min(R_tot, rays_batch_size))
+            and, with ``loss_distortion``, ``distortion`` (R,) of the rendered rays.
         """
         if tuple(density.shape[1:4]) != self.grid_size[::-1]:
             raise ValueError(f'volume (Z, Y, X) {tuple(density.shape[1:4])} does not match '
@@ -206,10 +214,13 @@ class VolumeRenderer(nn.Module):
                                   self.pc_range, self.align_corners)  # (R, S, K)
         sem = accumulate_along_rays(weights, logits, self.render_impl)  # (R, K)
         num_total = len(all_rays)
-        return dict(
+        out = dict(
             depth=depth.new_zeros(num_total, 1).index_copy(0, indices, depth),
             semantics=sem.new_zeros(num_total, sem.shape[-1]).index_copy(0, indices, sem),
             indices=indices)
+        if self.loss_distortion is not None:
+            out['distortion'] = ray_distortion(weights, starts, ends)  # (R,)
+        return out
 
     def loss(self, preds: dict[str, Tensor],
              ray_dataset: list[list[Tensor]]) -> dict[str, Tensor]:
@@ -220,16 +231,20 @@ class VolumeRenderer(nn.Module):
             ray_dataset: B lists [idx (R_b, 2), depth (R_b,), label (R_b,)], as in forward.
 
         Returns:
-            ``loss_render_depth`` and ``loss_render_semantics`` scalars.
+            ``loss_render_depth`` and ``loss_render_semantics`` scalars, and
+            ``loss_render_distortion`` with ``loss_distortion``.
         """
         indices = preds['indices']
         device = preds['depth'].device
         depth = torch.cat([rays[1] for rays in ray_dataset]).to(device)[indices]  # (R,)
         labels = torch.cat([rays[2] for rays in ray_dataset]).to(device).long()[indices]
         ray_weights = self.class_weights[labels]  # (R,)
-        return {
+        losses = {
             self.depth_head.loss_name: self.depth_head.loss(
                 preds['depth'][indices], depth.to(preds['depth'].dtype), ray_weights),
             self.semantic_head.loss_name: self.semantic_head.loss(
                 preds['semantics'][indices], labels, ray_weights),
         }
+        if self.loss_distortion is not None:
+            losses['loss_render_distortion'] = self.loss_distortion(preds['distortion'])
+        return losses

@@ -1,0 +1,82 @@
+"""The distortion loss: O(S) prefix-sum form against the O(S^2) definition, hand cases, gradients
+and the renderer's ``loss_render_distortion``."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mmdet3d.models.losses.distortion_loss import DistortionLoss, ray_distortion
+from mmdet3d.models.rendering.volume_renderer import VolumeRenderer
+from mmdet3d.registry import MODELS
+
+
+def distortion_by_definition(weights, starts, ends):
+    """sum_ij w_i w_j |m_i - m_j| + 1/3 sum_i w_i^2 delta_i, double loop over samples."""
+    mids = (starts + ends) / 2
+    out = []
+    for w, m, s, e in zip(weights, mids, starts, ends):
+        pairs = sum(w[i] * w[j] * abs(m[i] - m[j]) for i in range(len(w)) for j in range(len(w)))
+        out.append(pairs + (w ** 2 * (e - s)).sum() / 3)
+    return torch.stack(out)
+
+
+def random_intervals(rays: int, samples: int, dtype=torch.float32):
+    gen = torch.Generator().manual_seed(0)
+    edges = torch.cumsum(torch.rand(rays, samples + 1, generator=gen, dtype=dtype), dim=-1)
+    weights = torch.rand(rays, samples, generator=gen, dtype=dtype)
+    return weights / weights.sum(-1, keepdim=True) * 0.9, edges[:, :-1], edges[:, 1:]
+
+
+def test_equals_the_definition():
+    weights, starts, ends = random_intervals(5, 9)
+    torch.testing.assert_close(ray_distortion(weights, starts, ends),
+                               distortion_by_definition(weights, starts, ends))
+
+
+def test_hand_cases():
+    starts = torch.tensor([[0.0, 1.0, 2.0, 3.0]])
+    ends = starts + 1.0
+    # all weight in one 1 m interval: 1/3 * 1 * 1
+    one = ray_distortion(torch.tensor([[0.0, 1.0, 0.0, 0.0]]), starts, ends)
+    # split 0.5 / 0.5 between intervals 3 m apart: 2 * 0.25 * 3 + 1/3 * (0.25 + 0.25)
+    split = ray_distortion(torch.tensor([[0.5, 0.0, 0.0, 0.5]]), starts, ends)
+    torch.testing.assert_close(one, torch.tensor([1.0 / 3.0]))
+    torch.testing.assert_close(split, torch.tensor([1.5 + 1.0 / 6.0]))
+    assert ray_distortion(torch.zeros(1, 4), starts, ends).item() == 0.0
+
+
+def test_gradcheck():
+    weights, starts, ends = random_intervals(3, 6, torch.float64)
+    weights.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda w: ray_distortion(w, starts, ends), (weights,))
+
+
+def test_loss_module():
+    loss = MODELS.build(dict(type='DistortionLoss', loss_weight=0.5))
+    assert loss(torch.tensor([1.0, 3.0])).item() == 1.0
+    with pytest.raises(ValueError, match='loss_weight'):
+        DistortionLoss(-1.0)
+
+
+def test_renderer_reports_the_distortion_of_its_rays():
+    grid, pc_range = (8, 4, 4), (-4.0, -2.0, -2.0, 4.0, 2.0, 2.0)
+    renderer = VolumeRenderer(pc_range=pc_range, grid_size=grid, render_range=(0.05, 8.0),
+                              samples_per_ray=16, use_proposal=False, render_frame_ids=(0,),
+                              render_impl='torch',
+                              loss_distortion=dict(type='DistortionLoss', loss_weight=0.1))
+    density = torch.full((1, 4, 4, 8, 1), 0.5)
+    density[:, :, :, 6:] = 1.0  # a slab of high density near x = 2..4
+    semantics = torch.zeros(1, 4, 4, 8, 17)
+    origins = torch.tensor([-3.5, 0.1, 0.1]).expand(1, 1, 1, 3)
+    directions = [torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])]
+    ray_dataset = [[torch.zeros(2, 2, dtype=torch.long), torch.tensor([5.5, 1.5]),
+                    torch.tensor([15, 15], dtype=torch.uint8)]]
+    jitter = torch.full((2, 15), 0.5)
+    preds = renderer(density, semantics, origins, directions, ray_dataset, torch.eye(3)[None],
+                     ray_perm=torch.tensor([0, 1]), jitter_rand=jitter)
+    assert preds['distortion'].shape == (2,) and (preds['distortion'] > 0).all()
+    losses = renderer.loss(preds, ray_dataset)
+    torch.testing.assert_close(losses['loss_render_distortion'],
+                               0.1 * preds['distortion'].mean())
+    plain = VolumeRenderer(pc_range=pc_range, grid_size=grid, render_frame_ids=(0,))
+    assert 'loss_render_distortion' not in plain.loss(preds, ray_dataset)
