@@ -76,22 +76,48 @@ def augment_image(img: Image.Image, aug: ImageAug) -> Image.Image:
     return img.rotate(aug.rotate)
 
 
-def normalize_image(img: np.ndarray, swap_rb: bool = True) -> torch.Tensor:
+def normalization_table() -> np.ndarray:
+    """(3, 256) float32: the normalised value of each uint8 level in each output channel.
+
+    Entry [c, v] is ``(v - mean[c]) * (1 / std[c])`` in float32, the arithmetic of
+    :func:`normalize_image`, so looking levels up gives the same bits as computing them.
+    """
+    levels = np.arange(256, dtype=np.float32)[None]  # (1, 256)
+    mean = np.asarray(IMG_MEAN, dtype=np.float32)[:, None]  # (3, 1)
+    stdinv = (1 / np.asarray(IMG_STD, dtype=np.float64)).astype(np.float32)[:, None]
+    return (levels - mean) * stdinv  # (3, 256)
+
+
+def normalize_image(img: np.ndarray, swap_rb: bool = True,
+                    out: torch.Tensor | None = None) -> torch.Tensor:
     """Normalise an RGB uint8 image (H, W, 3) to a (3, H, W) float32 tensor.
 
+    Output channel c holds ``(x - mean[c]) / std[c]`` of input channel c (2 - c with
+    ``swap_rb``), computed by a table lookup per uint8 level (:func:`normalization_table`).
+
     Args:
-        img: (H, W, 3) RGB array, values 0-255.
+        img: (H, W, 3) RGB uint8 array.
         swap_rb: quirk 15 (spec 10.1): the original swaps channels 0 and 2 before subtracting
             the RGB mean, so channel 0 holds (B - 123.675) / 58.395. Keep True for the
             pretrained backbone. Defaults to True.
+        out: (3, H, W) float32 tensor to write into (e.g. a slice of the batch of views);
+            None allocates one. Defaults to None.
     """
-    img = img.astype(np.float32)
-    if swap_rb:
-        img = img[..., ::-1]
-    mean = np.asarray(IMG_MEAN, dtype=np.float32)
-    stdinv = (1 / np.asarray(IMG_STD, dtype=np.float64)).astype(np.float32)
-    out = (img - mean) * stdinv
-    return torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))  # (H, W, 3) -> (3, H, W)
+    img = np.asarray(img)
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f'normalize_image needs an (H, W, 3) uint8 image, got {img.dtype} '
+                         f'{img.shape}')
+    if out is None:
+        out = torch.empty((3, *img.shape[:2]), dtype=torch.float32)
+    table = _NORMALIZATION_TABLE
+    target = out.numpy()
+    for c in range(3):
+        source = 2 - c if swap_rb else c
+        np.take(table[c], img[..., source], out=target[c])
+    return out
+
+
+_NORMALIZATION_TABLE = normalization_table()
 
 
 @TRANSFORMS.register_module()
@@ -202,24 +228,28 @@ class PrepareImageInputs(BaseTransform):
         if self.sequential:
             frames += list(require(results, 'adjacent', 'PrepareImageInputs'))
         cams = self.choose_cams()
-        imgs, intrins, post_rots, post_trans = [], [], [], []
-        for cam in cams:
+        n_frames = len(frames)
+        out_h, out_w = self.data_config['input_size']
+        # camera-major, then frames: view cam * n_frames + f (key frame first)
+        imgs = torch.empty((len(cams) * n_frames, 3, out_h, out_w), dtype=torch.float32)
+        intrins, post_rots, post_trans = [], [], []
+        for i, cam in enumerate(cams):
             img = self._load(curr, cam)
             aug = self.sample_augmentation(img.height, img.width)
             post_rot, post_tran = aug_affine(aug)
             post_rots.append(post_rot)
             post_trans.append(post_tran)
             intrins.append(np.asarray(curr['cams'][cam]['cam_intrinsic'], dtype=np.float64))
-            imgs.append(normalize_image(np.asarray(augment_image(img, aug)), self.swap_rb))
-            for adj in frames[1:]:
-                adj_img = augment_image(self._load(adj, cam), aug)
-                imgs.append(normalize_image(np.asarray(adj_img), self.swap_rb))
+            normalize_image(np.asarray(augment_image(img, aug)), self.swap_rb,
+                            out=imgs[i * n_frames])
+            for f, adj in enumerate(frames[1:], start=1):
+                normalize_image(np.asarray(augment_image(self._load(adj, cam), aug)),
+                                self.swap_rb, out=imgs[i * n_frames + f])
         key_lidar_ego = None
         if self.lidar_key_ego:
             key_lidar_ego = pose_matrix(curr['ego2global_translation'],
                                         curr['ego2global_rotation'])
         poses = [self._frame_poses(info, cams, key_lidar_ego) for info in frames]
-        n_frames = len(frames)
         rot3 = np.tile(np.eye(3, dtype=np.float32), (len(cams), 1, 1))
         rot3[:, :2, :2] = np.stack(post_rots)
         tran3 = np.zeros((len(cams), 3), dtype=np.float32)
@@ -229,7 +259,7 @@ class PrepareImageInputs(BaseTransform):
             return torch.from_numpy(np.concatenate([per_cam] * n_frames).astype(np.float32))
 
         results['img_inputs'] = (
-            torch.stack(imgs),
+            imgs,
             torch.from_numpy(np.concatenate([p[0] for p in poses]).astype(np.float32)),
             torch.from_numpy(np.concatenate([p[1] for p in poses]).astype(np.float32)),
             frame_major(np.stack(intrins)),

@@ -44,9 +44,11 @@ def project_points(points: np.ndarray, lidar2img: np.ndarray, post_rots: np.ndar
         uvz_pre: (N, P, 3) (u, v, z) before the image augmentation (pixels, pixels, m);
         uvz: (N, P, 3) after it (float64).
     """
-    cam = np.einsum('nij,pj->npi', lidar2img[:, :3, :3], points) + lidar2img[:, None, :3, 3]
+    # batched matrix products (BLAS): (P, 3) @ (N, 3, 3) -> (N, P, 3)
+    cam = points @ lidar2img[:, :3, :3].transpose(0, 2, 1) + lidar2img[:, None, :3, 3]
     uvz_pre = np.concatenate([cam[..., :2] / cam[..., 2:3], cam[..., 2:3]], axis=-1)
-    uvz = np.einsum('nij,npj->npi', post_rots, uvz_pre) + post_trans[:, None]
+    uvz = uvz_pre @ np.asarray(post_rots, dtype=np.float64).transpose(0, 2, 1) \
+        + post_trans[:, None]
     return uvz_pre, uvz
 
 

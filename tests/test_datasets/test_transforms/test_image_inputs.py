@@ -62,6 +62,24 @@ def test_normalisation_rb_swap() -> None:
                                                 (0 - 103.53) / 57.375], rtol=1e-6)
 
 
+@pytest.mark.parametrize('swap_rb', [True, False])
+def test_normalisation_table_equals_the_arithmetic_bitwise(swap_rb) -> None:
+    # every uint8 level in every channel, against (x - mean) * (1 / std) in float32
+    img = np.stack(np.meshgrid(np.arange(256), np.arange(3), indexing='ij'), -1)[..., 0]
+    img = np.stack([img[:, 0], np.roll(img[:, 1], 7), np.roll(img[:, 2], 99)], -1)
+    img = img.reshape(16, 16, 3).astype(np.uint8)
+    mean = np.asarray([123.675, 116.28, 103.53], np.float32)
+    stdinv = (1 / np.asarray([58.395, 57.12, 57.375])).astype(np.float32)
+    source = img[..., ::-1] if swap_rb else img
+    expected = ((source.astype(np.float32) - mean) * stdinv).transpose(2, 0, 1)
+    out = torch.full((2, 3, 16, 16), float('nan'))
+    result = normalize_image(img, swap_rb, out=out[1])
+    assert result.data_ptr() == out[1].data_ptr() and torch.isnan(out[0]).all()
+    assert np.array_equal(out[1].numpy(), expected)
+    with pytest.raises(ValueError, match='uint8'):
+        normalize_image(img.astype(np.int64))
+
+
 def _texture(c: int, f: int) -> np.ndarray:
     return np.random.default_rng(c).integers(0, 255, (112, 200, 3))  # same for every frame
 
