@@ -7,10 +7,14 @@ iteration and what is still held at its end, both above the level before the fir
 Flat figures from iteration 2 on (iteration 1 also allocates the gradients) show that memory
 does not grow across iterations.
 
-Presets (batch 1):
+Presets (``--batch`` samples per iteration, default 1):
     tiny   the golden tiny config (2 cameras, 64x192, grid 32x32x8).
     paper  ``occflownet_stbase_2d_flow.py`` (Swin-B, flow renderer) at reduced input: ``--cams``
-           cameras of ``--paper-input`` pixels, full 200x200x16 grid, ``--paper-rays`` rays.
+           cameras of ``--paper-input`` pixels, full 200x200x16 grid, ``--paper-rays`` rays;
+           ``--with-cp on|off`` overrides the Swin backbone's activation checkpointing.
+
+Each iteration line also gives the renderer's share of the forward time (``VolumeRenderer``,
+timed with forward hooks; the backward through it is part of the backward column).
 
 Memory: on CUDA ``torch.cuda.max_memory_allocated`` / ``memory_allocated``; on CPU the resident
 set (Linux: the peak is reset per iteration through ``/proc/self/clear_refs`` and read from
@@ -26,7 +30,7 @@ at 256x704): the depth distribution overflows to NaN and the depth BCE asserts; 
 Usage:
     python tools/benchmarks/bench_model.py [--presets tiny paper] [--iters N] [--amp]
         [--device cpu|cuda] [--threads N] [--cams 2] [--paper-input 128 352]
-        [--paper-rays 8192] [--no-mkldnn]
+        [--paper-rays 8192] [--batch 1] [--with-cp on|off] [--no-mkldnn]
 """
 from __future__ import annotations
 
@@ -103,6 +107,8 @@ def build(args: argparse.Namespace, preset: str, device: torch.device):
     builders = load_input_builders()
     cfg = Config.fromfile(str(CONFIGS[preset]))
     if preset == 'paper':
+        if args.with_cp is not None:
+            cfg.model.img_backbone.with_cp = args.with_cp == 'on'
         height, width = args.paper_input
         cfg.model.img_view_transformer.input_size = (height, width)
         geo = builders.Geometry(cams=args.cams, height=height, width=width,
@@ -113,7 +119,8 @@ def build(args: argparse.Namespace, preset: str, device: torch.device):
         geo = builders.Geometry()
         rays_per_view = 64
     model = MODELS.build(cfg.model).to(device).train()
-    inputs = builders.make_batch(batch_size=1, geo=geo, rays_per_view=rays_per_view, flips=(True,))
+    inputs = builders.make_batch(batch_size=args.batch, geo=geo, rays_per_view=rays_per_view,
+                                 flips=(True, False))
     return model, model.data_preprocessor.cast_data(inputs), geo
 
 
@@ -132,16 +139,27 @@ def run_child(args: argparse.Namespace, preset: str, precision: str) -> None:
     amp_dtype = getattr(torch, args.amp_dtype) if device.type == 'cuda' else torch.bfloat16
     enabled = precision == 'amp'
     label = f'{preset} {precision}' + (f' ({str(amp_dtype)[6:]})' if enabled else '')
-    print(f'[{label}] {params / 1e6:.1f} M params, {geo.cams} cam(s) {geo.height}x{geo.width}, '
-          f'grid {geo.grid_size}, {num_rays} rays, {device}, {torch.get_num_threads()} threads',
-          flush=True)
+    print(f'[{label}] {params / 1e6:.1f} M params, batch {args.batch}, {geo.cams} cam(s) '
+          f'{geo.height}x{geo.width}, grid {geo.grid_size}, {num_rays} rays, {device}, '
+          f'{torch.get_num_threads()} threads', flush=True)
     meter = MemoryMeter(device)
+    renderer_seconds: list[float] = []  # -start, end pairs of the renderer's forward calls
+
+    def clock(sign: float):
+        def hook(*_) -> None:  # returns None: inputs and outputs stay untouched
+            meter.sync()
+            renderer_seconds.append(sign * time.perf_counter())
+        return hook
+
+    model.renderer.register_forward_pre_hook(clock(-1.0))
+    model.renderer.register_forward_hook(clock(1.0))
     meter.sync()
     base = meter.current()
     rows = []
     iters = args.iters or DEFAULT_ITERS[preset]
     for it in range(1, iters + 1):
         model.zero_grad(set_to_none=True)
+        renderer_seconds.clear()
         meter.sync()
         meter.reset_peak()
         start = time.perf_counter()
@@ -156,9 +174,10 @@ def run_child(args: argparse.Namespace, preset: str, precision: str) -> None:
         rows.append((mid - start, end - mid, (meter.peak() - base) / MIB,
                      (meter.current() - base) / MIB))
         fwd, bwd, peak, held = rows[-1]
-        print(f'  iter {it}: forward {fwd:7.2f} s  backward {bwd:7.2f} s  total {fwd + bwd:7.2f} s'
-              f' | peak +{peak:8.1f} MiB  held after +{held:8.1f} MiB  loss {total.item():.4f}',
-              flush=True)
+        share = 100 * sum(renderer_seconds) / fwd
+        print(f'  iter {it}: forward {fwd:7.2f} s (renderer {share:4.1f} %)  backward {bwd:7.2f} s'
+              f'  total {fwd + bwd:7.2f} s | peak +{peak:8.1f} MiB  held after +{held:8.1f} MiB'
+              f'  loss {total.item():.4f}', flush=True)
     if len(rows) > 2:
         steady = rows[1:]
         mean = sum(fwd + bwd for fwd, bwd, _, _ in steady) / len(steady)
@@ -185,6 +204,9 @@ def main() -> None:
                         metavar=('H', 'W'), help='paper preset: image size (multiples of 32)')
     parser.add_argument('--paper-rays', type=int, default=8192,
                         help='paper preset: rays rendered per iteration')
+    parser.add_argument('--batch', type=int, default=1, help='samples per iteration')
+    parser.add_argument('--with-cp', choices=['on', 'off'],
+                        help="paper preset: Swin activation checkpointing (default: the config's)")
     parser.add_argument('--no-mkldnn', action='store_true',
                         help='disable oneDNN (CPU bf16 Conv3d 1x1x1 weight-grad bug, see above)')
     parser.add_argument('--child', nargs=2, metavar=('PRESET', 'PRECISION'),
