@@ -79,8 +79,8 @@ def augment_image(img: Image.Image, aug: ImageAug) -> Image.Image:
 def normalization_table() -> np.ndarray:
     """(3, 256) float32: the normalised value of each uint8 level in each output channel.
 
-    Entry [c, v] is ``(v - mean[c]) * (1 / std[c])`` in float32, the arithmetic of
-    :func:`normalize_image`, so looking levels up gives the same bits as computing them.
+    Entry [c, v] is ``(v - mean[c]) * (1 / std[c])`` in float32, the original's arithmetic per
+    pixel, so looking levels up gives the same bits as computing them.
     """
     levels = np.arange(256, dtype=np.float32)[None]  # (1, 256)
     mean = np.asarray(IMG_MEAN, dtype=np.float32)[:, None]  # (3, 1)
@@ -109,11 +109,10 @@ def normalize_image(img: np.ndarray, swap_rb: bool = True,
                          f'{img.shape}')
     if out is None:
         out = torch.empty((3, *img.shape[:2]), dtype=torch.float32)
-    table = _NORMALIZATION_TABLE
     target = out.numpy()
     for c in range(3):
         source = 2 - c if swap_rb else c
-        np.take(table[c], img[..., source], out=target[c])
+        np.take(_NORMALIZATION_TABLE[c], img[..., source], out=target[c])
     return out
 
 
