@@ -13,14 +13,11 @@ from typing import Any
 from mmengine.dataset import BaseDataset
 
 from mmdet3d.registry import DATASETS
+from mmdet3d.structures.occ3d import CLASS_NAMES
 
 from .converters.flow_gt import flow_path
 from .converters.info_io import load_infos
 
-OCC3D_CLASSES = ('others', 'barrier', 'bicycle', 'bus', 'car', 'construction_vehicle',
-                 'motorcycle', 'pedestrian', 'traffic_cone', 'trailer', 'truck',
-                 'driveable_surface', 'other_flat', 'sidewalk', 'terrain', 'manmade',
-                 'vegetation', 'free')
 REQUIRED_KEYS = ('token', 'timestamp', 'scene_name', 'scene_token', 'lidar_path', 'lidar_idx',
                  'panoptic_path', 'occ_path', 'lidar2ego_translation', 'lidar2ego_rotation',
                  'ego2global_translation', 'ego2global_rotation', 'cams')
@@ -62,7 +59,7 @@ class NuScenesDatasetOccpancy(BaseDataset):
         max_refetch: mmengine refetch attempts in train mode. Defaults to 1000.
     """
 
-    METAINFO = dict(classes=OCC3D_CLASSES)
+    METAINFO = dict(classes=CLASS_NAMES)
 
     def __init__(self,
                  ann_file: str,

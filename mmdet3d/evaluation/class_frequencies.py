@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from mmdet3d.datasets.converters.info_io import load_infos
+from mmdet3d.structures.occ3d import NUM_CLASSES, NUM_SEMANTIC_CLASSES
 
 from .functional.occ_io import info_occ_path, load_occ_gt
 
-NUM_SEMANTIC_CLASSES = 17  # Occ3D classes 0-16; 17 (free) is not counted
 MASKS = ('camera', 'lidar', 'none')
 
 
@@ -45,9 +45,9 @@ def class_voxel_counts(ann_file: str,
     infos, _ = load_infos(ann_file)
     if not infos:
         raise ValueError(f'{ann_file} holds no samples')
-    counts = np.zeros(NUM_SEMANTIC_CLASSES + 1, dtype=np.int64)  # + free
+    counts = np.zeros(NUM_CLASSES, dtype=np.int64)  # free counted, then dropped
     for info in progress(infos):
         gt = load_occ_gt(info_occ_path(info, path_prefix, ann_file), info.get('token'))
         labels = gt['semantics'] if mask == 'none' else gt['semantics'][gt[f'mask_{mask}'] > 0]
-        counts += np.bincount(labels.ravel(), minlength=NUM_SEMANTIC_CLASSES + 1)
+        counts += np.bincount(labels.ravel(), minlength=NUM_CLASSES)
     return counts[:NUM_SEMANTIC_CLASSES], len(infos)

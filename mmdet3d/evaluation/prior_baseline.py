@@ -15,9 +15,9 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 
 from mmdet3d.datasets.converters.info_io import load_infos
+from mmdet3d.structures.occ3d import NUM_CLASSES
 
 from .functional.occ_io import info_occ_path, load_occ_gt
-from .functional.occ_miou import NUM_OCC_CLASSES
 from .functional.ray_iou import ArrayLike
 from .metrics.occ_metric import OccMetric
 from .metrics.ray_iou_metric import RayIoUMetric
@@ -26,7 +26,7 @@ Progress = Callable[[Iterable], Iterable]
 
 
 def most_frequent_labels(volumes: Iterable[np.ndarray],
-                         num_classes: int = NUM_OCC_CLASSES) -> np.ndarray:
+                         num_classes: int = NUM_CLASSES) -> np.ndarray:
     """Per-voxel mode of a stack of label volumes.
 
     Ties go to the smallest label (``argmax`` order), so 'free' (17) wins only outright.

@@ -23,15 +23,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mmdet3d.structures.occ3d import CLASS_NAMES, FREE_LABEL, NUM_CLASSES, POINT_CLOUD_RANGE
 from mmdet3d.structures.voxel_grids import grid_factors, upsample_nearest
 
 from .functional.free_space import (DEPTH_EDGES, PASS_EDGES, RANGE_EDGES, bin_labels,
                                     binned_counts, free_where_gt_free, pool_majority,
                                     voxel_ranges)
-from .functional.occ_miou import (FREE_LABEL, NUM_OCC_CLASSES, OCC3D_CLASS_NAMES,
-                                  occ_confusion_matrix, occ_miou, per_class_iou)
+from .functional.occ_miou import occ_confusion_matrix, occ_miou, per_class_iou
 
-OCC3D_RANGE = (-40.0, -40.0, -1.0, 40.0, 40.0, 5.4)
 ERROR_KINDS = {'false_occupied': 'GT-free voxels predicted occupied',
                'missed_occupied': 'GT-occupied voxels predicted free'}
 
@@ -51,12 +50,12 @@ class TrainingDiagnostics:
     """
 
     def __init__(self, thresholds: Sequence[float], tau: float,
-                 pc_range: Sequence[float] = OCC3D_RANGE) -> None:
+                 pc_range: Sequence[float] = POINT_CLOUD_RANGE) -> None:
         self.thresholds = sorted({float(t) for t in thresholds} | {float(tau)})
         self.tau = float(tau)
         self.pc_range = tuple(float(v) for v in pc_range)
         self.num_samples = 0
-        shape = (NUM_OCC_CLASSES, NUM_OCC_CLASSES)
+        shape = (NUM_CLASSES, NUM_CLASSES)
         self.hist = {t: np.zeros(shape, np.int64) for t in self.thresholds}
         self.hist_semantics_only = np.zeros(shape, np.int64)
         self.hist_ceiling = np.zeros(shape, np.int64)
@@ -157,7 +156,7 @@ class TrainingDiagnostics:
             tau=self.tau,
             miou=miou(self.hist[self.tau]),
             per_class_iou={name: (None if np.isnan(v) else round(100 * float(v), 2))
-                           for name, v in zip(OCC3D_CLASS_NAMES[:FREE_LABEL],
+                           for name, v in zip(CLASS_NAMES[:FREE_LABEL],
                                               per_class_iou(self.hist[self.tau]))},
             tau_sweep={f'{t:g}': miou(h) for t, h in self.hist.items()},
             miou_semantics_only=miou(self.hist_semantics_only),

@@ -13,9 +13,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from mmdet3d.structures.occ3d import CLASS_NAMES
 from mmdet3d.utils.file_io import atomic_open
 
-from .occ_palette import OCC3D_CLASS_NAMES, OCC3D_PALETTE, UNOBSERVED_COLOR
+from .occ_palette import OCC3D_PALETTE, UNOBSERVED_COLOR
 
 
 def new_figure(width_in: float, height_in: float, dpi: int = 100) -> Figure:
@@ -37,7 +38,7 @@ def class_legend_handles(labels: Iterable[int], unobserved: bool = False) -> lis
         unobserved: append a patch for columns outside the mask. Defaults to False.
     """
     handles = [Patch(facecolor=OCC3D_PALETTE[c] / 255.0, edgecolor='0.3', linewidth=0.5,
-                     label=f'{c} {OCC3D_CLASS_NAMES[c]}') for c in sorted(set(labels))]
+                     label=f'{c} {CLASS_NAMES[c]}') for c in sorted(set(labels))]
     if unobserved:
         handles.append(Patch(facecolor=UNOBSERVED_COLOR / 255.0, edgecolor='0.3',
                              linewidth=0.5, label='not observed (mask)'))

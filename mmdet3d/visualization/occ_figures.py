@@ -8,12 +8,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from mmdet3d.evaluation.functional.occ_miou import occ_confusion_matrix, occ_miou
+from mmdet3d.structures.occ3d import FREE_LABEL, POINT_CLOUD_RANGE
 
 from .figures import class_legend_handles, new_figure
-from .occ_palette import (FREE_LABEL, UNOBSERVED, bev_disagreement, bev_image, bev_top_labels,
-                          label_colors, present_classes)
+from .occ_palette import (UNOBSERVED, bev_disagreement, bev_image, bev_top_labels, label_colors,
+                          present_classes)
 
-PC_RANGE = (-40.0, -40.0, -1.0, 40.0, 40.0, 5.4)
 # Layout of :func:`bev_comparison_figure` in inches: width per map, legend width, height.
 BEV_PANEL_IN = 5.2
 BEV_LEGEND_IN = 3.0
@@ -51,7 +51,7 @@ def bev_comparison_figure(pred: np.ndarray,
                           gt: np.ndarray | None = None,
                           mask: np.ndarray | None = None,
                           title: str = '',
-                          pc_range: Sequence[float] = PC_RANGE,
+                          pc_range: Sequence[float] = POINT_CLOUD_RANGE,
                           shade: bool = True,
                           dpi: int = 100) -> Figure:
     """GT, prediction and per-column disagreement as top-down maps, with a class legend.
@@ -137,7 +137,7 @@ def surface_voxels(semantics: np.ndarray, mask: np.ndarray | None = None,
 def voxel_figure(semantics: np.ndarray,
                  mask: np.ndarray | None = None,
                  title: str = '',
-                 pc_range: Sequence[float] = PC_RANGE,
+                 pc_range: Sequence[float] = POINT_CLOUD_RANGE,
                  stride: int = 1,
                  dpi: int = 100) -> Figure:
     """3-D view of the surface voxels of a label volume as square markers at voxel centres.

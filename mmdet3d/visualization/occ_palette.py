@@ -1,4 +1,4 @@
-"""Occ3D class names, the fixed colour palette and bird's-eye-view (BEV) projections.
+"""The fixed colour palette of the Occ3D labels and bird's-eye-view (BEV) projections.
 
 Pure numpy. Label volumes are indexed (X, Y, Z) like the Occ3D ground truth (spec 0.1):
 x forward, y left, z up. BEV images are returned in display orientation: forward (+x) up and
@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmdet3d.evaluation.functional.occ_miou import FREE_LABEL, OCC3D_CLASS_NAMES
+from mmdet3d.structures.occ3d import FREE_LABEL, NUM_CLASSES
 
-NUM_CLASSES = len(OCC3D_CLASS_NAMES)  # 18: 0-16 semantic, 17 free
 #: Label of BEV columns without a single voxel inside the mask (not observed).
 UNOBSERVED = 255
 

@@ -15,9 +15,10 @@ import numpy as np
 
 from mmdet3d.datasets.converters.info_io import load_infos
 from mmdet3d.evaluation.functional.occ_io import load_occ_gt
+from mmdet3d.structures.occ3d import POINT_CLOUD_RANGE
 
 from .figures import save_figure
-from .occ_figures import PC_RANGE, bev_comparison_figure, voxel_figure
+from .occ_figures import bev_comparison_figure, voxel_figure
 
 MASKS = ('camera', 'lidar', 'none')
 
@@ -95,7 +96,7 @@ def pair_samples(pred_dir: str, info_file: str | None = None, gt_root: str | Non
 
 def write_occupancy_figures(samples: list[OccSample], out_dir: str, mask: str = 'camera',
                             voxels: bool = False, shade: bool = True,
-                            pc_range: Sequence[float] = PC_RANGE, dpi: int = 100) -> list[str]:
+                            pc_range: Sequence[float] = POINT_CLOUD_RANGE, dpi: int = 100) -> list[str]:
     """Write ``<out_dir>/<scene>/<token>.png`` (GT vs prediction BEV) per sample.
 
     Args:

@@ -18,6 +18,7 @@ from mmdet3d.datasets.synthetic import DemoConfig, generate, scene_names
 from mmdet3d.datasets.synthetic import classes as C
 from mmdet3d.datasets.synthetic.generator import MINI_TRAIN, MINI_VAL
 from mmdet3d.datasets.synthetic.check import DemoDataError, check_dataset
+from mmdet3d.structures.occ3d import LIDARSEG_TO_OCC3D
 
 SMALL = DemoConfig(scenes=3, samples_per_scene=3, sweeps_per_sample=1, image_size=(320, 180))
 TINY = DemoConfig(scenes=1, samples_per_scene=2, sweeps_per_sample=1, image_size=(96, 54))
@@ -174,7 +175,7 @@ def test_points_fall_in_occ3d_voxels_of_their_class(nusc, demo_root):
         inside = np.all((idx >= 0) & (idx < [200, 200, 16]), axis=1)
         ix, iy, iz = idx[inside].T
         voxel_cls = gt['semantics'][ix, iy, iz]
-        agree = voxel_cls == C.LIDARSEG_TO_OCC3D[seg[inside]]
+        agree = voxel_cls == LIDARSEG_TO_OCC3D[seg[inside]]
         assert inside.sum() > 3000 and agree.mean() > 0.95, agree.mean()
         assert np.all(gt['mask_lidar'][ix, iy, iz] == 1)
         assert np.all(gt['mask_camera'] <= gt['mask_lidar'])

@@ -10,7 +10,8 @@ from PIL import Image
 
 from mmdet3d.datasets.transforms.image_inputs import (ImageAug, aug_affine, augment_image,
                                                       normalize_image)
-from mmdet3d.datasets.transforms.ray_generation import LIDARSEG_TO_OCC, GenerateRays
+from mmdet3d.datasets.transforms.ray_generation import GenerateRays
+from mmdet3d.structures.occ3d import LIDARSEG_TO_OCC3D
 
 
 @pytest.fixture(scope='module')
@@ -48,7 +49,7 @@ def test_normalize_small(img_golden) -> None:
 
 
 def test_lidarseg_map(rays_golden) -> None:
-    np.testing.assert_array_equal(LIDARSEG_TO_OCC, rays_golden['lidarseg_map'])
+    np.testing.assert_array_equal(LIDARSEG_TO_OCC3D, rays_golden['lidarseg_map'])
 
 
 def _golden_frame(g, case: int, frame: int, cams: list[str], tmp_path: Path) -> dict:

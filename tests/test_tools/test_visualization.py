@@ -12,9 +12,10 @@ from PIL import Image
 from mmdet3d.datasets.converters.info_io import dump_infos
 from mmdet3d.datasets.transforms.image_inputs import normalize_image
 from mmdet3d.visualization.occ_figures import bev_figure_size, surface_voxels
-from mmdet3d.visualization.occ_palette import (FREE_LABEL, OCC3D_CLASS_NAMES, OCC3D_PALETTE,
-                                               UNOBSERVED, UNOBSERVED_COLOR, bev_disagreement,
-                                               bev_image, bev_top_labels, label_colors)
+from mmdet3d.structures.occ3d import CLASS_NAMES, FREE_LABEL
+from mmdet3d.visualization.occ_palette import (OCC3D_PALETTE, UNOBSERVED, UNOBSERVED_COLOR,
+                                               bev_disagreement, bev_image, bev_top_labels,
+                                               label_colors)
 from mmdet3d.visualization.render_figures import camera_figure_size
 from mmdet3d.visualization.render_inspection import denormalize_image, range_to_z_factor
 
@@ -24,8 +25,8 @@ CAR, TRUCK, ROAD = 4, 10, 11
 
 
 def test_palette_covers_the_18_occ3d_classes():
-    assert len(OCC3D_CLASS_NAMES) == 18 and OCC3D_CLASS_NAMES[FREE_LABEL] == 'free'
-    assert OCC3D_CLASS_NAMES[CAR] == 'car' and OCC3D_CLASS_NAMES[16] == 'vegetation'
+    assert len(CLASS_NAMES) == 18 and CLASS_NAMES[FREE_LABEL] == 'free'
+    assert CLASS_NAMES[CAR] == 'car' and CLASS_NAMES[16] == 'vegetation'
     assert OCC3D_PALETTE.shape == (18, 3) and OCC3D_PALETTE.dtype == np.uint8
     assert len({tuple(c) for c in OCC3D_PALETTE}) == 18  # every class its own colour
     assert tuple(OCC3D_PALETTE[FREE_LABEL]) == (255, 255, 255)

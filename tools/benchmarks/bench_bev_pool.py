@@ -28,9 +28,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from mmdet3d.ops.bev_pool_v2 import bev_pool_v2, ext_status, load_ext  # noqa: E402
 from mmdet3d.ops.bev_pool_v2 import voxel_pooling_prepare_v2  # noqa: E402
+from mmdet3d.structures.occ3d import GRID_LOWER  # noqa: E402  both sizes span Occ3D's range
 
 MMAP_ENV = 'MALLOC_MMAP_THRESHOLD_'
-GRID_LOWER = (-40.0, -40.0, -1.0)  # both sizes span [-40, 40] x [-40, 40] x [-1, 5.4] m
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from mmdet3d.evaluation.functional.occ_io import load_occ_gt  # noqa: E402
-from mmdet3d.evaluation.functional.occ_miou import FREE_LABEL  # noqa: E402
+from mmdet3d.structures.occ3d import FREE_LABEL, GRID_SHAPE  # noqa: E402
 from mmdet3d.evaluation.functional.ray_iou import cast_rays, lidar_ray_directions  # noqa: E402
 
 VAL_SAMPLES = 6019
@@ -38,7 +38,7 @@ VAL_SAMPLES = 6019
 def synthetic_street(seed: int) -> np.ndarray:
     """(200, 200, 16) labels: ground, two walls along x, random boxes."""
     rng = np.random.default_rng(seed)
-    labels = np.full((200, 200, 16), FREE_LABEL, np.uint8)
+    labels = np.full(GRID_SHAPE, FREE_LABEL, np.uint8)
     labels[:, :, 2] = 11
     labels[:, 40:45, 3:12] = 15
     labels[:, 155:160, 3:12] = 15

@@ -74,8 +74,7 @@ def run_once(args: argparse.Namespace, impl: str, num_rays: int) -> dict:
                       + [torch.full((500, 1), 4), torch.randint(0, frames, (500, 1))],
                       dim=1).to(torch.uint8)
             for _ in range(batch)]
-    renderer = VolumeRenderer(pc_range=(-40.0, -40.0, -1.0, 40.0, 40.0, 5.4),
-                              grid_size=args.grid, samples_per_ray=args.samples, use_flow=True,
+    renderer = VolumeRenderer(grid_size=args.grid, samples_per_ray=args.samples, use_flow=True,
                               render_frame_ids=tuple(range(-(frames // 2), frames - frames // 2)),
                               rays_batch_size=num_rays, render_impl='torch')
     if impl == 'rebatched':

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from tqdm import tqdm  # noqa: E402
 
 from mmdet3d.evaluation.class_frequencies import MASKS, class_voxel_counts  # noqa: E402
-from mmdet3d.evaluation.functional.occ_miou import OCC3D_CLASS_NAMES  # noqa: E402
+from mmdet3d.structures.occ3d import CLASS_NAMES  # noqa: E402
 from mmdet3d.models.rendering.class_weights import class_balanced_log_weights  # noqa: E402
 
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> list[int]:
     original = class_balanced_log_weights()
     print(f'{num} samples of {ann}, {args.mask} mask')
     print(f'{"class":22s} {"voxels":>10s} {"weight":>7s} {"Occ3D table":>11s}')
-    for name, count, weight, orig in zip(OCC3D_CLASS_NAMES, counts, weights, original):
+    for name, count, weight, orig in zip(CLASS_NAMES, counts, weights, original):
         print(f'{name:22s} {count:10d} {weight:7.3f} {orig:11.3f}')
     values = ','.join(str(int(c)) for c in counts)
     print(f'model.renderer.class_frequencies=[{values}]')

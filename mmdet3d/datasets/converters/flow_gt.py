@@ -23,40 +23,21 @@ from typing import Any
 
 import numpy as np
 
+from mmdet3d.structures.occ3d import (DETECTION_CLASSES, DETECTION_TO_OCC3D, FLOW_CLASS,
+                                      FLOW_CLASSES, FLOW_FLOOR, FLOW_FRAME, FLOW_ROW_WIDTH,
+                                      FLOW_SRC, FLOW_TGT, GRID_SHAPE, POINT_CLOUD_RANGE,
+                                      VOXEL_SIZE)
+from mmdet3d.structures.pose import pose_matrix, quat_to_rotmat
+
 from .info_io import atomic_write_bytes
 
-PC_RANGE = np.array([-40.0, -40.0, -1.0, 40.0, 40.0, 5.4])
-VOXEL_SIZE = 0.4
-GRID_SIZE = np.array([200, 200, 16])  # voxels along x, y, z
-# Detection class order of the infos' gt_names and its Occ3D class index (spec 0.3).
-DETECTION_CLASSES = ('car', 'truck', 'construction_vehicle', 'bus', 'trailer', 'barrier',
-                     'motorcycle', 'bicycle', 'pedestrian', 'traffic_cone')
-DETECTION_TO_OCC = (4, 10, 5, 3, 9, 1, 6, 2, 7, 8)
-FLOW_CLASSES = (2, 3, 4, 5, 6, 7, 9, 10)
 FLOW_INFO_KEYS = ('token', 'scene_name', 'scene_token', 'timestamp', 'ego2global_translation',
                   'ego2global_rotation', 'lidar2ego_translation', 'lidar2ego_rotation',
                   'gt_boxes', 'gt_names', 'gt_instance_tokens', 'valid_flag')
-_OCC_OF_NAME = dict(zip(DETECTION_CLASSES, DETECTION_TO_OCC))
-
-
-def quaternion_to_matrix(quat: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) from (..., 4) quaternions (w, x, y, z), normalised first."""
-    q = np.asarray(quat, dtype=np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
-
-
-def pose_matrix(translation: Sequence[float], rotation: Sequence[float]) -> np.ndarray:
-    """4x4 transform from a translation (m) and a (w, x, y, z) quaternion."""
-    mat = np.eye(4)
-    mat[:3, :3] = quaternion_to_matrix(rotation)
-    mat[:3, 3] = translation
-    return mat
+_OCC_OF_NAME = dict(zip(DETECTION_CLASSES, DETECTION_TO_OCC3D))
+# the grid as arrays for the index arithmetic below
+PC_RANGE = np.array(POINT_CLOUD_RANGE)
+GRID_SIZE = np.array(GRID_SHAPE)
 
 
 @dataclass(frozen=True)
@@ -105,7 +86,7 @@ def movable_boxes(info: dict[str, Any], ego_from_lidar: np.ndarray) -> EgoBoxes:
     rot = ego_from_lidar[:3, :3]
     return EgoBoxes(
         centers=boxes[keep, :3] @ rot.T + ego_from_lidar[:3, 3],
-        rotations=rot @ quaternion_to_matrix(boxes[keep, 6:10]).reshape(-1, 3, 3),
+        rotations=rot @ quat_to_rotmat(boxes[keep, 6:10]).reshape(-1, 3, 3),
         wlh=boxes[keep, 3:6],
         labels=labels[keep],
         tokens=tokens[keep],
@@ -171,7 +152,7 @@ class FlowGT:
 
     @classmethod
     def empty(cls) -> FlowGT:
-        return cls(np.zeros((0, 11), np.uint8), np.zeros((0, 4, 4), np.float32),
+        return cls(np.zeros((0, FLOW_ROW_WIDTH), np.uint8), np.zeros((0, 4, 4), np.float32),
                    np.zeros((0,), np.uint16))
 
 
@@ -222,12 +203,12 @@ def sample_flow(infos: Sequence[dict[str, Any]], k: int, horizon: int = 3,
             src = inside[b]
             centres = PC_RANGE[:3] + (src[:, ::-1] + 0.5) * VOXEL_SIZE
             moved = centres @ rot.T + trans
-            block = np.empty((len(src), 11), dtype=np.int64)
-            block[:, 0:3] = src
-            block[:, 3:6] = _zyx_indices(moved, 0.0)
-            block[:, 6:9] = _zyx_indices(moved, 1e-5 - VOXEL_SIZE / 2)
-            block[:, 9] = current.labels[b]
-            block[:, 10] = s
+            block = np.empty((len(src), FLOW_ROW_WIDTH), dtype=np.int64)
+            block[:, FLOW_SRC] = src
+            block[:, FLOW_TGT] = _zyx_indices(moved, 0.0)
+            block[:, FLOW_FLOOR] = _zyx_indices(moved, 1e-5 - VOXEL_SIZE / 2)
+            block[:, FLOW_CLASS] = current.labels[b]
+            block[:, FLOW_FRAME] = s
             indices.append(np.full(len(src), len(transforms), dtype=np.int64))
             rows.append(block)
             transforms.append(motion)

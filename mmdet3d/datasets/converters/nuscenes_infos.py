@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from mmdet3d.structures.pose import pose_matrix
+
 from .info_io import dump_infos
 
 logger = logging.getLogger(__name__)
@@ -124,26 +126,13 @@ def split_scene_names(version: str) -> dict[str, list[str]]:
     return dict(train=list(splits.train), val=list(splits.val))
 
 
-def _rotation(quat: Iterable[float]) -> np.ndarray:
-    from pyquaternion import Quaternion
-    return Quaternion(list(quat)).rotation_matrix
-
-
-def _pose(translation: Iterable[float], rotation: Iterable[float]) -> np.ndarray:
-    """4x4 rigid transform from a translation (m) and a (w, x, y, z) quaternion."""
-    mat = np.eye(4)
-    mat[:3, :3] = _rotation(rotation)
-    mat[:3, 3] = np.asarray(translation, dtype=np.float64)
-    return mat
-
-
 def _camera_info(nusc: Any, root_path: str, sd_token: str, global_from_lidar: np.ndarray,
                  cam: str) -> dict[str, Any]:
     """One ``cams`` entry; the ego pose is the one at the camera timestamp."""
     sd = nusc.get('sample_data', sd_token)
     cs = nusc.get('calibrated_sensor', sd['calibrated_sensor_token'])
     pose = nusc.get('ego_pose', sd['ego_pose_token'])
-    global_from_cam = _pose(pose['translation'], pose['rotation']) @ _pose(
+    global_from_cam = pose_matrix(pose['translation'], pose['rotation']) @ pose_matrix(
         cs['translation'], cs['rotation'])
     lidar_from_cam = np.linalg.inv(global_from_lidar) @ global_from_cam
     return dict(
@@ -212,7 +201,7 @@ def sample_info(nusc: Any, sample: dict, occ_root: str) -> dict[str, Any]:
     if not os.path.isfile(panoptic_path):
         raise FileNotFoundError(
             f'panoptic labels of sample {sample["token"]} not found: {panoptic_path}')
-    global_from_lidar = _pose(pose['translation'], pose['rotation']) @ _pose(
+    global_from_lidar = pose_matrix(pose['translation'], pose['rotation']) @ pose_matrix(
         cs['translation'], cs['rotation'])
     info = dict(
         lidar_path=lidar_path,

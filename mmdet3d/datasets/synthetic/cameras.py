@@ -13,9 +13,11 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from mmdet3d.structures.pose import rigid_inverse
+
 from .classes import color_table
 from .raycast import box_radii, closest_hit, cull_boxes, ground_class, hit_normal
-from .rigs import SensorCalib, rigid_inverse
+from .rigs import SensorCalib
 from .world import World
 
 MAX_DEPTH = 150.0

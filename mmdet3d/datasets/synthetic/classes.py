@@ -18,19 +18,6 @@ LIDARSEG_NAMES: tuple[str, ...] = (
 )
 LIDARSEG_INDEX: dict[str, int] = {name: i for i, name in enumerate(LIDARSEG_NAMES)}
 
-#: Occ3D-nuScenes classes (spec 0.3); 17 = free.
-OCC3D_NAMES: tuple[str, ...] = (
-    'others', 'barrier', 'bicycle', 'bus', 'car', 'construction_vehicle', 'motorcycle',
-    'pedestrian', 'traffic_cone', 'trailer', 'truck', 'driveable_surface', 'other_flat',
-    'sidewalk', 'terrain', 'manmade', 'vegetation', 'free',
-)
-OCC3D_FREE = 17
-
-#: lidarseg index -> Occ3D class (spec 4.3.5, OccFlowNet's table).
-LIDARSEG_TO_OCC3D = np.array(
-    [0, 0, 7, 7, 7, 7, 7, 0, 0, 1, 0, 0, 8, 0, 2, 3, 3, 4, 5, 0, 0, 6, 9, 10, 11, 12, 13, 14, 15,
-     0, 16, 0], dtype=np.uint8)
-
 # lidarseg indices used by the demo world.
 PEDESTRIAN = LIDARSEG_INDEX['human.pedestrian.adult']
 BARRIER = LIDARSEG_INDEX['movable_object.barrier']

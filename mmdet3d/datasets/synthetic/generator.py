@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from mmdet3d.structures.pose import rigid_inverse
+
 from . import classes as C
 from . import cameras, lidar, occ3d
 from .fileio import make_token, swap_in, write_array_bin, write_image, write_npz
-from .rigs import LIDAR_CHANNEL, SensorCalib, camera_calibs, lidar_calib, rigid_inverse
+from .rigs import LIDAR_CHANNEL, SensorCalib, camera_calibs, lidar_calib
 from .tables import Tables, link_chain, pose_record, yaw_quaternion
 from .world import World, build_world
 

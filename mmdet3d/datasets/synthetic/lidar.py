@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mmdet3d.structures.pose import rigid_inverse
+
 from . import classes as C
 from .raycast import cast_rays, cull_boxes
-from .rigs import LIDAR_MAX_RANGE, LIDAR_MIN_RANGE, SensorCalib, lidar_directions, rigid_inverse
+from .rigs import LIDAR_MAX_RANGE, LIDAR_MIN_RANGE, SensorCalib, lidar_directions
 from .world import World
 
 #: Distance (m) by which box hits are kept inside every face of their box.

@@ -8,14 +8,16 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from mmdet3d.structures.occ3d import (FREE_LABEL, GRID_LOWER, GRID_SHAPE, LIDARSEG_TO_OCC3D,
+                                      VOXEL_SIZE)
+from mmdet3d.structures.pose import rigid_inverse
+
 from . import classes as C
 from .raycast import ground_class
-from .rigs import SensorCalib, rigid_inverse
+from .rigs import SensorCalib
 from .world import World
 
-GRID_LOWER = np.array([-40.0, -40.0, -1.0])
-VOXEL_SIZE = 0.4
-GRID_SHAPE = (200, 200, 16)
+_LOWER = np.array(GRID_LOWER)  # an array, as numba's compiled loops read it
 #: Voxel-vs-box overlaps thinner than this (m) do not count.
 _OVERLAP_EPS = 1e-4
 #: Camera visibility rays per image column; rows follow the aspect ratio.
@@ -33,16 +35,16 @@ def _voxelize_boxes(boxes: np.ndarray, label: np.ndarray, prio: np.ndarray, out:
         c, s = np.cos(yaw), np.sin(yaw)
         ex = abs(c) * ln / 2 + abs(s) * wd / 2
         ey = abs(s) * ln / 2 + abs(c) * wd / 2
-        x0 = max(int(np.floor((cx - ex - GRID_LOWER[0]) / VOXEL_SIZE)), 0)
-        x1 = min(int(np.floor((cx + ex - GRID_LOWER[0]) / VOXEL_SIZE)), nx - 1)
-        y0 = max(int(np.floor((cy - ey - GRID_LOWER[1]) / VOXEL_SIZE)), 0)
-        y1 = min(int(np.floor((cy + ey - GRID_LOWER[1]) / VOXEL_SIZE)), ny - 1)
+        x0 = max(int(np.floor((cx - ex - _LOWER[0]) / VOXEL_SIZE)), 0)
+        x1 = min(int(np.floor((cx + ex - _LOWER[0]) / VOXEL_SIZE)), nx - 1)
+        y0 = max(int(np.floor((cy - ey - _LOWER[1]) / VOXEL_SIZE)), 0)
+        y1 = min(int(np.floor((cy + ey - _LOWER[1]) / VOXEL_SIZE)), ny - 1)
         zb, zt = cz - ht / 2, cz + ht / 2
         p = prio[label[b]]
         for ix in range(x0, x1 + 1):
-            dx = GRID_LOWER[0] + (ix + 0.5) * VOXEL_SIZE - cx
+            dx = _LOWER[0] + (ix + 0.5) * VOXEL_SIZE - cx
             for iy in range(y0, y1 + 1):
-                dy = GRID_LOWER[1] + (iy + 0.5) * VOXEL_SIZE - cy
+                dy = _LOWER[1] + (iy + 0.5) * VOXEL_SIZE - cy
                 if abs(dx) >= ex + half_v or abs(dy) >= ey + half_v:
                     continue
                 if abs(dx * c + dy * s) >= ln / 2 + half_v * (abs(c) + abs(s)):
@@ -50,7 +52,7 @@ def _voxelize_boxes(boxes: np.ndarray, label: np.ndarray, prio: np.ndarray, out:
                 if abs(-dx * s + dy * c) >= wd / 2 + half_v * (abs(c) + abs(s)):
                     continue
                 for iz in range(nz):
-                    lo = GRID_LOWER[2] + iz * VOXEL_SIZE
+                    lo = _LOWER[2] + iz * VOXEL_SIZE
                     if lo + VOXEL_SIZE <= zb + _OVERLAP_EPS or lo >= zt - _OVERLAP_EPS:
                         continue
                     if p > out_prio[ix, iy, iz]:
@@ -64,9 +66,9 @@ def _ground_layer(world_from_ego: np.ndarray, bands: np.ndarray, cross_x: float,
     """(nx, ny) int32 ground lidarseg label at the voxel-column centres."""
     out = np.empty((nx, ny), dtype=np.int32)
     for ix in range(nx):
-        x = GRID_LOWER[0] + (ix + 0.5) * VOXEL_SIZE
+        x = _LOWER[0] + (ix + 0.5) * VOXEL_SIZE
         for iy in range(ny):
-            y = GRID_LOWER[1] + (iy + 0.5) * VOXEL_SIZE
+            y = _LOWER[1] + (iy + 0.5) * VOXEL_SIZE
             wx = world_from_ego[0, 0] * x + world_from_ego[0, 1] * y + world_from_ego[0, 3]
             wy = world_from_ego[1, 0] * x + world_from_ego[1, 1] * y + world_from_ego[1, 3]
             out[ix, iy] = ground_class(wx, wy, bands, cross_x, seg_edges, seg_kind)
@@ -90,9 +92,9 @@ def semantics(world: World, t: float, world_from_ego: np.ndarray) -> np.ndarray:
     prio = C.voxel_priority()
     prio_grid[:, :, 0] = prio[seg[:, :, 0]]
     _voxelize_boxes(boxes_ego, label, prio, seg, prio_grid)
-    occ = np.full(GRID_SHAPE, C.OCC3D_FREE, dtype=np.uint8)
+    occ = np.full(GRID_SHAPE, FREE_LABEL, dtype=np.uint8)
     occupied = seg >= 0
-    occ[occupied] = C.LIDARSEG_TO_OCC3D[seg[occupied]]
+    occ[occupied] = LIDARSEG_TO_OCC3D[seg[occupied]]
     return occ
 
 
@@ -135,17 +137,17 @@ def _traverse(ox: float, oy: float, oz: float, dx: float, dy: float, dz: float, 
     With ``stop_at_occupied`` the walk ends after the first voxel with ``occupied`` set.
     """
     nx, ny, nz = mark.shape
-    t0, t1 = _clip_axis(ox, dx, GRID_LOWER[0], nx, 0.0, t_end)
-    t0, t1 = _clip_axis(oy, dy, GRID_LOWER[1], ny, t0, t1)
-    t0, t1 = _clip_axis(oz, dz, GRID_LOWER[2], nz, t0, t1)
+    t0, t1 = _clip_axis(ox, dx, _LOWER[0], nx, 0.0, t_end)
+    t0, t1 = _clip_axis(oy, dy, _LOWER[1], ny, t0, t1)
+    t0, t1 = _clip_axis(oz, dz, _LOWER[2], nz, t0, t1)
     if t0 > t1:
         return
-    ix = _start_index(ox, dx, t0, GRID_LOWER[0], nx)
-    iy = _start_index(oy, dy, t0, GRID_LOWER[1], ny)
-    iz = _start_index(oz, dz, t0, GRID_LOWER[2], nz)
-    sx, tx, ddx = _axis_setup(ox, dx, GRID_LOWER[0], ix)
-    sy, ty, ddy = _axis_setup(oy, dy, GRID_LOWER[1], iy)
-    sz, tz, ddz = _axis_setup(oz, dz, GRID_LOWER[2], iz)
+    ix = _start_index(ox, dx, t0, _LOWER[0], nx)
+    iy = _start_index(oy, dy, t0, _LOWER[1], ny)
+    iz = _start_index(oz, dz, t0, _LOWER[2], nz)
+    sx, tx, ddx = _axis_setup(ox, dx, _LOWER[0], ix)
+    sy, ty, ddy = _axis_setup(oy, dy, _LOWER[1], iy)
+    sz, tz, ddz = _axis_setup(oz, dz, _LOWER[2], iz)
     while True:
         mark[ix, iy, iz] = 1
         if stop_at_occupied and occupied[ix, iy, iz]:
@@ -212,7 +214,7 @@ def mask_lidar(ego_from_world: np.ndarray,
 def mask_camera(occ: np.ndarray, calibs: list[SensorCalib], lidar_mask: np.ndarray) -> np.ndarray:
     """(200, 200, 16) uint8: voxels seen from the keyframe cameras up to the first occupied
     voxel along each ray, restricted to ``lidar_mask`` (so it is a subset of it)."""
-    occupied = occ != C.OCC3D_FREE
+    occupied = occ != FREE_LABEL
     mark = np.zeros(GRID_SHAPE, dtype=np.uint8)
     for calib in calibs:
         n_u = CAMERA_RAYS_U

@@ -59,14 +59,6 @@ class SensorCalib:
         return mat
 
 
-def rigid_inverse(mat: np.ndarray) -> np.ndarray:
-    """Inverse of a (4, 4) rigid transform."""
-    inv = np.eye(4)
-    inv[:3, :3] = mat[:3, :3].T
-    inv[:3, 3] = -mat[:3, :3].T @ mat[:3, 3]
-    return inv
-
-
 def _quat(mat: np.ndarray) -> tuple[float, float, float, float]:
     q = Quaternion(matrix=mat, atol=1e-9)
     if q.w < 0:

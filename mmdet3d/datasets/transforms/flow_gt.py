@@ -7,13 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from mmdet3d.registry import TRANSFORMS
+from mmdet3d.structures.occ3d import FLOW_CLASS, FLOW_FILE_OFFSETS, FLOW_FRAME
 
 from .base import BaseTransform
 from .utils import check_file, require
-
-# Keyframe offset of the stored frame index s = 0..5 (column 10 of ``flow``).
-FLOW_FILE_OFFSETS = (-3, -2, -1, 1, 2, 3)
-FLOW_CLASS_COLUMN, FLOW_FRAME_COLUMN = 9, 10
 
 
 def remap_flow(flow: np.ndarray, render_frame_ids: Sequence[int],
@@ -27,16 +24,16 @@ def remap_flow(flow: np.ndarray, render_frame_ids: Sequence[int],
         use_classes: Occ3D classes whose voxels move.
 
     Returns:
-        (F', 11) uint8, column 10 replaced by the index into ``render_frame_ids``.
+        (F', 11) uint8, the frame column replaced by the index into ``render_frame_ids``.
     """
     lut = np.full(len(FLOW_FILE_OFFSETS), -1, dtype=np.int64)
     for s, offset in enumerate(FLOW_FILE_OFFSETS):
         if offset in render_frame_ids:
             lut[s] = list(render_frame_ids).index(offset)
-    frame = lut[flow[:, FLOW_FRAME_COLUMN].astype(np.int64)]
-    keep = (frame >= 0) & np.isin(flow[:, FLOW_CLASS_COLUMN], np.asarray(use_classes))
+    frame = lut[flow[:, FLOW_FRAME].astype(np.int64)]
+    keep = (frame >= 0) & np.isin(flow[:, FLOW_CLASS], np.asarray(use_classes))
     out = flow[keep].copy()
-    out[:, FLOW_FRAME_COLUMN] = frame[keep]
+    out[:, FLOW_FRAME] = frame[keep]
     return out
 
 

@@ -15,7 +15,9 @@ from PIL import Image
 from mmdet3d.registry import TRANSFORMS
 
 from .base import BaseTransform
-from .utils import check_file, make_rng, pose_matrix, require, sensor_poses
+from mmdet3d.structures.pose import pose_matrix
+
+from .utils import check_file, make_rng, require, sensor_poses
 
 IMG_MEAN = (123.675, 116.28, 103.53)
 IMG_STD = (58.395, 57.12, 57.375)

@@ -7,16 +7,13 @@ import numpy as np
 import torch
 
 from mmdet3d.registry import TRANSFORMS
+from mmdet3d.structures.occ3d import LIDARSEG_TO_OCC3D, POINT_CLOUD_RANGE
+from mmdet3d.structures.pose import pose_matrix
 
 from .base import BaseTransform
 from .point_depth import lidar2img_matrices, project_points
 from .points import load_lidar_points
-from .utils import cam2global_matrices, check_file, pose_matrix, require, sensor_poses
-
-# nuScenes-lidarseg index (0..31) -> Occ3D class (0..16). Unlike the devkit's mapping,
-# personal_mobility (5) maps to pedestrian (7); noise and every ignored category map to 0.
-LIDARSEG_TO_OCC = np.array([0, 0, 7, 7, 7, 7, 7, 0, 0, 1, 0, 0, 8, 0, 2, 3, 3, 4, 5, 0, 0, 6, 9,
-                            10, 11, 12, 13, 14, 15, 0, 16, 0], dtype=np.int64)
+from .utils import cam2global_matrices, check_file, require, sensor_poses
 
 
 def load_panoptic_labels(path: str) -> np.ndarray:
@@ -24,7 +21,7 @@ def load_panoptic_labels(path: str) -> np.ndarray:
     with np.load(check_file(path, 'panoptic label file')) as npz:
         if 'data' not in npz:
             raise KeyError(f'{path} lacks the array "data"')
-        return LIDARSEG_TO_OCC[npz['data'].astype(np.int64) // 1000]
+        return LIDARSEG_TO_OCC3D[npz['data'].astype(np.int64) // 1000]
 
 
 @TRANSFORMS.register_module()
@@ -77,7 +74,7 @@ class GenerateRays(BaseTransform):
     def __init__(self,
                  render_frame_ids: Sequence[int] = (-3, -2, -1, 0, 1, 2, 3),
                  depth_range: Sequence[float] = (0.05, 39.0),
-                 pc_range: Sequence[float] = (-40.0, -40.0, -1.0, 40.0, 40.0, 5.4),
+                 pc_range: Sequence[float] = POINT_CLOUD_RANGE,
                  ignore_classes: Sequence[int] | None = None,
                  half_pixel_shift: bool = True,
                  depth_along_ray: bool = False,

@@ -1,10 +1,12 @@
-"""Shared helpers of the transforms: file and key checks, rigid poses, random draws."""
+"""Shared helpers of the transforms: file and key checks, poses of info dicts, random draws."""
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
 
 import numpy as np
+
+from mmdet3d.structures.pose import pose_matrix
 
 RandomSource = np.random.Generator | np.random.RandomState
 
@@ -32,41 +34,6 @@ def make_rng(seed: int | None) -> RandomSource:
     if seed is None:
         return np.random.mtrand._rand  # the RandomState behind np.random.seed / np.random.uniform
     return np.random.default_rng(seed)
-
-
-def quat_to_rotmat(quat: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Rotation matrices of unit quaternions.
-
-    Args:
-        quat: (..., 4) quaternions (w, x, y, z); normalised here.
-
-    Returns:
-        (..., 3, 3) float64 rotation matrices.
-    """
-    q = np.asarray(quat, dtype=np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    rot = np.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ], axis=-1)
-    return rot.reshape(q.shape[:-1] + (3, 3))
-
-
-def pose_matrix(translation: Sequence[float] | np.ndarray,
-                rotation: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Homogeneous transforms from translations (..., 3) and quaternions (..., 4) (w, x, y, z).
-
-    Returns:
-        (..., 4, 4) float64 matrices ``[[R, t], [0, 1]]``.
-    """
-    rot = quat_to_rotmat(rotation)
-    mat = np.zeros(rot.shape[:-2] + (4, 4))
-    mat[..., :3, :3] = rot
-    mat[..., :3, 3] = np.asarray(translation, dtype=np.float64)
-    mat[..., 3, 3] = 1.0
-    return mat
 
 
 def sensor_poses(info: dict, prefix: str = '') -> tuple[np.ndarray, np.ndarray]:

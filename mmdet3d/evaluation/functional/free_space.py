@@ -12,9 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mmdet3d.structures.occ3d import FREE_LABEL, NUM_CLASSES
 from mmdet3d.structures.voxel_grids import grid_factors
-
-from .occ_miou import FREE_LABEL, NUM_OCC_CLASSES
 
 # Bin edges of the reports: horizontal distance of a voxel centre from the ego origin (m),
 # LiDAR depth of a ray (m) and ray passes through a voxel's model cell.
@@ -94,7 +93,7 @@ def ray_cell_passes(origins: Tensor,
 
 
 def pool_majority(labels: np.ndarray, factors: Sequence[int],
-                  num_classes: int = NUM_OCC_CLASSES) -> np.ndarray:
+                  num_classes: int = NUM_CLASSES) -> np.ndarray:
     """Most frequent label of each (fx, fy, fz) block of an (X, Y, Z) label volume.
 
     Ties go to the smallest label, so 'free' (17) wins a block only outright.

@@ -8,13 +8,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mmdet3d.structures.occ3d import FREE_LABEL, GRID_SHAPE
 from mmdet3d.utils.file_io import atomic_open
 
 OCC_GT_KEYS = ('semantics', 'mask_lidar', 'mask_camera')
-OCC3D_SHAPE = (200, 200, 16)
-MAX_LABEL = 17  # free
 EXPECTED = (f'an .npz with uint8 arrays {", ".join(OCC_GT_KEYS)} of one (X, Y, Z) shape '
-            f'(Occ3D-nuScenes: {OCC3D_SHAPE}), semantics 0-{MAX_LABEL}, masks 0/1')
+            f'(Occ3D-nuScenes: {GRID_SHAPE}), semantics 0-{FREE_LABEL}, masks 0/1')
 
 
 class OccGTError(ValueError):
@@ -77,7 +76,7 @@ def load_occ_gt(occ_path: str, token: str | None = None,
         raise _fail(path, token, f'damaged file ({type(error).__name__}: {error})') from error
     _check_layout(path, token, {k: (v.shape, v.dtype) for k, v in arrays.items()}, shape)
     for key, value in arrays.items():
-        high = MAX_LABEL if key == 'semantics' else 1
+        high = FREE_LABEL if key == 'semantics' else 1
         if value.size and (value.min() < 0 or value.max() > high):
             raise _fail(path, token, f'{key} holds values {value.min()}..{value.max()}')
     return {k: v.astype(np.uint8, copy=False) for k, v in arrays.items()}

@@ -11,18 +11,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-NUM_OCC_CLASSES = 18
-FREE_LABEL = 17
-OCC3D_CLASS_NAMES = ('others', 'barrier', 'bicycle', 'bus', 'car', 'construction_vehicle',
-                     'motorcycle', 'pedestrian', 'traffic_cone', 'trailer', 'truck',
-                     'driveable_surface', 'other_flat', 'sidewalk', 'terrain', 'manmade',
-                     'vegetation', 'free')
+from mmdet3d.structures.occ3d import CLASS_NAMES, FREE_LABEL, NUM_CLASSES
 
 
 def occ_confusion_matrix(gt: np.ndarray,
                          pred: np.ndarray,
                          mask: np.ndarray | None = None,
-                         num_classes: int = NUM_OCC_CLASSES) -> np.ndarray:
+                         num_classes: int = NUM_CLASSES) -> np.ndarray:
     """Confusion matrix ``hist[gt, pred]`` of one sample.
 
     Voxels outside ``mask`` and voxels whose GT is not in ``[0, num_classes)`` are ignored.
@@ -90,7 +85,7 @@ def occ_miou(hist: np.ndarray, num_semantic: int = FREE_LABEL) -> float:
 
 
 def format_iou_report(hist: np.ndarray,
-                      class_names: Sequence[str] = OCC3D_CLASS_NAMES,
+                      class_names: Sequence[str] = CLASS_NAMES,
                       num_samples: int | None = None,
                       num_semantic: int = FREE_LABEL) -> str:
     """The original's printout: one ``===> <name> - IoU = x.xx`` line per semantic class.

@@ -55,12 +55,9 @@ import numba
 import numpy as np
 import torch
 
-from .occ_miou import FREE_LABEL, OCC3D_CLASS_NAMES
+from mmdet3d.structures.occ3d import CLASS_NAMES, FREE_LABEL, GRID_LOWER, NUM_SEMANTIC_CLASSES, VOXEL_SIZE
 
-OCC3D_PC_MIN = (-40.0, -40.0, -1.0)
-OCC3D_VOXEL_SIZE = 0.4
 RAY_IOU_THRESHOLDS = (1.0, 2.0, 4.0)
-NUM_SEMANTIC_CLASSES = FREE_LABEL
 ORIGIN_MAX_ABS_XY = 39.0
 MAX_RAY_ORIGINS = 8
 
@@ -137,8 +134,8 @@ def select_ray_origins(origins_in_ego: np.ndarray,
 def cast_rays(occupied: torch.Tensor,
               origins: ArrayLike,
               directions: ArrayLike,
-              pc_min: Sequence[float] = OCC3D_PC_MIN,
-              voxel_size: float = OCC3D_VOXEL_SIZE,
+              pc_min: Sequence[float] = GRID_LOWER,
+              voxel_size: float = VOXEL_SIZE,
               impl: str = 'auto') -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """First occupied voxel along each ray, traversed voxel by voxel like SparseOcc's dvr.
 
@@ -315,11 +312,11 @@ class RayIoUAccumulator:
     """
 
     def __init__(self,
-                 class_names: Sequence[str] = OCC3D_CLASS_NAMES[:NUM_SEMANTIC_CLASSES],
+                 class_names: Sequence[str] = CLASS_NAMES[:NUM_SEMANTIC_CLASSES],
                  free_label: int = FREE_LABEL,
                  thresholds: Sequence[float] = RAY_IOU_THRESHOLDS,
-                 pc_min: Sequence[float] = OCC3D_PC_MIN,
-                 voxel_size: float = OCC3D_VOXEL_SIZE,
+                 pc_min: Sequence[float] = GRID_LOWER,
+                 voxel_size: float = VOXEL_SIZE,
                  directions: ArrayLike | None = None) -> None:
         self.class_names = tuple(class_names)
         self.free_label = free_label

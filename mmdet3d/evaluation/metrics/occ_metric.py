@@ -13,11 +13,10 @@ from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
 from mmdet3d.registry import METRICS
+from mmdet3d.structures.occ3d import CLASS_NAMES, FREE_LABEL, NUM_CLASSES
 
 from ..functional.occ_io import save_occ_prediction
-from ..functional.occ_miou import (FREE_LABEL, NUM_OCC_CLASSES, OCC3D_CLASS_NAMES,
-                                   format_iou_report, occ_confusion_matrix, occ_miou,
-                                   threshold_key)
+from ..functional.occ_miou import format_iou_report, occ_confusion_matrix, occ_miou, threshold_key
 from .occ_sample import as_mapping, predicted_labels, sample_ground_truth, to_numpy
 
 
@@ -54,7 +53,7 @@ class OccMetric(BaseMetric):
     def __init__(self,
                  use_image_mask: bool = True,
                  use_lidar_mask: bool = False,
-                 num_classes: int = NUM_OCC_CLASSES,
+                 num_classes: int = NUM_CLASSES,
                  path_prefix: str | None = None,
                  save_dir: str | None = None,
                  format_only: bool = False,
@@ -127,7 +126,7 @@ class OccMetric(BaseMetric):
         if any(r['thresholds'] != thresholds for r in results):
             raise ValueError('OccMetric: samples were predicted with different eval_thresholds')
         total = np.sum([r['hists'] for r in results], axis=0)  # (n_tau, C, C)
-        class_names = OCC3D_CLASS_NAMES
+        class_names = CLASS_NAMES
         if self.dataset_meta and len(self.dataset_meta.get('classes', ())) >= FREE_LABEL:
             class_names = tuple(self.dataset_meta['classes'])
         metrics: dict[str, float] = {}

@@ -14,11 +14,10 @@ from torch import Tensor
 from mmdet3d.models.layers.conv_module import ConvModule
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import OccDataSample
+from mmdet3d.structures.occ3d import FREE_LABEL
 from mmdet3d.structures.voxel_grids import grid_factors, upsample_nearest
 
 from .bevstereo4d import BEVStereo4D
-
-FREE_LABEL = 17
 
 
 @MODELS.register_module()

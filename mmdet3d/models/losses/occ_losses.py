@@ -6,8 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmdet3d.registry import MODELS
-
-FREE_LABEL = 17
+from mmdet3d.structures.occ3d import FREE_LABEL
 
 
 @MODELS.register_module()

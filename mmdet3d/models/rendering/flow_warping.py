@@ -7,11 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-# Columns of a voxel_flow row (uint8): source zyx | target zyx | floor zyx (unused) | class | frame.
-FLOW_SRC = slice(0, 3)
-FLOW_TGT = slice(3, 6)
-FLOW_CLASS = 9
-FLOW_FRAME = 10
+from mmdet3d.structures.occ3d import FLOW_CLASS, FLOW_FRAME, FLOW_SRC, FLOW_TGT
 
 
 def create_static_density(density: Tensor, semantics: Tensor, ignore_classes: Tensor) -> Tensor:

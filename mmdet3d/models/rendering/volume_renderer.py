@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from mmdet3d.registry import MODELS
+from mmdet3d.structures.occ3d import GRID_SHAPE, NUM_SEMANTIC_CLASSES, POINT_CLOUD_RANGE
 
 from ..losses.distortion_loss import ray_distortion
 from .class_weights import class_balanced_log_weights
@@ -62,8 +63,8 @@ class VolumeRenderer(nn.Module):
     """
 
     def __init__(self,
-                 pc_range: Sequence[float] = (-40.0, -40.0, -1.0, 40.0, 40.0, 5.4),
-                 grid_size: Sequence[int] = (200, 200, 16),
+                 pc_range: Sequence[float] = POINT_CLOUD_RANGE,
+                 grid_size: Sequence[int] = GRID_SHAPE,
                  render_range: Sequence[float] = (0.05, 40.0),
                  samples_per_ray: int = 100,
                  prop_samples_per_ray: int = 50,
@@ -112,11 +113,11 @@ class VolumeRenderer(nn.Module):
         self.register_buffer(
             'ignore_classes',
             torch.tensor(list(ignore_classes or []), dtype=torch.long), persistent=False)
-        if class_frequencies is not None and len(class_frequencies) != 17:
-            raise ValueError('class_frequencies needs 17 counts (Occ3D classes 0-16), got '
-                             f'{len(class_frequencies)}')
+        if class_frequencies is not None and len(class_frequencies) != NUM_SEMANTIC_CLASSES:
+            raise ValueError(f'class_frequencies needs {NUM_SEMANTIC_CLASSES} counts (Occ3D '
+                             f'classes 0-{NUM_SEMANTIC_CLASSES - 1}), got {len(class_frequencies)}')
         if not class_balanced_loss:
-            weights = torch.ones(17)
+            weights = torch.ones(NUM_SEMANTIC_CLASSES)
         elif class_frequencies is None:
             weights = class_balanced_log_weights()
         else:
