@@ -1,12 +1,11 @@
 """create_demo_data -> create_data_bevdet -> create_flow_data through the CLI on a tiny world.
 
 The infos are checked against the raw v1.0 json tables (not through the devkit), the flow files
-against the dense oracle of test_flow_gt.py, and the dataset against both.
+against the dense oracle (mmdet3d.testing.flow_oracle), and the dataset against both.
 """
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import json
 import os
 import re
@@ -23,6 +22,7 @@ from pyquaternion import Quaternion
 from mmdet3d.datasets.converters import flow_gt, nuscenes_infos
 from mmdet3d.datasets.converters.info_io import load_infos
 from mmdet3d.datasets.nuscenes_occ_dataset import NuScenesDatasetOccpancy
+from mmdet3d.testing.flow_oracle import reference_flow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORLD_ARGS = ('--scenes', '2', '--samples-per-scene', '3', '--sweeps-per-sample', '0',
@@ -153,16 +153,7 @@ def test_infos_agree_with_raw_tables(world):
                                        + global_from_cam[:3, 3], atol=1e-6)
 
 
-def _reference_flow():
-    spec = importlib.util.spec_from_file_location(
-        'flow_gt_oracle', Path(__file__).with_name('test_flow_gt.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.reference_flow
-
-
 def test_flow_files_equal_dense_reference(world):
-    reference_flow = _reference_flow()
     for split, picks in (('train', (0,)), ('val', (2,))):  # first / last frame of a scene
         infos = flow_gt.sort_infos(_infos(world, split))
         for info in infos:

@@ -16,9 +16,10 @@ from pyquaternion import Quaternion
 
 from mmdet3d.datasets.synthetic import DemoConfig, generate, scene_names
 from mmdet3d.datasets.synthetic import classes as C
-from mmdet3d.datasets.synthetic.generator import MINI_TRAIN, MINI_VAL
 from mmdet3d.datasets.synthetic.check import DemoDataError, check_dataset
+from mmdet3d.datasets.synthetic.generator import MINI_TRAIN, MINI_VAL
 from mmdet3d.structures.occ3d import LIDARSEG_TO_OCC3D
+from tools import create_demo_data
 
 SMALL = DemoConfig(scenes=3, samples_per_scene=3, sweeps_per_sample=1, image_size=(320, 180))
 TINY = DemoConfig(scenes=1, samples_per_scene=2, sweeps_per_sample=1, image_size=(96, 54))
@@ -241,17 +242,12 @@ def test_invalid_config_names_the_field(field, value):
 
 
 def test_cli_rejects_bad_arguments_by_name(capsys):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'create_demo_data', Path(__file__).resolve().parents[2] / 'tools' / 'create_demo_data.py')
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     with pytest.raises(SystemExit):
-        cli.parse_args(['--out', 'x', '--image-size', '800by450'])
+        create_demo_data.parse_args(['--out', 'x', '--image-size', '800by450'])
     assert '--image-size' in capsys.readouterr().err
     with pytest.raises(SystemExit, match='scenes'):
-        cli.main(['--out', 'x', '--scenes', '0'])
-    assert cli.parse_args(['--out', 'x']).image_size == (800, 450)
+        create_demo_data.main(['--out', 'x', '--scenes', '0'])
+    assert create_demo_data.parse_args(['--out', 'x']).image_size == (800, 450)
 
 
 @pytest.mark.parametrize('left_hand', [False, True])

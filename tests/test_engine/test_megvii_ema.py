@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,6 @@ from mmdet3d.engine.model_ema import MEGVIIExponentialMovingAverage
 from mmdet3d.engine.runner_setup import build_runner
 
 FIXTURES = Path(__file__).resolve().parents[1] / 'fixtures'
-sys.path.insert(0, str(FIXTURES))
-import toy_occ  # noqa: E402,F401  (registers ToyOccModel / ToyOccDataset)
 
 
 def _ramp(updates: int) -> float:

@@ -9,7 +9,6 @@ live weights and BN statistics of epoch 3, and the EMA with ``resume_ema``, must
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,6 @@ from mmdet3d.engine.runner_setup import apply_train_args, build_runner, load_con
 
 FIXTURES = Path(__file__).resolve().parents[1] / 'fixtures'
 TOY_CFG = str(FIXTURES / 'configs' / 'toy_occ_2e.py')
-sys.path.insert(0, str(FIXTURES))
 OPTIONS = {
     'train_cfg.max_epochs': 3, 'train_cfg.val_interval': 1,
     'train_dataloader.dataset.random_flip': True, 'model.input_noise': 0.5,

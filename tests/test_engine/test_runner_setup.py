@@ -16,7 +16,6 @@ from mmdet3d.utils.checkpoint_io import atomic_torch_save, register_checkpoint_s
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / 'tests' / 'fixtures'
 TOY_CFG = str(FIXTURES / 'configs' / 'toy_occ_2e.py')
-sys.path.insert(0, str(FIXTURES))
 
 
 def _train_args(**kw) -> argparse.Namespace:
@@ -147,7 +146,7 @@ def test_atomic_save_and_weights_only_load_of_mmengine_objects(tmp_path):
 
 
 def test_test_refuses_a_checkpoint_that_does_not_fit_the_model(tmp_path):
-    import toy_occ
+    from mmdet3d.testing import toy_occ
 
     state = toy_occ.ToyOccModel().state_dict()
     del state['semantic.bias']

@@ -4,7 +4,6 @@ hand-built two-scene split with 200x200x16 volumes."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import sys
 from pathlib import Path
@@ -24,11 +23,12 @@ from mmdet3d.evaluation.metrics.ray_iou_metric import RayIoUMetric
 from mmdet3d.evaluation.prior_baseline import evaluate_prior_ray_iou
 from mmdet3d.structures import OccDataSample
 from mmdet3d.utils import register_all_modules
+from tools import eval_ray_iou
+from tools import test as test_tool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOY_CFG = str(REPO_ROOT / 'tests' / 'fixtures' / 'configs' / 'toy_occ_2e.py')
 DEMO_CFG = str(REPO_ROOT / 'configs' / 'occflownet' / 'occflownet_tiny_2d_flow_cpu.py')
-sys.path.insert(0, str(REPO_ROOT / 'tests' / 'fixtures'))  # toy_occ, imported by TOY_CFG
 DIRECTIONS = lidar_ray_directions()[::23]  # 611 of the 14,040 rays
 CAR, ROAD, MANMADE, FREE = 4, 11, 15, 17
 LIDAR2EGO = [1.0, 0.0, 2.0]
@@ -147,11 +147,8 @@ def _test_args(tmp_path: Path, config: str, **kwargs) -> argparse.Namespace:
 
 
 def test_eval_options_map_to_the_test_evaluator(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location('test_tool', REPO_ROOT / 'tools' / 'test.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
     monkeypatch.setattr(sys, 'argv', ['test.py', 'cfg.py', 'c.pth', '--eval', 'mIoU', 'RayIoU'])
-    assert tool.parse_args().eval == ['mIoU', 'RayIoU']
+    assert test_tool.parse_args().eval == ['mIoU', 'RayIoU']
 
     occ = dict(type='OccMetric', use_image_mask=True)
     ray = dict(type='RayIoUMetric', ann_file='data/demo/bevdetv2-nuscenes-mini_infos_val.pkl',
@@ -172,11 +169,7 @@ def test_eval_ray_iou_cli_scores_saved_predictions(tmp_path, capsys):
     for token in ('a0', 'a1'):
         save_occ_prediction(str(tmp_path / 'pred'), f'scene-{POSES[token][0]}', token,
                             PRED[token])
-    spec = importlib.util.spec_from_file_location('eval_ray_iou',
-                                                  REPO_ROOT / 'tools' / 'eval_ray_iou.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    metrics = tool.main(['--pred-dir', str(tmp_path / 'pred'), '--ann-file', ann_file,
+    metrics = eval_ray_iou.main(['--pred-dir', str(tmp_path / 'pred'), '--ann-file', ann_file,
                          '--data-root', str(tmp_path)])
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1] == f'RayIoU: {metrics["RayIoU"]:.2f}'

@@ -7,17 +7,13 @@ with ``weights_only=True`` and every recorded intermediate is compared, captured
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 
-from mmdet3d.registry import MODELS
+from mmdet3d.testing.tiny_model import build_tiny_model
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CONFIG = REPO_ROOT / 'configs' / 'occflownet' / 'golden' / 'occflownet_golden-tiny.py'
 INPUT_KEYS = ('in_imgs', 'in_sensor2egos', 'in_ego2globals', 'in_intrins', 'in_post_rots',
               'in_post_trans')
 # (recorded name, atol, rtol), tolerances of the golden README.
@@ -37,8 +33,7 @@ def golden(golden_dir):
 
 @pytest.fixture(scope='module')
 def model(golden_dir):
-    cfg = Config.fromfile(str(CONFIG))
-    net = MODELS.build(cfg.model)
+    net = build_tiny_model()
     state_dict = torch.load(golden_dir / 'tiny_model_state_dict.pt', weights_only=True)
     result = net.load_state_dict(state_dict, strict=True)
     assert not result.missing_keys and not result.unexpected_keys

@@ -1,27 +1,14 @@
-"""Fixtures of the tool tests: loading a tool script as a module, a tiny model on a tiny world."""
+"""Fixtures of the tool tests: a tiny model on a tiny world."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
-from typing import Callable
 
 import pytest
 from mmengine.config import Config
 
+from mmdet3d.testing.tiny_model import TINY_MODEL_CONFIG
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope='session')
-def load_tool() -> Callable[[str], ModuleType]:
-    """``load_tool('analysis_tools/x')`` imports ``tools/analysis_tools/x.py`` as a module."""
-    def load(name: str) -> ModuleType:
-        path = REPO_ROOT / 'tools' / f'{name}.py'
-        spec = importlib.util.spec_from_file_location(Path(name).name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    return load
 
 
 @pytest.fixture(scope='module')
@@ -38,7 +25,7 @@ def tiny_render_config(tmp_path_factory) -> str:
     infos = create_infos(load_nuscenes(str(demo), 'v1.0-mini'), 'v1.0-mini', str(demo / 'gts'))
     write_infos(infos, str(root), 'bevdetv2-nuscenes', 'v1.0-mini')
     cfg = Config.fromfile(str(REPO_ROOT / 'configs/occflownet/occflownet_stbase_2d.py'))
-    tiny = Config.fromfile(str(REPO_ROOT / 'configs/occflownet/golden/occflownet_golden-tiny.py'))
+    tiny = Config.fromfile(str(TINY_MODEL_CONFIG))
     cfg.model = tiny.model
     cfg.model.renderer.update(use_flow=False, temporal_filter=True,
                               ignore_classes=cfg.dynamic_classes)

@@ -15,6 +15,9 @@ from mmdet3d.registry import DATASETS
 from mmdet3d.structures.voxel_grids import grid_factors
 from mmdet3d.utils import register_all_modules
 
+from tools.analysis_tools import diagnose_training
+from tools.misc import subset_infos
+
 # the golden tiny model on a 40 x 40 x 8 grid (a divisor of Occ3D's 200 x 200 x 16), few samples
 OPTIONS = {'model.img_view_transformer.grid_config.x': [-40, 40, 2.0],
            'model.img_view_transformer.grid_config.y': [-40, 40, 2.0],
@@ -23,10 +26,9 @@ OPTIONS = {'model.img_view_transformer.grid_config.x': [-40, 40, 2.0],
 CLI_OPTIONS = [f'{k}={str(v).replace(" ", "")}' for k, v in OPTIONS.items()]
 
 
-def test_cli_prints_the_report_and_writes_json(tiny_render_config, load_tool, tmp_path, capsys):
-    tool = load_tool('analysis_tools/diagnose_training')
+def test_cli_prints_the_report_and_writes_json(tiny_render_config, tmp_path, capsys):
     out = tmp_path / 'diag.json'
-    summary = tool.main([tiny_render_config, '--random-init', '--split', 'train', '--max-rays',
+    summary = diagnose_training.main([tiny_render_config, '--random-init', '--split', 'train', '--max-rays',
                          '300', '--thresholds', '0.1', '1.0', '--json', str(out), '--no-progress',
                          '--cfg-options', *CLI_OPTIONS])
     printed = capsys.readouterr().out
@@ -40,17 +42,16 @@ def test_cli_prints_the_report_and_writes_json(tiny_render_config, load_tool, tm
     assert summary['false_occupied_by_range']['0-10'] > 90
 
 
-def test_ground_truth_fields_reproduce_the_grid_ceiling(tiny_render_config, load_tool,
+def test_ground_truth_fields_reproduce_the_grid_ceiling(tiny_render_config,
                                                         monkeypatch):
     """A model whose fields are the GT pooled to its grid scores the grid's ceiling, and renders
     exactly like the GT volume."""
     from mmdet3d.visualization.render_inspection import build_model, prepare_sample
 
-    tool = load_tool('analysis_tools/diagnose_training')
     register_all_modules()
     cfg = Config.fromfile(tiny_render_config)
     cfg.merge_from_dict(OPTIONS)
-    dataset = DATASETS.build(tool.diagnostic_dataset_cfg(cfg, 'train'))
+    dataset = DATASETS.build(diagnose_training.diagnostic_dataset_cfg(cfg, 'train'))
     sample = prepare_sample(dataset, 1)
     gt = sample.results['voxel_semantics']
     assert gt.shape == (200, 200, 16) and sample.results['mask_camera'].shape == gt.shape
@@ -61,7 +62,7 @@ def test_ground_truth_fields_reproduce_the_grid_ceiling(tiny_render_config, load
     monkeypatch.setattr(model, 'forward', lambda inputs, data_samples=None, mode='tensor':
                         dict(density=density, semantics=semantics))
     diag = TrainingDiagnostics([0.35], 0.35)
-    tool.diagnose_sample(model, sample, diag, max_rays=400, logit_scale=10.0,
+    diagnose_training.diagnose_sample(model, sample, diag, max_rays=400, logit_scale=10.0,
                          rng=np.random.default_rng(0))
     s = diag.summary()
     assert s['miou'] == s['miou_grid_ceiling'] > 10
@@ -72,19 +73,18 @@ def test_ground_truth_fields_reproduce_the_grid_ceiling(tiny_render_config, load
     assert s['miou_semantics_only'] >= s['miou']
 
 
-def test_subset_infos_keeps_one_scene_in_timestamp_order(load_tool, tmp_path, capsys):
+def test_subset_infos_keeps_one_scene_in_timestamp_order(tmp_path, capsys):
     from mmdet3d.datasets.converters.info_io import dump_infos, load_infos
 
-    tool = load_tool('misc/subset_infos')
     infos = [dict(token=t, timestamp=ts, scene_name=s) for t, ts, s in
              (('b2', 5, 'scene-b'), ('a1', 3, 'scene-a'), ('a0', 1, 'scene-a'),
               ('b1', 4, 'scene-b'), ('a2', 2, 'scene-a'))]
     src, out = str(tmp_path / 'in.pkl'), str(tmp_path / 'out.pkl')
     dump_infos(src, infos, 'v1.0-mini')
-    tool.main([src, out, '--first-scene'])
+    subset_infos.main([src, out, '--first-scene'])
     kept, meta = load_infos(out)
     assert [i['token'] for i in kept] == ['a0', 'a2', 'a1'] and meta == {'version': 'v1.0-mini'}
-    tool.main([src, out, '--scenes', 'scene-b', '--max-samples', '1'])
+    subset_infos.main([src, out, '--scenes', 'scene-b', '--max-samples', '1'])
     assert [i['token'] for i in load_infos(out)[0]] == ['b1']
     with pytest.raises(ValueError, match=r"scenes \['scene-c'\] not found"):
-        tool.main([src, out, '--scenes', 'scene-c'])
+        subset_infos.main([src, out, '--scenes', 'scene-c'])

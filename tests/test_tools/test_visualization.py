@@ -11,13 +11,15 @@ from PIL import Image
 
 from mmdet3d.datasets.converters.info_io import dump_infos
 from mmdet3d.datasets.transforms.image_inputs import normalize_image
-from mmdet3d.visualization.occ_figures import bev_figure_size, surface_voxels
 from mmdet3d.structures.occ3d import CLASS_NAMES, FREE_LABEL
+from mmdet3d.visualization.occ_figures import bev_figure_size, surface_voxels
 from mmdet3d.visualization.occ_palette import (OCC3D_PALETTE, UNOBSERVED, UNOBSERVED_COLOR,
                                                bev_disagreement, bev_image, bev_top_labels,
                                                label_colors)
 from mmdet3d.visualization.render_figures import camera_figure_size
 from mmdet3d.visualization.render_inspection import denormalize_image, range_to_z_factor
+
+from tools import visualize_occupancy, visualize_render
 
 CAMERAS = ['CAM_FRONT_LEFT', 'CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_BACK_LEFT', 'CAM_BACK',
            'CAM_BACK_RIGHT']
@@ -104,7 +106,7 @@ def _color_columns(img: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     return np.nonzero((img[..., :3] == rgb).all(-1).sum(0) >= 20)[0]
 
 
-def test_visualize_occupancy_cli(load_tool, tmp_path, capsys):
+def test_visualize_occupancy_cli(tmp_path, capsys):
     gt = np.full((200, 200, 16), FREE_LABEL, np.uint8)
     gt[..., 0] = ROAD
     gt[100:160, 120:180, 1:4] = CAR  # ahead-left of the ego (x, y > 0): inside the mask
@@ -116,9 +118,8 @@ def test_visualize_occupancy_cli(load_tool, tmp_path, capsys):
     infos = [dict(token=t, timestamp=ts, occ_path=f'data/gts/scene-1/{t}')
              for t, ts in (('tok_a', 2), ('tok_b', 1), ('tok_unpredicted', 0))]
     dump_infos(str(tmp_path / 'infos.pkl'), infos, 'v1.0-mini')
-    tool = load_tool('visualize_occupancy')
 
-    paths = tool.main(['--pred-dir', str(tmp_path / 'pred'), '--info', str(tmp_path / 'infos.pkl'),
+    paths = visualize_occupancy.main(['--pred-dir', str(tmp_path / 'pred'), '--info', str(tmp_path / 'infos.pkl'),
                        '--path-prefix', str(tmp_path), '--out', str(tmp_path / 'out'),
                        '--max-samples', '1', '--no-shade'])
     assert paths == [str(tmp_path / 'out' / 'scene-1' / 'tok_b.png')]  # timestamp order
@@ -134,7 +135,7 @@ def test_visualize_occupancy_cli(load_tool, tmp_path, capsys):
     assert car_cols.max() < width / 3 < truck_cols.min() < 2 * width / 3
     assert len(_color_columns(maps, UNOBSERVED_COLOR))  # the camera mask is drawn
 
-    paths = tool.main(['--pred-dir', str(tmp_path / 'pred'), '--gt-root',
+    paths = visualize_occupancy.main(['--pred-dir', str(tmp_path / 'pred'), '--gt-root',
                        str(tmp_path / 'data' / 'gts'), '--out', str(tmp_path / 'out2'),
                        '--mask', 'none', '--voxels'])
     names = sorted(Path(p).name for p in paths)
@@ -143,13 +144,13 @@ def test_visualize_occupancy_cli(load_tool, tmp_path, capsys):
     assert not len(_color_columns(np.asarray(Image.open(paths[0]).convert('RGB')),
                                   UNOBSERVED_COLOR))
 
-    only = tool.main(['--pred-dir', str(tmp_path / 'pred'), '--out', str(tmp_path / 'out3')])
+    only = visualize_occupancy.main(['--pred-dir', str(tmp_path / 'pred'), '--out', str(tmp_path / 'out3')])
     assert Image.open(only[0]).size == bev_figure_size(1)
     _save_pred(tmp_path / 'bad', 'scene-1', 'tok_a', pred[None])
     with pytest.raises(ValueError, match='must be \\(X, Y, Z\\)'):
-        tool.main(['--pred-dir', str(tmp_path / 'bad'), '--out', str(tmp_path / 'out4')])
+        visualize_occupancy.main(['--pred-dir', str(tmp_path / 'bad'), '--out', str(tmp_path / 'out4')])
     with pytest.raises(FileNotFoundError, match='no prediction files'):
-        tool.main(['--pred-dir', str(tmp_path / 'empty'), '--out', str(tmp_path / 'out4')])
+        visualize_occupancy.main(['--pred-dir', str(tmp_path / 'empty'), '--out', str(tmp_path / 'out4')])
 
 
 def test_range_to_z_factor_inverts_the_augmented_pixel():
@@ -171,13 +172,12 @@ def test_denormalize_image_inverts_normalize():
                                       img)
 
 
-def test_visualize_render_writes_one_png_per_camera(tiny_render_config, load_tool, tmp_path,
+def test_visualize_render_writes_one_png_per_camera(tiny_render_config, tmp_path,
                                                     capsys):
-    tool = load_tool('visualize_render')
     with pytest.raises(SystemExit):
-        tool.parse_args([tiny_render_config])  # neither a checkpoint nor --random-init
+        visualize_render.parse_args([tiny_render_config])  # neither a checkpoint nor --random-init
     out = tmp_path / 'render'
-    paths = tool.main([tiny_render_config, '--random-init', '--sample-index', '1', '--out',
+    paths = visualize_render.main([tiny_render_config, '--random-init', '--sample-index', '1', '--out',
                        str(out), '--max-rays-per-camera', '150', '--chunk', '64',
                        '--cfg-options', 'model.renderer.samples_per_ray=16',
                        'model.renderer.prop_samples_per_ray=8'])

@@ -31,7 +31,6 @@ from mmdet3d.utils.checkpoint_io import (CheckpointRefusedError, atomic_torch_sa
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / 'tests' / 'fixtures'
 TOY_CFG = str(FIXTURES / 'configs' / 'toy_occ_2e.py')
-sys.path.insert(0, str(FIXTURES))
 
 
 class Call:
@@ -89,7 +88,7 @@ def test_file_loader_refuses_payloads_naming_the_file(tmp_path, name, payload):
 
 @pytest.mark.parametrize('name, payload', PAYLOADS)
 def test_mmengine_and_pretrained_loaders_refuse_payloads(tmp_path, name, payload):
-    import toy_occ
+    from mmdet3d.testing import toy_occ
 
     path, marker = save_payload(tmp_path, payload, name)
     with pytest.raises(CheckpointRefusedError, match=str(path)):

@@ -2,8 +2,8 @@
 
 Side by side on the same samples of one run (spec 5.2):
 
-- ``dense``: the direct original algorithm (``reference_flow`` of tests/test_datasets/
-  test_flow_gt.py): every enlarged box tested against all 640,000 voxel centres with devkit
+- ``dense``: the direct original algorithm (:func:`mmdet3d.testing.flow_oracle.reference_flow`,
+  the oracle of tests/test_datasets/test_flow_gt.py): every enlarged box tested against all 640,000 voxel centres with devkit
   ``points_in_box``, once per box and offset; compute only, one process.
 - ``culled``: :func:`mmdet3d.datasets.converters.flow_gt.sample_flow` (bounding-box culling, one
   inside test per box); compute only, one process. Its rows are checked to equal ``dense``.
@@ -20,7 +20,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -36,15 +35,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from mmdet3d.datasets.converters import flow_gt, nuscenes_infos  # noqa: E402
 from mmdet3d.datasets.converters.info_io import load_infos  # noqa: E402
-
-
-def _oracle():
-    """The dense original algorithm kept in the tests."""
-    path = REPO_ROOT / 'tests' / 'test_datasets' / 'test_flow_gt.py'
-    spec = importlib.util.spec_from_file_location('flow_gt_oracle', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from mmdet3d.testing import flow_oracle  # noqa: E402
 
 
 def _infos(args: argparse.Namespace, tmp: str) -> list[dict]:
@@ -83,11 +74,10 @@ def main() -> None:
         infos = flow_gt.sort_infos(_infos(args, tmp))
         picks = np.linspace(0, len(infos) - 1, min(args.samples, len(infos))).round()
         picks = sorted({int(k) for k in picks})
-        oracle = _oracle()
-        grid = oracle._dense_grid()
+        grid = flow_oracle.dense_grid()
 
         start = time.perf_counter()
-        dense = [oracle.reference_flow(infos, k, grid=grid) for k in picks]
+        dense = [flow_oracle.reference_flow(infos, k, grid=grid) for k in picks]
         dense_s = (time.perf_counter() - start) / len(picks)
 
         start = time.perf_counter()

@@ -1,7 +1,7 @@
 """Forward + backward time and peak memory of one OccFlowNet training iteration, per iteration.
 
 Runs ``model(inputs, mode='loss')`` and ``backward()`` of the summed losses ``--iters`` times on
-one fixed synthetic batch (the ray-cast world of ``tests/test_models/test_detectors/occ_inputs``)
+one fixed synthetic batch (the ray-cast world of ``mmdet3d.testing.occ_inputs``)
 and prints, per iteration, the forward and backward time and the memory: the peak during the
 iteration and what is still held at its end, both above the level before the first iteration.
 Flat figures from iteration 2 on (iteration 1 also allocates the gradients) show that memory
@@ -35,7 +35,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import re
 import signal
@@ -53,26 +52,18 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.runner.amp import autocast  # noqa: E402
 
 from mmdet3d.registry import MODELS  # noqa: E402
+from mmdet3d.testing import occ_inputs  # noqa: E402
+from mmdet3d.testing.tiny_model import TINY_MODEL_CONFIG  # noqa: E402
 from mmdet3d.utils import register_all_modules  # noqa: E402
 
 CONFIGS = {
-    'tiny': REPO_ROOT / 'configs' / 'occflownet' / 'golden' / 'occflownet_golden-tiny.py',
+    'tiny': TINY_MODEL_CONFIG,
     'paper': REPO_ROOT / 'configs' / 'occflownet' / 'occflownet_stbase_2d_flow.py',
 }
-INPUTS = REPO_ROOT / 'tests' / 'test_models' / 'test_detectors' / 'occ_inputs.py'
 MIB = 1024.0 ** 2
 # A paper-preset iteration takes 1-1.5 min on one CPU core: one by default keeps the default run
 # near 2 minutes; use --iters 3 to see its memory stay flat.
 DEFAULT_ITERS = {'tiny': 5, 'paper': 1}
-
-
-def load_input_builders():
-    """The synthetic-world module of the detector tests."""
-    spec = importlib.util.spec_from_file_location('occ_inputs', INPUTS)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
 
 
 class MemoryMeter:
@@ -104,22 +95,21 @@ class MemoryMeter:
 
 def build(args: argparse.Namespace, preset: str, device: torch.device):
     """Model (train mode) and one batch of inputs on ``device``."""
-    builders = load_input_builders()
     cfg = Config.fromfile(str(CONFIGS[preset]))
     if preset == 'paper':
         if args.with_cp is not None:
             cfg.model.img_backbone.with_cp = args.with_cp == 'on'
         height, width = args.paper_input
         cfg.model.img_view_transformer.input_size = (height, width)
-        geo = builders.Geometry(cams=args.cams, height=height, width=width,
+        geo = occ_inputs.Geometry(cams=args.cams, height=height, width=width,
                                 grid_size=tuple(cfg.model.renderer.grid_size))
         rays_per_view = -(-args.paper_rays // (7 * args.cams))
         cfg.model.renderer.rays_batch_size = args.paper_rays
     else:
-        geo = builders.Geometry()
+        geo = occ_inputs.Geometry()
         rays_per_view = 64
     model = MODELS.build(cfg.model).to(device).train()
-    inputs = builders.make_batch(batch_size=args.batch, geo=geo, rays_per_view=rays_per_view,
+    inputs = occ_inputs.make_batch(batch_size=args.batch, geo=geo, rays_per_view=rays_per_view,
                                  flips=(True, False))
     return model, model.data_preprocessor.cast_data(inputs), geo
 

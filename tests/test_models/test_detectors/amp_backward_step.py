@@ -8,26 +8,20 @@ outside it, and saves ``{'losses': {name: float}, 'grads': {param: (dtype, all_f
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import torch
-from mmengine.config import Config
 from mmengine.runner.amp import autocast
 
-sys.path.insert(0, str(Path(__file__).parent))
-from occ_inputs import make_batch, take_sample  # noqa: E402
+from mmdet3d.testing.occ_inputs import make_batch, take_sample
+from mmdet3d.testing.tiny_model import build_tiny_model
+from mmdet3d.utils import register_all_modules
 
-from mmdet3d.registry import MODELS  # noqa: E402
-from mmdet3d.utils import register_all_modules  # noqa: E402
-
-TINY_CONFIG = (Path(__file__).resolve().parents[3] / 'configs' / 'occflownet' / 'golden' /
-               'occflownet_golden-tiny.py')
 
 
 def main(out: str) -> None:
     register_all_modules()
     torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(str(TINY_CONFIG)).model).train()
+    model = build_tiny_model().train()
     sample = take_sample(make_batch(batch_size=2, with_voxel_semantics=True), 0)
     with autocast(device_type='cpu', dtype=torch.bfloat16):
         losses = model(sample, mode='loss')

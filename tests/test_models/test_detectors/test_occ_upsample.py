@@ -6,26 +6,16 @@ are divided down to the model grid. Built from the tiny golden config (32x32x8 m
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch
-from mmengine.config import Config
 
 from mmdet3d.models.rendering.flow_warping import flip_flow_indices
-from mmdet3d.registry import MODELS
 
-from .occ_inputs import CAR, make_batch, take_sample
+from mmdet3d.testing.occ_inputs import CAR, make_batch, take_sample
+from mmdet3d.testing.tiny_model import build_tiny_model as build_model
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-TINY_CONFIG = REPO_ROOT / 'configs' / 'occflownet' / 'golden' / 'occflownet_golden-tiny.py'
 FINE = (64, 64, 16)
-
-
-def build_model(**overrides):
-    cfg = Config.fromfile(str(TINY_CONFIG))
-    cfg.merge_from_dict(dict(model=overrides))
-    return MODELS.build(cfg.model)
 
 
 @pytest.fixture(scope='module')

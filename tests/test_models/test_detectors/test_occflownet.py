@@ -2,7 +2,7 @@
 renderer variants and mixed precision (spec 2.3, 2.4, 2.10, 2.11).
 
 Built from the tiny golden config (2 cameras, 64x192 input, 32x32x8 grid) on the synthetic world
-of ``occ_inputs``. Every expected value is recomputed here from the spec, from raw outputs
+of ``mmdet3d.testing.occ_inputs``. Every expected value is recomputed here from the spec, from raw outputs
 captured with hooks.
 
 Mixed precision: ``tools/train.py --amp`` sets ``optim_wrapper.type='AmpOptimWrapper'`` with a
@@ -24,30 +24,21 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.runner.amp import autocast
 from torch import nn
 
-from mmdet3d.registry import MODELS
-
-from .occ_inputs import (CAR, CAR_CENTRE, CAR_HALF, FREE, GROUND, Geometry, make_batch,
-                         sensor2ego, take_sample, to_collated)
+from mmdet3d.testing.occ_inputs import (CAR, CAR_CENTRE, CAR_HALF, FREE, GROUND, Geometry,
+                                        make_batch, sensor2ego, take_sample, to_collated)
+from mmdet3d.testing.tiny_model import build_tiny_model as build_model
+from mmdet3d.testing.tiny_model import tiny_model_config
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-TINY_CONFIG = REPO_ROOT / 'configs' / 'occflownet' / 'golden' / 'occflownet_golden-tiny.py'
 DYNAMIC_CLASSES = (0, 1, 3, 4, 5, 7, 9, 10)  # ignore_classes of the _2d config
 LOSS_3D = dict(loss_occ_density=dict(type='OccDensityBCELoss'),
                loss_occ_semantics=dict(type='OccSemanticCELoss'))
 PER_FRAME_MODULES = ('img_neck', 'img_view_transformer', 'pre_process_net')
 ENCODER_MODULES = ('img_bev_encoder_backbone', 'img_bev_encoder_neck')
-
-
-def build_model(**overrides) -> nn.Module:
-    """The tiny OccFlowNet with ``model`` config overrides (dicts are merged)."""
-    cfg = Config.fromfile(str(TINY_CONFIG))
-    cfg.merge_from_dict(dict(model=overrides))
-    return MODELS.build(cfg.model)
 
 
 @pytest.fixture(scope='module')
@@ -398,7 +389,7 @@ def test_backward_after_cpu_autocast_gives_finite_gradients(tmp_path):
 
 def test_geometry_defaults_match_the_tiny_config():
     """The synthetic world's grid is the config's (guards the builders against config edits)."""
-    cfg = Config.fromfile(str(TINY_CONFIG)).model
+    cfg = tiny_model_config().model
     geo = Geometry()
     assert tuple(cfg.renderer.grid_size) == geo.grid_size
     assert tuple(cfg.renderer.pc_range) == geo.pc_range

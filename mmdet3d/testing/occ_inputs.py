@@ -15,9 +15,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from mmdet3d.structures.occ3d import FREE_LABEL, POINT_CLOUD_RANGE
+
 RENDER_FRAME_IDS = (-3, -2, -1, 0, 1, 2, 3)
 NUM_INPUT_FRAMES = 3  # t, t-1, t-2
-GROUND, WALL, CAR, FREE = 11, 15, 4, 17
+GROUND, WALL, CAR, FREE = 11, 15, 4, FREE_LABEL
 WALL_RADIUS, WALL_HEIGHT = 25.0, 4.0
 EGO_STEP, CAR_STEP = 4.0, 4.0  # metres per keyframe along +x
 CAR_CENTRE = (10.0, 3.0, 0.8)  # key ego frame at offset 0 (x, y, z)
@@ -42,7 +44,7 @@ class Geometry:
     cams: int = 2
     height: int = 64
     width: int = 192
-    pc_range: tuple[float, ...] = (-40.0, -40.0, -1.0, 40.0, 40.0, 5.4)
+    pc_range: tuple[float, ...] = POINT_CLOUD_RANGE
     grid_size: tuple[int, int, int] = (32, 32, 8)
 
 

@@ -1,0 +1,1 @@
+"""Analysis tools: training diagnostics and the over-fit check."""

@@ -1,0 +1,1 @@
+"""Small helpers: config printing, environment report, info subsets, class frequencies."""
