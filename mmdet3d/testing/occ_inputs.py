@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from mmdet3d.structures.camera_inputs import CameraInputs
 from mmdet3d.structures.occ3d import FREE_LABEL, POINT_CLOUD_RANGE
 
 RENDER_FRAME_IDS = (-3, -2, -1, 0, 1, 2, 3)
@@ -168,17 +169,17 @@ def render_image(geo: Geometry, cam: int, offset: int) -> Tensor:
     return img.T.reshape(3, geo.height, geo.width).float()
 
 
-def camera_inputs(geo: Geometry, bda: Tensor) -> list[Tensor]:
-    """One sample's ``img_inputs`` (no batch dim): imgs camera-major, transforms frame-major."""
+def camera_inputs(geo: Geometry, bda: Tensor) -> CameraInputs:
+    """One sample's camera inputs (no batch dim): imgs camera-major, transforms frame-major."""
     imgs = torch.stack([render_image(geo, cam, -fid) for cam in range(geo.cams)
                         for fid in range(NUM_INPUT_FRAMES)])  # (N*F, 3, H, W)
     views = [(cam, fid) for fid in range(NUM_INPUT_FRAMES) for cam in range(geo.cams)]
     sensor2egos = torch.stack([sensor2ego(cam) for cam, _ in views]).float()
     ego2globals = torch.stack([ego2global(-fid) for _, fid in views]).float()
-    intrins = intrinsics(geo).float().expand(len(views), 3, 3).clone()
-    post_rots = torch.eye(3).expand(len(views), 3, 3).clone()
-    post_trans = torch.zeros(len(views), 3)
-    return [imgs, sensor2egos, ego2globals, intrins, post_rots, post_trans, bda]
+    return CameraInputs(imgs=imgs, sensor2egos=sensor2egos, ego2globals=ego2globals,
+                        intrins=intrinsics(geo).float().expand(len(views), 3, 3).clone(),
+                        post_rots=torch.eye(3).expand(len(views), 3, 3).clone(),
+                        post_trans=torch.zeros(len(views), 3), bda=bda)
 
 
 def gt_depth(geo: Geometry) -> Tensor:
@@ -300,7 +301,8 @@ def make_batch(batch_size: int = 2,
     not to the flow table, as in the pipeline).
 
     Returns:
-        dict with ``img_inputs`` (7 tensors, batch dim first), ``gt_depth`` (B, N, H, W),
+        dict with ``img_inputs`` (:class:`CameraInputs`, batch dim first), ``gt_depth``
+        (B, N, H, W),
         ``origins`` (B, 7, N, 3), ``directions`` B x (R_b, 3), ``ray_dataset`` B x [idx, depth,
         label], ``voxel_flow`` B x (F_b, 11) uint8 and optionally ``voxel_semantics``
         (B, X, Y, Z) uint8.
@@ -318,7 +320,7 @@ def make_batch(batch_size: int = 2,
             directions=directions, ray_dataset=rays, voxel_flow=voxel_flow(geo),
             voxel_semantics=labels.flip(0) if flip else labels))
     inputs = dict(
-        img_inputs=[torch.stack([s['img_inputs'][i] for s in samples]) for i in range(7)],
+        img_inputs=CameraInputs.stack([s['img_inputs'] for s in samples]),
         gt_depth=torch.stack([s['gt_depth'] for s in samples]),
         origins=torch.stack([s['origins'] for s in samples]),
         directions=[s['directions'] for s in samples],
@@ -334,7 +336,7 @@ def take_sample(inputs: dict, index: int) -> dict:
     out = {}
     for key, value in inputs.items():
         if key == 'img_inputs':
-            out[key] = [v[index:index + 1] for v in value]
+            out[key] = CameraInputs.stack([value.unstack()[index]])
         elif isinstance(value, torch.Tensor):
             out[key] = value[index:index + 1]
         else:
@@ -345,8 +347,9 @@ def take_sample(inputs: dict, index: int) -> dict:
 def to_collated(inputs: dict, keys: tuple[str, ...] | None = None) -> dict:
     """The pseudo-collated loader output that ``OccDataPreprocessor`` turns into ``inputs``.
 
-    Tensors become lists of B per-sample tensors; ``img_inputs`` and ``ray_dataset`` become one
-    list of B tensors per entry (mmengine's ``pseudo_collate`` transposes sequences).
+    Tensors become lists of B per-sample tensors, ``img_inputs`` a list of B
+    :class:`CameraInputs`; ``ray_dataset`` becomes one list of B tensors per entry (mmengine's
+    ``pseudo_collate`` transposes sequences).
 
     Args:
         inputs: batched inputs of :func:`make_batch`.
@@ -360,7 +363,7 @@ def to_collated(inputs: dict, keys: tuple[str, ...] | None = None) -> dict:
         if keys is not None and key not in keys:
             continue
         if key == 'img_inputs':
-            out[key] = [list(entry.unbind(0)) for entry in value]
+            out[key] = value.unstack()
         elif key == 'ray_dataset':
             out[key] = [list(entry) for entry in zip(*value)]
         elif isinstance(value, torch.Tensor):

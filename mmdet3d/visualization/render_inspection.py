@@ -215,8 +215,8 @@ def inspect_render(model: nn.Module, sample: TrainingSample,
     idx, gt_depth, gt_label = (t.cpu() for t in packed['inputs']['ray_dataset'])
     key = idx[:, 0] == renderer.current_timestep
     cams = list(results['cam_names'])
-    imgs, _, _, intrins, post_rots, post_trans, _ = results['img_inputs']
-    frames = len(imgs) // len(cams)
+    cameras = results['img_inputs']
+    frames = cameras.num_views // len(cams)
     rng = np.random.default_rng(seed)
     device = inputs['origins'].device
     out = []
@@ -229,14 +229,15 @@ def inspect_render(model: nn.Module, sample: TrainingSample,
             renderer, fields['density'], fields['semantics'], inputs['origins'],
             inputs['directions'][0][rays.to(device)],
             [t[rays.to(t.device)] for t in inputs['ray_dataset'][0]],
-            inputs['img_inputs'][6], voxel_flow, chunk)
+            inputs['img_inputs'].bda, voxel_flow, chunk)
         pixels = packed['inputs']['coor'][rays].numpy()
         depth = depth.cpu().numpy().astype(np.float64)
         if not sample.depth_along_ray:
-            depth *= range_to_z_factor(pixels, intrins[n].numpy(), post_rots[n].numpy(),
-                                       post_trans[n].numpy(), sample.half_pixel_shift)
+            depth *= range_to_z_factor(pixels, cameras.intrins[n].numpy(),
+                                       cameras.post_rots[n].numpy(),
+                                       cameras.post_trans[n].numpy(), sample.half_pixel_shift)
         out.append(CameraRays(
-            name=name, image=denormalize_image(imgs[n * frames], sample.swap_rb), pixels=pixels,
+            name=name, image=denormalize_image(cameras.imgs[n * frames], sample.swap_rb), pixels=pixels,
             gt_depth=gt_depth[rays].numpy(), gt_label=gt_label[rays].numpy().astype(np.int64),
             depth=depth.astype(np.float32), label=logits.argmax(-1).cpu().numpy(),
             depth_kind='range' if sample.depth_along_ray else 'z-depth', num_total=num_total))

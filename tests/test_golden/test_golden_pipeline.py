@@ -11,6 +11,7 @@ from PIL import Image
 from mmdet3d.datasets.transforms.image_inputs import (ImageAug, aug_affine, augment_image,
                                                       normalize_image)
 from mmdet3d.datasets.transforms.ray_generation import GenerateRays
+from mmdet3d.structures.camera_inputs import CameraInputs
 from mmdet3d.structures.occ3d import LIDARSEG_TO_OCC3D
 
 
@@ -81,9 +82,12 @@ def test_generate_rays(rays_golden, case: int, tmp_path: Path) -> None:
     frames = [_golden_frame(g, case, f, cams, tmp_path) for f in range(2)]
     h, w = (int(v) for v in g[pre + 'in_img_hw'])
     imgs = torch.zeros(1, 1, 1, 1).expand(18, 3, h, w)
-    img_inputs = (imgs, None, None, torch.from_numpy(g[pre + 'in_intrins']),
-                  torch.from_numpy(g[pre + 'in_post_rots']),
-                  torch.from_numpy(g[pre + 'in_post_trans']), torch.from_numpy(g[pre + 'in_bda']))
+    img_inputs = CameraInputs(
+        imgs=imgs, sensor2egos=torch.zeros(18, 4, 4), ego2globals=torch.zeros(18, 4, 4),
+        intrins=torch.from_numpy(g[pre + 'in_intrins']),
+        post_rots=torch.from_numpy(g[pre + 'in_post_rots']),
+        post_trans=torch.from_numpy(g[pre + 'in_post_trans']),
+        bda=torch.from_numpy(g[pre + 'in_bda']))
     ignore = g[pre + 'in_ignore_classes'].tolist() or None
     transform = GenerateRays(render_frame_ids=g[pre + 'in_render_frame_ids'].tolist(),
                              ignore_classes=ignore)

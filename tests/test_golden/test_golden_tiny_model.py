@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 import torch
 
+from mmdet3d.structures.camera_inputs import CameraInputs
 from mmdet3d.testing.tiny_model import build_tiny_model
 
-INPUT_KEYS = ('in_imgs', 'in_sensor2egos', 'in_ego2globals', 'in_intrins', 'in_post_rots',
-              'in_post_trans')
+# golden file key -> CameraInputs field
+INPUT_KEYS = dict(in_imgs='imgs', in_sensor2egos='sensor2egos', in_ego2globals='ego2globals',
+                  in_intrins='intrins', in_post_rots='post_rots', in_post_trans='post_trans')
 # (recorded name, atol, rtol), tolerances of the golden README.
 GEOMETRY = [('sensor2keyego', 1e-4, 0), ('curr2adjsensor', 1e-4, 0), ('mlp_input', 1e-4, 0)]
 IMAGE = [(name, 1e-4, 1e-4) for name in (
@@ -40,7 +42,7 @@ def model(golden_dir):
     return net.eval()
 
 
-def record_forward(model, img_inputs: list[torch.Tensor]) -> tuple[dict, list]:
+def record_forward(model, cameras: CameraInputs) -> tuple[dict, list]:
     """Run ``predict`` and capture the intermediates named as in the golden file.
 
     Per-frame tensors are recorded once per frame pass, in pass order (t-1 first, then t).
@@ -71,8 +73,8 @@ def record_forward(model, img_inputs: list[torch.Tensor]) -> tuple[dict, list]:
     try:
         with torch.no_grad():
             stereo_tm2 = model.img_backbone.forward_stereo_feat(
-                img_inputs[0].view(1, 2, 3, 3, 64, 192)[:, :, 2].flatten(0, 1))
-            samples = model(dict(img_inputs=img_inputs), mode='predict')
+                cameras.imgs.view(1, 2, 3, 3, 64, 192)[:, :, 2].flatten(0, 1))
+            samples = model(dict(img_inputs=cameras), mode='predict')
     finally:
         for hook in hooks:
             hook.remove()
@@ -102,9 +104,10 @@ def record_forward(model, img_inputs: list[torch.Tensor]) -> tuple[dict, list]:
 
 @pytest.mark.parametrize('case', ['c0', 'c1'])
 def test_tiny_model_reproduces_every_intermediate(model, golden, case):
-    img_inputs = [torch.from_numpy(golden[key]) for key in INPUT_KEYS]
-    img_inputs.append(torch.from_numpy(golden[f'{case}_in_bda']))
-    got, samples = record_forward(model, img_inputs)
+    cameras = CameraInputs(**{field: torch.from_numpy(golden[key])
+                              for key, field in INPUT_KEYS.items()},
+                           bda=torch.from_numpy(golden[f'{case}_in_bda']))
+    got, samples = record_forward(model, cameras)
 
     names = [(f'{name}_{suffix}', atol, rtol) for name, atol, rtol in GEOMETRY + IMAGE +
              VOXEL_PER_FRAME for suffix in ('tm1', 't')]

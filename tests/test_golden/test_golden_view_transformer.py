@@ -16,6 +16,7 @@ from mmdet3d.models.view_transformers.stereo_cost_volume import (stereo_cost_vol
                                                                  stereo_sampling_grid)
 from mmdet3d.models.view_transformers.temporal_geometry import prepare_temporal_inputs
 from mmdet3d.ops.bev_pool_v2 import voxel_pooling_prepare_v2
+from mmdet3d.structures.camera_inputs import CameraInputs
 
 PREFIX = 'img_view_transformer.'
 TOL = dict(rtol=1e-4, atol=1e-4)
@@ -150,9 +151,11 @@ def tiny(golden_dir: Path) -> tuple[LSSViewTransformerBEVStereo, dict[str, torch
 def test_tiny_model_view_transformer(tiny, case: str):
     """Frame passes t (stereo prev t-1) and t-1 (stereo prev t-2) from the recorded inputs."""
     vt, g = tiny
-    inputs = prepare_temporal_inputs(
-        [g['in_imgs'], g['in_sensor2egos'], g['in_ego2globals'], g['in_intrins'],
-         g['in_post_rots'], g['in_post_trans'], g[f'{case}_in_bda']], num_frames=3)
+    cameras = CameraInputs(imgs=g['in_imgs'], sensor2egos=g['in_sensor2egos'],
+                           ego2globals=g['in_ego2globals'], intrins=g['in_intrins'],
+                           post_rots=g['in_post_rots'], post_trans=g['in_post_trans'],
+                           bda=g[f'{case}_in_bda'])
+    inputs = prepare_temporal_inputs(cameras, num_frames=3)
     assert inputs.curr2adjsensors[2] is None
     for fid, (name, prev_name) in enumerate([('t', 'tm1'), ('tm1', 'tm2')]):
         torch.testing.assert_close(inputs.sensor2keyegos[fid], g[f'{case}_sensor2keyego_{name}'],

@@ -8,6 +8,7 @@ from mmengine.dataset import pseudo_collate
 from mmdet3d.datasets.transforms.formatting import PackOccInputs
 from mmdet3d.models.data_preprocessors.occ_data_preprocessor import OccDataPreprocessor
 from mmdet3d.registry import MODELS
+from mmdet3d.structures.camera_inputs import CameraInputs
 from mmdet3d.structures.occ_data_sample import OccDataSample
 
 N, F, T, H, W, GRID = 2, 3, 7, 8, 16, (4, 4, 2)
@@ -15,9 +16,10 @@ N, F, T, H, W, GRID = 2, 3, 7, 8, 16, (4, 4, 2)
 
 def _sample(n_rays: int, with_rays: bool = True) -> dict:
     results = dict(
-        img_inputs=(torch.rand(N * F, 3, H, W), torch.rand(N * F, 4, 4), torch.rand(N * F, 4, 4),
-                    torch.rand(N * F, 3, 3), torch.rand(N * F, 3, 3), torch.rand(N * F, 3),
-                    torch.eye(3)),
+        img_inputs=CameraInputs(
+            imgs=torch.rand(N * F, 3, H, W), sensor2egos=torch.rand(N * F, 4, 4),
+            ego2globals=torch.rand(N * F, 4, 4), intrins=torch.rand(N * F, 3, 3),
+            post_rots=torch.rand(N * F, 3, 3), post_trans=torch.rand(N * F, 3), bda=torch.eye(3)),
         voxel_semantics=np.full(GRID, 17, np.uint8), mask_lidar=np.ones(GRID, np.uint8),
         mask_camera=np.zeros(GRID, np.uint8), sample_idx=f'tok{n_rays}',
         occ_gt_path=f'./data/gts/scene-0001/tok{n_rays}', scene_name='scene-0001')
@@ -39,10 +41,15 @@ def test_training_batch_shapes() -> None:
     preprocessor = MODELS.build(dict(type='OccDataPreprocessor'))
     out = preprocessor(pseudo_collate(packed), training=True)
     inputs = out['inputs']
-    shapes = [tuple(t.shape) for t in inputs['img_inputs']]
-    assert shapes == [(2, N * F, 3, H, W), (2, N * F, 4, 4), (2, N * F, 4, 4), (2, N * F, 3, 3),
-                      (2, N * F, 3, 3), (2, N * F, 3), (2, 3, 3)]
-    assert torch.equal(inputs['img_inputs'][0][1], packed[1]['inputs']['img_inputs'][0])
+    cameras = inputs['img_inputs']
+    assert isinstance(cameras, CameraInputs)
+    assert {name: tuple(getattr(cameras, name).shape) for name in (
+        'imgs', 'sensor2egos', 'ego2globals', 'intrins', 'post_rots', 'post_trans', 'bda')} == dict(
+        imgs=(2, N * F, 3, H, W), sensor2egos=(2, N * F, 4, 4), ego2globals=(2, N * F, 4, 4),
+        intrins=(2, N * F, 3, 3), post_rots=(2, N * F, 3, 3), post_trans=(2, N * F, 3),
+        bda=(2, 3, 3))
+    assert torch.equal(cameras.imgs[1], packed[1]['inputs']['img_inputs'].imgs)
+    assert torch.equal(cameras.post_trans[0], packed[0]['inputs']['img_inputs'].post_trans)
     assert inputs['gt_depth'].shape == (2, N, H, W)
     assert inputs['origins'].shape == (2, T, N, 3)
     for key in ('voxel_semantics', 'mask_lidar', 'mask_camera'):
@@ -60,4 +67,4 @@ def test_test_batch_without_rays() -> None:
     packed = [_sample(3, with_rays=False)]
     out = OccDataPreprocessor()(pseudo_collate(packed))
     assert set(out['inputs']) == {'img_inputs', 'voxel_semantics', 'mask_lidar', 'mask_camera'}
-    assert out['inputs']['img_inputs'][0].shape == (1, N * F, 3, H, W)
+    assert out['inputs']['img_inputs'].imgs.shape == (1, N * F, 3, H, W)

@@ -55,7 +55,7 @@ def test_ground_truth_fields_reproduce_the_grid_ceiling(tiny_render_config,
     sample = prepare_sample(dataset, 1)
     gt = sample.results['voxel_semantics']
     assert gt.shape == (200, 200, 16) and sample.results['mask_camera'].shape == gt.shape
-    np.testing.assert_array_equal(sample.results['img_inputs'][6], np.eye(3))  # no BEV aug
+    np.testing.assert_array_equal(sample.results['img_inputs'].bda, np.eye(3))  # no BEV aug
     model = build_model(cfg)
     density, semantics = occupancy_fields(
         torch.from_numpy(pool_majority(gt, grid_factors(gt.shape, (40, 40, 8)))))

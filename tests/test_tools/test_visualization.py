@@ -207,7 +207,7 @@ def test_render_inspection_matches_the_rays(tiny_render_config):
     idx, depth, label = sample.packed['inputs']['ray_dataset']
     coor = sample.packed['inputs']['coor']
     key = idx[:, 0] == 3
-    height, width = sample.results['img_inputs'][0].shape[-2:]
+    height, width = sample.results['img_inputs'].image_size
     assert [c.name for c in cams] == sample.results['cam_names']
     for n, cam in enumerate(cams):
         mine = key & (idx[:, 1] == n)
@@ -230,7 +230,7 @@ def _oracle_fields(sample, shift: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     from mmdet3d.evaluation.functional.occ_io import load_occ_gt
 
     sem = torch.from_numpy(load_occ_gt(sample.results['occ_gt_path'])['semantics'].astype(int))
-    bda = sample.results['img_inputs'][6]
+    bda = sample.results['img_inputs'].bda
     sem = sem.flip(0) if bda[0, 0] < 0 else sem
     sem = sem.flip(1) if bda[1, 1] < 0 else sem
     sem = sem.roll(shift, 0)

@@ -134,7 +134,7 @@ def diagnose_sample(model: torch.nn.Module, sample, diagnostics: TrainingDiagnos
             torch.manual_seed(render_seed)  # both fields see the same sampling jitter
             depth, logits = render_rays_chunked(
                 renderer, density, semantics, inputs['origins'],
-                inputs['directions'][0][chosen], ray_dataset, inputs['img_inputs'][6],
+                inputs['directions'][0][chosen], ray_dataset, inputs['img_inputs'].bda,
                 voxel_flow)
         preds = dict(depth=depth[:, None], semantics=logits,
                      indices=torch.arange(len(depth), device=depth.device))

@@ -31,17 +31,17 @@ def bda_matrix(rotate: float, scale: float, flip_dx: bool, flip_dy: bool) -> np.
 
 @TRANSFORMS.register_module()
 class LoadAnnotationsBEVDepth(BaseTransform):
-    """Sample the BEV augmentation, append it to ``img_inputs`` and flip the Occ3D GT.
+    """Sample the BEV augmentation, set it in ``img_inputs`` and flip the Occ3D GT.
 
     The original's detection boxes (``ann_infos``) are unused by OccFlowNet and not built. Only
     the flips act on the Occ3D GT: configs with a non-zero ``rot_lim`` or a scale other than 1
     would leave the GT unrotated, as in the original.
 
     Required Keys:
-        - img_inputs (tuple): the 6 entries of ``PrepareImageInputs``.
+        - img_inputs (:class:`CameraInputs`): from ``PrepareImageInputs``, without a bda.
 
     Modified Keys:
-        - img_inputs: ``bda`` (3, 3) float32 Tensor appended (7 entries).
+        - img_inputs: ``bda`` (3, 3) float32 Tensor set.
         - voxel_semantics, mask_lidar, mask_camera (if present): (X, Y, Z), axis 0 reversed if
           flip_dx, axis 1 reversed if flip_dy.
 
@@ -74,13 +74,12 @@ class LoadAnnotationsBEVDepth(BaseTransform):
                     flip_dy=bool(self.rng.uniform() < conf['flip_dy_ratio']))
 
     def transform(self, results: dict) -> dict:
-        img_inputs = tuple(require(results, 'img_inputs', 'LoadAnnotationsBEVDepth'))
-        if len(img_inputs) != 6:
-            raise ValueError(f'LoadAnnotationsBEVDepth expects 6 img_inputs entries, got '
-                             f'{len(img_inputs)} (applied twice?)')
+        cameras = require(results, 'img_inputs', 'LoadAnnotationsBEVDepth')
+        if cameras.bda is not None:
+            raise ValueError('LoadAnnotationsBEVDepth: img_inputs already has a bda (applied '
+                             'twice?)')
         aug = self.sample_bda_augmentation()
-        bda = torch.from_numpy(bda_matrix(**aug))
-        results['img_inputs'] = img_inputs + (bda,)
+        results['img_inputs'] = cameras.with_bda(torch.from_numpy(bda_matrix(**aug)))
         for key in OCC_GT_KEYS:
             if key not in results:
                 continue

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from mmdet3d.registry import TRANSFORMS
+from mmdet3d.structures.camera_inputs import CameraInputs
 from mmdet3d.structures.occ_data_sample import OccDataSample
 
 from .base import BaseTransform
@@ -17,8 +18,9 @@ _META_SOURCES = {'occ_path': 'occ_gt_path'}
 
 
 def to_tensor(value: object) -> object:
-    """Tensors stay; arrays and numbers become tensors; lists/tuples are converted per item."""
-    if isinstance(value, torch.Tensor):
+    """Tensors and typed containers stay; arrays and numbers become tensors; lists/tuples are
+    converted per item."""
+    if isinstance(value, (torch.Tensor, CameraInputs)):
         return value
     if isinstance(value, np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(value))
@@ -41,7 +43,8 @@ class PackOccInputs(BaseTransform):
         - the present subset of ``keys`` and ``meta_keys``.
 
     Added Keys:
-        - inputs (dict): ``key -> Tensor`` or list of tensors (``img_inputs``, ``ray_dataset``).
+        - inputs (dict): ``key -> Tensor``, :class:`CameraInputs` (``img_inputs``) or list of
+          tensors (``ray_dataset``).
         - data_samples (OccDataSample): metainfo from ``meta_keys`` (``occ_path`` falls back to
           ``occ_gt_path``), ``gt_occ`` if present.
 

@@ -15,6 +15,7 @@ from PIL import Image
 from mmdet3d.registry import TRANSFORMS
 
 from .base import BaseTransform
+from mmdet3d.structures.camera_inputs import CameraInputs
 from mmdet3d.structures.pose import pose_matrix
 
 from .utils import check_file, make_rng, require, sensor_poses
@@ -135,11 +136,11 @@ class PrepareImageInputs(BaseTransform):
         - adjacent (list[dict]): infos of t-1, t-2 (only if ``sequential``).
 
     Added Keys:
-        - img_inputs (tuple[Tensor]): with N cameras and F frames,
+        - img_inputs (:class:`CameraInputs`): with N cameras and F frames,
           imgs (N*F, 3, H, W) float32 camera-major ([cam0: t, t-1, t-2, cam1: ...]);
           sensor2egos (N*F, 4, 4) camera -> camera-ego, frame-major ([t: cam0..], [t-1: ..]);
           ego2globals (N*F, 4, 4) camera-ego -> global, frame-major; intrins (N*F, 3, 3);
-          post_rots (N*F, 3, 3); post_trans (N*F, 3) (third entry 0). All float32.
+          post_rots (N*F, 3, 3); post_trans (N*F, 3) (third entry 0). All float32; no bda yet.
         - cam_names (list[str]): camera order.
 
     Args:
@@ -259,13 +260,13 @@ class PrepareImageInputs(BaseTransform):
         def frame_major(per_cam: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.concatenate([per_cam] * n_frames).astype(np.float32))
 
-        results['img_inputs'] = (
-            imgs,
-            torch.from_numpy(np.concatenate([p[0] for p in poses]).astype(np.float32)),
-            torch.from_numpy(np.concatenate([p[1] for p in poses]).astype(np.float32)),
-            frame_major(np.stack(intrins)),
-            frame_major(rot3),
-            frame_major(tran3),
+        results['img_inputs'] = CameraInputs(
+            imgs=imgs,
+            sensor2egos=torch.from_numpy(np.concatenate([p[0] for p in poses]).astype(np.float32)),
+            ego2globals=torch.from_numpy(np.concatenate([p[1] for p in poses]).astype(np.float32)),
+            intrins=frame_major(np.stack(intrins)),
+            post_rots=frame_major(rot3),
+            post_trans=frame_major(tran3),
         )
         results['cam_names'] = cams
         return results

@@ -88,8 +88,8 @@ class PointToMultiViewDepth(BaseTransform):
 
     Required Keys:
         - points (np.ndarray): (P, >=3) LiDAR frame.
-        - img_inputs (tuple): imgs (N*F, 3, H, W), ..., intrins, post_rots, post_trans;
-          the first N entries (key frame) are used.
+        - img_inputs (:class:`CameraInputs`): the image size and the key frame's (first N)
+          intrins, post_rots and post_trans are used.
         - cam_names (list[str]): the N cameras.
         - curr (dict): key-frame info (LiDAR and camera poses).
 
@@ -110,16 +110,16 @@ class PointToMultiViewDepth(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         points = np.asarray(require(results, 'points', 'PointToMultiViewDepth'))[:, :3]
-        img_inputs = require(results, 'img_inputs', 'PointToMultiViewDepth')
+        cameras = require(results, 'img_inputs', 'PointToMultiViewDepth')
         cams = list(require(results, 'cam_names', 'PointToMultiViewDepth'))
         curr = require(results, 'curr', 'PointToMultiViewDepth')
-        imgs, intrins, post_rots, post_trans = (img_inputs[i] for i in (0, 3, 4, 5))
         n = len(cams)
-        height, width = imgs.shape[-2:]
-        lidar2img = lidar2img_matrices(curr, cams, np.asarray(intrins[:n], dtype=np.float64))
+        height, width = cameras.image_size
+        lidar2img = lidar2img_matrices(curr, cams,
+                                       np.asarray(cameras.intrins[:n], dtype=np.float64))
         _, uvz = project_points(points.astype(np.float64), lidar2img,
-                                np.asarray(post_rots[:n], dtype=np.float64),
-                                np.asarray(post_trans[:n], dtype=np.float64))
+                                np.asarray(cameras.post_rots[:n], dtype=np.float64),
+                                np.asarray(cameras.post_trans[:n], dtype=np.float64))
         depth = np.stack([
             min_depth_map(uvz[i], height, width, self.depth_min, self.depth_max,
                           self.downsample) for i in range(n)])

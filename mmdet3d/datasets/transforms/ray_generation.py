@@ -42,8 +42,8 @@ class GenerateRays(BaseTransform):
     Required Keys:
         - render_frames (list[dict]): T infos (offsets ``render_frame_ids``) with
           ``lidar_path``, ``panoptic_path``, ``lidar2ego_*``, ``ego2global_*``, ``cams``.
-        - img_inputs (tuple): 7 entries (after ``LoadAnnotationsBEVDepth``); imgs give (H, W),
-          the first N intrins/post_rots/post_trans are the key frame's, the last is bda.
+        - img_inputs (:class:`CameraInputs`): with its bda (after ``LoadAnnotationsBEVDepth``);
+          the image size and the key frame's (first N) intrins, post_rots and post_trans.
         - cam_names (list[str]): the N cameras.
 
     Added Keys:
@@ -131,18 +131,18 @@ class GenerateRays(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         frames = require(results, 'render_frames', 'GenerateRays')
-        img_inputs = require(results, 'img_inputs', 'GenerateRays')
+        cameras = require(results, 'img_inputs', 'GenerateRays')
         cams = list(require(results, 'cam_names', 'GenerateRays'))
         if len(frames) != len(self.render_frame_ids):
             raise ValueError(f'GenerateRays: {len(frames)} render_frames for render_frame_ids '
                              f'{self.render_frame_ids}')
-        if len(img_inputs) != 7:
-            raise ValueError('GenerateRays needs the bda entry of img_inputs: run '
+        if cameras.bda is None:
+            raise ValueError('GenerateRays needs the bda of img_inputs: run '
                              'LoadAnnotationsBEVDepth first')
         n = len(cams)
-        img_hw = tuple(int(s) for s in img_inputs[0].shape[-2:])
-        key_cam = tuple(np.asarray(img_inputs[i][:n], dtype=np.float64) for i in (3, 4, 5))
-        bda = np.asarray(img_inputs[6], dtype=np.float64)
+        key_cam = tuple(np.asarray(matrices[:n], dtype=np.float64)
+                        for matrices in (cameras.intrins, cameras.post_rots, cameras.post_trans))
+        bda = np.asarray(cameras.bda, dtype=np.float64)
         key_info = frames[self.render_frame_ids.index(0)]
         key_ego_inv = np.linalg.inv(pose_matrix(key_info['ego2global_translation'],
                                                 key_info['ego2global_rotation']))
@@ -155,7 +155,7 @@ class GenerateRays(BaseTransform):
                     and info['lidar_path'] == key_info['lidar_path']):
                 continue
             cam_idx, d, z, lab, c = self._frame_rays(
-                info, cam2key, key_ego_inv, cams, key_cam, img_hw,
+                info, cam2key, key_ego_inv, cams, key_cam, cameras.image_size,
                 dynamic_filter=offset != 0 and self.ignore_classes.size > 0)
             idx.append(np.stack([np.full_like(cam_idx, i), cam_idx], axis=1))
             dirs.append(d)

@@ -7,6 +7,7 @@ import torch
 from mmengine.model import BaseDataPreprocessor
 
 from mmdet3d.registry import MODELS
+from mmdet3d.structures.camera_inputs import CameraInputs
 
 STACKED_KEYS = ('gt_depth', 'origins', 'voxel_semantics', 'mask_lidar', 'mask_camera')
 
@@ -21,13 +22,13 @@ class OccDataPreprocessor(BaseDataPreprocessor):
     """Stack the fixed-size inputs of a batch and move everything to the model's device.
 
     Takes the output of mmengine's ``pseudo_collate`` over ``PackOccInputs`` results, i.e.
-    ``{'inputs': {key: per-sample items}, 'data_samples': [OccDataSample]}``, where a
-    per-sample sequence (``img_inputs``, ``ray_dataset``) arrives transposed: one list of B
-    tensors per entry. Images are already normalised by ``PrepareImageInputs``. Optional keys
+    ``{'inputs': {key: per-sample items}, 'data_samples': [OccDataSample]}``: a list of B
+    :class:`CameraInputs` (``img_inputs``), and per-sample sequences (``ray_dataset``)
+    transposed: one list of B tensors per entry. Images are already normalised by ``PrepareImageInputs``. Optional keys
     may be absent (e.g. no rays at test time).
 
     Batched ``inputs``:
-        - img_inputs: list of tensors, each stacked to (B, ...): imgs (B, N*F, 3, H, W),
+        - img_inputs: :class:`CameraInputs` stacked to (B, ...): imgs (B, N*F, 3, H, W),
           sensor2egos, ego2globals (B, N*F, 4, 4), intrins, post_rots (B, N*F, 3, 3),
           post_trans (B, N*F, 3), bda (B, 3, 3).
         - gt_depth (B, N, H, W); origins (B, T, N, 3); voxel_semantics, mask_lidar,
@@ -48,7 +49,9 @@ class OccDataPreprocessor(BaseDataPreprocessor):
         inputs = {}
         for key, value in data['inputs'].items():
             if key == 'img_inputs':
-                inputs[key] = [_stack(entry) for entry in value]
+                inputs[key] = (value if isinstance(value, CameraInputs)
+                               else CameraInputs.stack(value)).to(
+                                   self.device, non_blocking=self._non_blocking)
             elif key in STACKED_KEYS:
                 inputs[key] = _stack(value)
             elif key == 'ray_dataset':

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from mmdet3d.models.view_transformers.temporal_geometry import prepare_temporal_inputs
 from mmdet3d.registry import MODELS
+from mmdet3d.structures.camera_inputs import CameraInputs
 
 
 class BEVStereo4D(BaseModel):
@@ -73,18 +74,17 @@ class BEVStereo4D(BaseModel):
         """3-D encoder: (B, C_in, Z, Y, X) -> (B, C_out, Z, Y, X)."""
         return self.img_bev_encoder_neck(self.img_bev_encoder_backbone(voxel_feat))
 
-    def extract_feat(self, img_inputs: list[Tensor]) -> tuple[Tensor, Tensor]:
+    def extract_feat(self, cameras: CameraInputs) -> tuple[Tensor, Tensor]:
         """Encode all frames into key-frame voxel features (spec 2.4).
 
         Args:
-            img_inputs: [imgs (B, N*F, 3, H, W) camera-major, sensor2egos, ego2globals,
-                intrins, post_rots, post_trans, bda] as in ``docs/data_flow.md`` section 3.
+            cameras: batched camera inputs with their bda (``docs/data_flow.md`` section 3).
 
         Returns:
             ``(voxel_feats, depth)``: (B, C, Z, Y, X) encoded voxel features and the key frame's
             depth distribution (B*N, D, h, w).
         """
-        inputs = prepare_temporal_inputs(img_inputs, self.num_frames, stereo=True)
+        inputs = prepare_temporal_inputs(cameras, self.num_frames, stereo=True)
         view_transformer = self.img_view_transformer
         with torch.no_grad():  # the extra reference frame only provides its stereo feature
             stereo_prev = self.img_backbone.forward_stereo_feat(inputs.imgs[-1].flatten(0, 1))

@@ -192,7 +192,7 @@ class OccFlowNet(BEVStereo4D):
             density.permute(0, 3, 2, 1, 4),  # (B, X, Y, Z, 1) -> (B, Z, Y, X, 1)
             semantics.permute(0, 3, 2, 1, 4),  # (B, X, Y, Z, K) -> (B, Z, Y, X, K)
             inputs['origins'], inputs['directions'], inputs['ray_dataset'],
-            inputs['img_inputs'][6], voxel_flow)
+            inputs['img_inputs'].bda, voxel_flow)
         losses.update(self.renderer.loss(render_preds, inputs['ray_dataset']))
         return losses
 

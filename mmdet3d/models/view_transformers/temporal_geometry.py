@@ -1,7 +1,7 @@
 """Per-frame inputs of the temporal stereo detector (spec 2.3, BEVDet4D ``prepare_inputs``).
 
-``img_inputs`` packs F frames of N cameras: images camera-major ((cam0 t, cam0 t-1, ...),
-...), every transform frame-major ((t cam0, t cam1, ...), (t-1 cam0, ...), ...).
+:class:`CameraInputs` packs F frames of N cameras: images camera-major ((cam0 t, cam0 t-1,
+...), ...), every transform frame-major ((t cam0, t cam1, ...), (t-1 cam0, ...), ...).
 Frame 0 is the key frame t; frame f is t-f.
 """
 from __future__ import annotations
@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor
+
+from mmdet3d.structures.camera_inputs import CameraInputs
 
 
 class TemporalInputs(NamedTuple):
@@ -74,21 +76,20 @@ def curr_to_adjacent_sensor(sensor2egos: Tensor, ego2globals: Tensor, num_pairs:
     return (torch.inverse(adj) @ curr).float()
 
 
-def prepare_temporal_inputs(img_inputs: list[Tensor], num_frames: int,
+def prepare_temporal_inputs(cameras: CameraInputs, num_frames: int,
                             stereo: bool = True) -> TemporalInputs:
-    """Split the batched ``img_inputs`` into per-frame tensors (spec 2.3).
+    """Split the batched camera inputs into per-frame tensors (spec 2.3).
 
     Args:
-        img_inputs: [imgs (B, N*F, 3, H, W) camera-major, sensor2egos (B, F*N, 4, 4),
-            ego2globals (B, F*N, 4, 4), intrins (B, F*N, 3, 3), post_rots (B, F*N, 3, 3),
-            post_trans (B, F*N, 3), bda (B, 3, 3)], transforms frame-major.
+        cameras: batched (leading B), with its bda: imgs (B, N*F, 3, H, W) camera-major,
+            the transforms (B, F*N, ...) frame-major.
         num_frames: F (3 for OccFlowNet: t, t-1 and the stereo reference t-2).
         stereo: compute ``curr2adjsensors`` for frames 0..F-2. Defaults to True.
 
     Returns:
         :class:`TemporalInputs`.
     """
-    imgs, sensor2egos, ego2globals, intrins, post_rots, post_trans, bda = img_inputs[:7]
+    imgs, sensor2egos, ego2globals = cameras.imgs, cameras.sensor2egos, cameras.ego2globals
     batch, num_views = imgs.shape[:2]
     cams = num_views // num_frames
     # (B, N*F, 3, H, W) camera-major -> (B, N, F, 3, H, W) -> F x (B, N, 3, H, W)
@@ -104,9 +105,9 @@ def prepare_temporal_inputs(img_inputs: list[Tensor], num_frames: int,
         imgs=list(imgs),
         sensor2keyegos=list(sensor2keyegos.unbind(1)),
         ego2globals=list(ego2globals.unbind(1)),
-        intrins=list(intrins.view(batch, num_frames, cams, 3, 3).unbind(1)),
-        post_rots=list(post_rots.view(batch, num_frames, cams, 3, 3).unbind(1)),
-        post_trans=list(post_trans.view(batch, num_frames, cams, 3).unbind(1)),
-        bda=bda,
+        intrins=list(cameras.intrins.view(batch, num_frames, cams, 3, 3).unbind(1)),
+        post_rots=list(cameras.post_rots.view(batch, num_frames, cams, 3, 3).unbind(1)),
+        post_trans=list(cameras.post_trans.view(batch, num_frames, cams, 3).unbind(1)),
+        bda=cameras.bda,
         curr2adjsensors=curr2adj,
     )

@@ -9,13 +9,16 @@ import torch
 
 from mmdet3d.datasets.transforms.bev_aug import LoadAnnotationsBEVDepth
 from mmdet3d.datasets.transforms.occ_gt import LoadOccGTFromFile
+from mmdet3d.structures.camera_inputs import CameraInputs
 
 CONF = dict(rot_lim=(0.0, 0.0), scale_lim=(1.0, 1.0), flip_dx_ratio=0.5, flip_dy_ratio=0.5)
 PC_MIN, VOXEL = np.array([-40.0, -40.0, -1.0]), 0.4
 
 
-def _img_inputs() -> tuple:
-    return tuple(torch.zeros(1) for _ in range(6))
+def _img_inputs() -> CameraInputs:
+    return CameraInputs(imgs=torch.zeros(6, 3, 2, 4), sensor2egos=torch.zeros(6, 4, 4),
+                        ego2globals=torch.zeros(6, 4, 4), intrins=torch.zeros(6, 3, 3),
+                        post_rots=torch.zeros(6, 3, 3), post_trans=torch.zeros(6, 3))
 
 
 @pytest.fixture
@@ -48,8 +51,7 @@ def test_flip_moves_gt_with_geometry(occ_folder: Path, flip_dx: float, flip_dy: 
     orig = {k: results[k].copy() for k in ('voxel_semantics', 'mask_lidar', 'mask_camera')}
     conf = dict(CONF, flip_dx_ratio=flip_dx, flip_dy_ratio=flip_dy)
     out = LoadAnnotationsBEVDepth(conf, is_train=True, seed=0)(results)
-    assert len(out['img_inputs']) == 7
-    bda = out['img_inputs'][6].numpy()
+    bda = out['img_inputs'].bda.numpy()
     np.testing.assert_array_equal(bda, np.diag([-1.0 if flip_dx else 1.0,
                                                 -1.0 if flip_dy else 1.0, 1.0]))
     # a voxel centre moved by bda lands in the voxel holding the same GT value
@@ -65,7 +67,9 @@ def test_flip_moves_gt_with_geometry(occ_folder: Path, flip_dx: float, flip_dy: 
 def test_test_mode_is_identity_and_seeded_draws() -> None:
     conf = dict(CONF, flip_dx_ratio=1.0, flip_dy_ratio=1.0)
     out = LoadAnnotationsBEVDepth(conf, is_train=False)(dict(img_inputs=_img_inputs()))
-    np.testing.assert_array_equal(out['img_inputs'][6].numpy(), np.eye(3))
+    np.testing.assert_array_equal(out['img_inputs'].bda.numpy(), np.eye(3))
+    with pytest.raises(ValueError, match='applied twice'):
+        LoadAnnotationsBEVDepth(conf, is_train=False)(out)
     draws = [LoadAnnotationsBEVDepth(CONF, True, seed=s).sample_bda_augmentation()
              for s in range(16)]
     assert {d['flip_dx'] for d in draws} == {True, False}

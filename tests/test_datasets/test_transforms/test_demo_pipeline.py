@@ -49,7 +49,7 @@ def test_rays_hit_occupied_voxels_of_their_class(ann_file: str, flip: float) -> 
     ]
     dataset = NuScenesDatasetOccpancy(ann_file, pipeline=pipeline)
     results = dataset[1]
-    assert results['img_inputs'][0].shape == (18, 3, 96, 256)
+    assert results['img_inputs'].imgs.shape == (18, 3, 96, 256)
     assert results['gt_depth'].shape == (6, 96, 256) and (results['gt_depth'] > 0).sum() > 100
     idx, depth, label = results['ray_dataset']
     assert results['origins'].shape == (7, 6, 3) and len(idx) > 500
@@ -63,5 +63,5 @@ def test_rays_hit_occupied_voxels_of_their_class(ann_file: str, flip: float) -> 
     assert inside.all() and occupied.mean() > 0.98, occupied.mean()
     same = sem[occupied] == label[key][inside][occupied].numpy()
     assert same.mean() > 0.95, same.mean()
-    assert torch.equal(results['img_inputs'][6], torch.diag(torch.tensor(
+    assert torch.equal(results['img_inputs'].bda, torch.diag(torch.tensor(
         [1.0 - 2 * flip, 1.0 - 2 * flip, 1.0])))

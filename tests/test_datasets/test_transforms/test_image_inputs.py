@@ -88,7 +88,10 @@ def test_shared_augmentation_and_ordering(world) -> None:
     frames = world.frames(3, n_points=1, image_fn=_texture)
     results = dict(curr=frames[0], adjacent=frames[1:])
     out = PrepareImageInputs(DATA_CONFIG, is_train=True, seed=1)(results)
-    imgs, sensor2egos, ego2globals, intrins, post_rots, post_trans = out['img_inputs']
+    cameras = out['img_inputs']
+    assert cameras.bda is None
+    imgs, sensor2egos, ego2globals = cameras.imgs, cameras.sensor2egos, cameras.ego2globals
+    intrins, post_rots, post_trans = cameras.intrins, cameras.post_rots, cameras.post_trans
     n, n_frames = len(CAMS), 3
     assert imgs.shape == (n * n_frames, 3, 64, 176) and imgs.dtype == torch.float32
     assert out['cam_names'] == CAMS
@@ -119,8 +122,8 @@ def test_lidar_key_ego_flag(world) -> None:
     default = PrepareImageInputs(DATA_CONFIG, False)(dict(results))['img_inputs']
     fixed = PrepareImageInputs(DATA_CONFIG, False, lidar_key_ego=True)(dict(results))['img_inputs']
 
-    def cam2global(inp, i):
-        return inp[2][i].double() @ inp[1][i].double()
+    def cam2global(cameras, i):
+        return cameras.ego2globals[i].double() @ cameras.sensor2egos[i].double()
 
     lidar_ego = torch.from_numpy(world.pose(frames[0]['ego2global_translation'],
                                       frames[0]['ego2global_rotation']))
@@ -128,7 +131,7 @@ def test_lidar_key_ego_flag(world) -> None:
         # camera -> global unchanged; the key ego (entry 0) becomes the key LiDAR ego
         torch.testing.assert_close(cam2global(fixed, i), cam2global(default, i), atol=2e-4,
                                    rtol=0)
-        keyego2cam = torch.linalg.inv(fixed[2][0].double()) @ cam2global(fixed, i)
+        keyego2cam = torch.linalg.inv(fixed.ego2globals[0].double()) @ cam2global(fixed, i)
         torch.testing.assert_close(keyego2cam, torch.linalg.inv(lidar_ego) @ cam2global(
             default, i), atol=2e-4, rtol=0)
 

@@ -47,7 +47,10 @@ def test_pipeline_to_model_inputs(world) -> None:
             flow_path=str(world.root / 'flow.npz'))))
     batch = MODELS.build(dict(type='OccDataPreprocessor'))(pseudo_collate(samples), True)
     inputs = batch['inputs']
-    assert [tuple(t.shape) for t in inputs['img_inputs']] == [
+    cameras = inputs['img_inputs']
+    assert [tuple(t.shape) for t in (cameras.imgs, cameras.sensor2egos, cameras.ego2globals,
+                                     cameras.intrins, cameras.post_rots, cameras.post_trans,
+                                     cameras.bda)] == [
         (2, 6, 3, 64, 176), (2, 6, 4, 4), (2, 6, 4, 4), (2, 6, 3, 3), (2, 6, 3, 3), (2, 6, 3),
         (2, 3, 3)]
     assert inputs['gt_depth'].shape == (2, 2, 64, 176) and (inputs['gt_depth'] > 0).any()

@@ -7,6 +7,7 @@ import torch
 
 from mmdet3d.datasets.transforms.point_depth import PointToMultiViewDepth
 from mmdet3d.datasets.transforms.points import LoadPointsFromFile
+from mmdet3d.structures.camera_inputs import CameraInputs
 
 GRID = dict(depth=(1.0, 45.0, 0.5))
 POST_ROT, POST_TRAN = 0.5, np.array([-2.0, 3.0])
@@ -29,10 +30,12 @@ def _setup(world, cam_points: list[list[float]]) -> dict:
     pts = np.asarray(cam_points) @ cam2lidar[:3, :3].T + cam2lidar[:3, 3]
     pts = np.concatenate([pts, np.ones((len(pts), 2))], 1).astype(np.float32)
     pts.tofile(world.root / 'pts.bin')
-    img_inputs = (torch.zeros(1, 1, 1, 1).expand(2, 3, 64, 176), None, None,
-                  torch.from_numpy(np.stack([world.K] * 2)).float(),
-                  torch.from_numpy(np.stack([np.diag([POST_ROT, POST_ROT, 1.0])] * 2)).float(),
-                  torch.tensor([[*POST_TRAN, 0.0]] * 2, dtype=torch.float32))
+    img_inputs = CameraInputs(
+        imgs=torch.zeros(1, 1, 1, 1).expand(2, 3, 64, 176),
+        sensor2egos=torch.zeros(2, 4, 4), ego2globals=torch.zeros(2, 4, 4),  # unused
+        intrins=torch.from_numpy(np.stack([world.K] * 2)).float(),
+        post_rots=torch.from_numpy(np.stack([np.diag([POST_ROT, POST_ROT, 1.0])] * 2)).float(),
+        post_trans=torch.tensor([[*POST_TRAN, 0.0]] * 2, dtype=torch.float32))
     results = dict(pts_filename=str(world.root / 'pts.bin'), curr=info, img_inputs=img_inputs,
                    cam_names=world.cams)
     return LoadPointsFromFile(coord_type='LIDAR', load_dim=5, use_dim=5)(results)

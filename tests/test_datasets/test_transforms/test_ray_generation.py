@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mmdet3d.datasets.transforms.ray_generation import GenerateRays
+from mmdet3d.structures.camera_inputs import CameraInputs
 
 # spec 4.3.5 table: nuScenes lidarseg index -> Occ3D class
 OCC_OF_LIDARSEG = {0: 0, 1: 0, 2: 7, 3: 7, 4: 7, 5: 7, 6: 7, 7: 0, 8: 0, 9: 1, 10: 0, 11: 0,
@@ -16,11 +17,13 @@ FIX = dict(half_pixel_shift=False, depth_along_ray=True)
 
 def _results(world, frames: list[dict], bda: np.ndarray | None = None) -> dict:
     n = len(world.cams)
-    img_inputs = (torch.zeros(1, 1, 1, 1).expand(n * 3, 3, 64, 176), None, None,
-                  torch.from_numpy(np.stack([world.K] * n * 3)).float(),
-                  torch.from_numpy(np.stack([np.diag([0.88, 0.88, 1.0])] * n * 3)).float(),
-                  torch.tensor([[0.0, -34.0, 0.0]] * n * 3),
-                  torch.from_numpy(np.eye(3) if bda is None else bda).float())
+    img_inputs = CameraInputs(
+        imgs=torch.zeros(1, 1, 1, 1).expand(n * 3, 3, 64, 176),
+        sensor2egos=torch.zeros(n * 3, 4, 4), ego2globals=torch.zeros(n * 3, 4, 4),  # unused
+        intrins=torch.from_numpy(np.stack([world.K] * n * 3)).float(),
+        post_rots=torch.from_numpy(np.stack([np.diag([0.88, 0.88, 1.0])] * n * 3)).float(),
+        post_trans=torch.tensor([[0.0, -34.0, 0.0]] * n * 3),
+        bda=torch.from_numpy(np.eye(3) if bda is None else bda).float())
     return dict(render_frames=frames, img_inputs=img_inputs, cam_names=world.cams)
 
 

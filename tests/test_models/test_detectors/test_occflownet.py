@@ -15,6 +15,7 @@ inside oneDNN; see ``tools/benchmarks/bench_model.py``.)
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -149,7 +150,7 @@ def test_loss_terms_match_spec_formulas(batch):
     (args,) = render_args
     torch.testing.assert_close(args[0], density.permute(0, 3, 2, 1, 4), rtol=0, atol=0)
     torch.testing.assert_close(args[1], logits.permute(0, 3, 2, 1, 4), rtol=0, atol=0)
-    assert args[2] is batch['origins'] and args[5] is batch['img_inputs'][6]
+    assert args[2] is batch['origins'] and args[5] is batch['img_inputs'].bda
     assert args[6] is batch['voxel_flow']
 
 
@@ -196,8 +197,8 @@ def test_gradient_reaches_only_the_key_frame_images(single):
     t-1 / t-2 slices and non-zero on t; the no-grad passes still run in train mode."""
     model = build_model().train()
     inputs = dict(single)
-    imgs = single['img_inputs'][0].clone().requires_grad_(True)  # (1, N*F, 3, H, W)
-    inputs['img_inputs'] = [imgs] + single['img_inputs'][1:]
+    imgs = single['img_inputs'].imgs.clone().requires_grad_(True)  # (1, N*F, 3, H, W)
+    inputs['img_inputs'] = dataclasses.replace(single['img_inputs'], imgs=imgs)
     with Recorder(model, ('img_neck', 'pre_process_net')) as rec:
         losses = model(inputs, mode='loss')
     sum(losses.values()).backward()
@@ -214,7 +215,7 @@ def test_reference_frames_reach_the_output_through_stereo_and_fusion(single):
     """Perturbing t-1 changes the voxel features and the key depth (the key frame's stereo
     reference); t-2 changes the voxel features only through the t-1 pass (spec 2.4)."""
     model = build_model().eval()
-    imgs = single['img_inputs'][0].view(1, 2, 3, 3, 64, 192)  # (B, N, F, 3, H, W)
+    imgs = single['img_inputs'].imgs.view(1, 2, 3, 3, 64, 192)  # (B, N, F, 3, H, W)
     noise = 0.5 * torch.randn(imgs[:, :, 0].shape)
 
     def features_with(frame: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -222,8 +223,8 @@ def test_reference_frames_reach_the_output_through_stereo_and_fusion(single):
         if frame is not None:
             perturbed[:, :, frame] += noise
         with torch.no_grad():
-            return model.extract_feat([perturbed.view(1, 6, 3, 64, 192)]
-                                      + single['img_inputs'][1:])
+            return model.extract_feat(dataclasses.replace(
+                single['img_inputs'], imgs=perturbed.view(1, 6, 3, 64, 192)))
 
     base_feats, base_depth = features_with(None)
     again_feats, _ = features_with(None)
@@ -401,7 +402,7 @@ def test_synthetic_key_frame_rays_end_on_their_surfaces(batch):
     ground (or car) voxels, or on the car box, in both the plain and the BEV-flipped sample."""
     for b in range(2):
         idx, depth, labels = batch['ray_dataset'][b]
-        bda = batch['img_inputs'][6][b]
+        bda = batch['img_inputs'].bda[b]
         key = idx[:, 0] == 3
         cams = idx[key, 1]
         forward = torch.stack([bda @ sensor2ego(int(c))[:3, 2].float() for c in cams])

@@ -8,6 +8,7 @@ import torch
 from mmdet3d.models.view_transformers.temporal_geometry import (curr_to_adjacent_sensor,
                                                                 prepare_temporal_inputs,
                                                                 sensor_to_key_ego)
+from mmdet3d.structures.camera_inputs import CameraInputs
 
 B, F, N = 2, 3, 2
 
@@ -91,9 +92,10 @@ def test_prepare_splits_camera_major_images_and_frame_major_transforms():
             post_trans[:, f * N + n] = 100 + 10 * f + n
     post_rots = intrins + 1
     bda = torch.eye(3).expand(B, 3, 3)
-    out = prepare_temporal_inputs(
-        [imgs, s2e.float().flatten(1, 2), e2g.float().flatten(1, 2), intrins, post_rots,
-         post_trans, bda], num_frames=F)
+    cameras = CameraInputs(imgs=imgs, sensor2egos=s2e.float().flatten(1, 2),
+                           ego2globals=e2g.float().flatten(1, 2), intrins=intrins,
+                           post_rots=post_rots, post_trans=post_trans, bda=bda)
+    out = prepare_temporal_inputs(cameras, num_frames=F)
     assert len(out.imgs) == F and out.bda is bda
     for f in range(F):
         assert out.imgs[f].shape == (B, N, 3, 4, 6)
@@ -109,7 +111,5 @@ def test_prepare_splits_camera_major_images_and_frame_major_transforms():
     torch.testing.assert_close(out.curr2adjsensors[0], k2s[:, 0])
     torch.testing.assert_close(out.curr2adjsensors[1], k2s[:, 1])
     assert out.curr2adjsensors[2] is None
-    mono = prepare_temporal_inputs(
-        [imgs, s2e.float().flatten(1, 2), e2g.float().flatten(1, 2), intrins, post_rots,
-         post_trans, bda], num_frames=F, stereo=False)
+    mono = prepare_temporal_inputs(cameras, num_frames=F, stereo=False)
     assert mono.curr2adjsensors == [None] * F
