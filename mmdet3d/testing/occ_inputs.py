@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from mmdet3d.structures.camera_inputs import CameraInputs
+from mmdet3d.structures.lidar_rays import LidarRays
 from mmdet3d.structures.occ3d import FREE_LABEL, POINT_CLOUD_RANGE
 
 RENDER_FRAME_IDS = (-3, -2, -1, 0, 1, 2, 3)
@@ -193,13 +194,13 @@ def gt_depth(geo: Geometry) -> Tensor:
 
 
 def render_rays(geo: Geometry, bda: Tensor, rays_per_view: int, generator: torch.Generator,
-                ignore_classes: tuple[int, ...] = ()) -> tuple[Tensor, Tensor, list[Tensor]]:
+                ignore_classes: tuple[int, ...] = ()) -> LidarRays:
     """LiDAR-like rays of the 7 render frames through random pixels of every camera.
 
     Returns:
-        ``(origins, directions, ray_dataset)``: (T, N, 3), (R, 3) unit, [idx (R, 2) int64
-        (frame, cam), z-depth (R,) float32, label (R,) int64], all in the key ego frame after
-        ``bda``; rays of ``ignore_classes`` in non-current frames are dropped (``_2d``).
+        origins (T, N, 3), unit directions (R, 3), frame_cam (R, 2), z-depth (R,) float32 and
+        labels (R,) int64, all in the key ego frame after ``bda`` (no pixels); rays of
+        ``ignore_classes`` in non-current frames are dropped (``_2d``).
     """
     key_inv = torch.inverse(ego2global(0))
     bda64 = bda.double()
@@ -222,8 +223,9 @@ def render_rays(geo: Geometry, bda: Tensor, rays_per_view: int, generator: torch
             idx.append(torch.tensor([[frame, cam]]).expand(len(chosen), 2))
             depths.append(t[chosen])
             labels.append(label[chosen])
-    ray_dataset = [torch.cat(idx).long(), torch.cat(depths).float(), torch.cat(labels).long()]
-    return origins.float(), torch.cat(directions).float(), ray_dataset
+    return LidarRays(origins=origins.float(), directions=torch.cat(directions).float(),
+                     frame_cam=torch.cat(idx).long(), depth=torch.cat(depths).float(),
+                     labels=torch.cat(labels).long())
 
 
 def _voxel_index(points: Tensor, geo: Geometry) -> Tensor:
@@ -303,28 +305,23 @@ def make_batch(batch_size: int = 2,
     Returns:
         dict with ``img_inputs`` (:class:`CameraInputs`, batch dim first), ``gt_depth``
         (B, N, H, W),
-        ``origins`` (B, 7, N, 3), ``directions`` B x (R_b, 3), ``ray_dataset`` B x [idx, depth,
-        label], ``voxel_flow`` B x (F_b, 11) uint8 and optionally ``voxel_semantics``
-        (B, X, Y, Z) uint8.
+        ``rays`` B x :class:`LidarRays`, ``voxel_flow`` B x (F_b, 11) uint8 and optionally
+        ``voxel_semantics`` (B, X, Y, Z) uint8.
     """
     generator = torch.Generator().manual_seed(seed)
     samples = []
     for b in range(batch_size):
         flip = flips[b % len(flips)]
         bda = make_bda(flip)
-        origins, directions, rays = render_rays(geo, bda, rays_per_view, generator,
-                                                ignore_classes)
+        rays = render_rays(geo, bda, rays_per_view, generator, ignore_classes)
         labels = voxel_semantics(geo)
         samples.append(dict(
-            img_inputs=camera_inputs(geo, bda), gt_depth=gt_depth(geo), origins=origins,
-            directions=directions, ray_dataset=rays, voxel_flow=voxel_flow(geo),
-            voxel_semantics=labels.flip(0) if flip else labels))
+            img_inputs=camera_inputs(geo, bda), gt_depth=gt_depth(geo), rays=rays,
+            voxel_flow=voxel_flow(geo), voxel_semantics=labels.flip(0) if flip else labels))
     inputs = dict(
         img_inputs=CameraInputs.stack([s['img_inputs'] for s in samples]),
         gt_depth=torch.stack([s['gt_depth'] for s in samples]),
-        origins=torch.stack([s['origins'] for s in samples]),
-        directions=[s['directions'] for s in samples],
-        ray_dataset=[s['ray_dataset'] for s in samples],
+        rays=[s['rays'] for s in samples],
         voxel_flow=[s['voxel_flow'] for s in samples])
     if with_voxel_semantics:
         inputs['voxel_semantics'] = torch.stack([s['voxel_semantics'] for s in samples])
@@ -348,8 +345,7 @@ def to_collated(inputs: dict, keys: tuple[str, ...] | None = None) -> dict:
     """The pseudo-collated loader output that ``OccDataPreprocessor`` turns into ``inputs``.
 
     Tensors become lists of B per-sample tensors, ``img_inputs`` a list of B
-    :class:`CameraInputs`; ``ray_dataset`` becomes one list of B tensors per entry (mmengine's
-    ``pseudo_collate`` transposes sequences).
+    :class:`CameraInputs`; lists (``rays``, ``voxel_flow``) stay lists of B items.
 
     Args:
         inputs: batched inputs of :func:`make_batch`.
@@ -364,8 +360,6 @@ def to_collated(inputs: dict, keys: tuple[str, ...] | None = None) -> dict:
             continue
         if key == 'img_inputs':
             out[key] = value.unstack()
-        elif key == 'ray_dataset':
-            out[key] = [list(entry) for entry in zip(*value)]
         elif isinstance(value, torch.Tensor):
             out[key] = list(value.unbind(0))
         else:

@@ -16,8 +16,9 @@ TINY_MODEL_CONFIG = (Path(__file__).resolve().parents[2] / 'configs' / 'occflown
 def tiny_model_config(**overrides) -> Config:
     """The tiny config with ``model`` overrides merged in (nested dicts are merged)."""
     if not TINY_MODEL_CONFIG.is_file():
-        raise FileNotFoundError(f'tiny model config not found: {TINY_MODEL_CONFIG} (mmdet3d.testing '
-                                'needs the repository checkout, e.g. an editable install)')
+        raise FileNotFoundError(f'tiny model config not found: {TINY_MODEL_CONFIG} '
+                                '(mmdet3d.testing needs the repository checkout, e.g. an '
+                                'editable install)')
     cfg = Config.fromfile(str(TINY_MODEL_CONFIG))
     cfg.merge_from_dict(dict(model=overrides))
     return cfg

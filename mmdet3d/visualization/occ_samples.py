@@ -96,7 +96,8 @@ def pair_samples(pred_dir: str, info_file: str | None = None, gt_root: str | Non
 
 def write_occupancy_figures(samples: list[OccSample], out_dir: str, mask: str = 'camera',
                             voxels: bool = False, shade: bool = True,
-                            pc_range: Sequence[float] = POINT_CLOUD_RANGE, dpi: int = 100) -> list[str]:
+                            pc_range: Sequence[float] = POINT_CLOUD_RANGE,
+                            dpi: int = 100) -> list[str]:
     """Write ``<out_dir>/<scene>/<token>.png`` (GT vs prediction BEV) per sample.
 
     Args:

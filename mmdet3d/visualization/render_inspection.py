@@ -2,7 +2,7 @@
 
 Used by ``tools/visualize_render.py``: one training-pipeline sample -> model fields (mode
 'tensor') -> rendered depth and class of every key-frame ray, next to the LiDAR ground truth at
-the ray's augmented pixel (``GenerateRays``' ``coor``).
+the ray's augmented pixel (``LidarRays.pixels``).
 """
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from torch import Tensor, nn
 from mmdet3d.datasets.transforms.formatting import PackOccInputs
 from mmdet3d.datasets.transforms.image_inputs import IMG_MEAN, IMG_STD, PrepareImageInputs
 from mmdet3d.datasets.transforms.ray_generation import GenerateRays
-from mmdet3d.utils.checkpoint_io import register_checkpoint_safe_globals
 from mmdet3d.registry import DATASETS, MODELS
+from mmdet3d.structures.lidar_rays import LidarRays
+from mmdet3d.utils.checkpoint_io import register_checkpoint_safe_globals
 
 
 @dataclass
@@ -61,9 +62,9 @@ class TrainingSample:
     """One training-pipeline sample prepared for render inspection.
 
     Attributes:
-        results: the results dict before ``PackOccInputs`` (``coor``, ``cam_names``,
+        results: the results dict before ``PackOccInputs`` (``rays``, ``cam_names``,
             ``img_inputs``, ...).
-        packed: the packed ``{'inputs', 'data_samples'}``, with ``coor`` in ``inputs``.
+        packed: the packed ``{'inputs', 'data_samples'}``.
         swap_rb: ``PrepareImageInputs``' channel swap (to undo the normalisation).
         depth_along_ray: ``GenerateRays``' depth convention (False: camera z-depth).
         half_pixel_shift: ``GenerateRays``' pixel-centre quirk.
@@ -106,8 +107,7 @@ def prepare_sample(dataset: BaseDataset, index: int) -> TrainingSample:
         if results is None:
             raise RuntimeError(f'{type(transform).__name__} dropped sample {index}')
     pack = transforms[-1]
-    keys = tuple(pack.keys) + (('coor',) if 'coor' not in pack.keys else ())
-    packed = PackOccInputs(keys=keys, meta_keys=pack.meta_keys)(dict(results))
+    packed = pack(dict(results))
     return TrainingSample(results, packed, prepare.swap_rb, generate.depth_along_ray,
                           generate.half_pixel_shift)
 
@@ -133,16 +133,14 @@ def denormalize_image(img: Tensor, swap_rb: bool = True) -> np.ndarray:
 
 @torch.no_grad()
 def render_rays_chunked(renderer: nn.Module, density: Tensor, semantics: Tensor,
-                        origins: Tensor, directions: Tensor, ray_dataset: list[Tensor],
-                        bda: Tensor, voxel_flow: list[Tensor] | None,
+                        rays: LidarRays, bda: Tensor, voxel_flow: list[Tensor] | None,
                         chunk: int = 4096) -> tuple[Tensor, Tensor]:
     """Render every given ray of one sample through ``renderer``, ``chunk`` rays at a time.
 
     Args:
         renderer: the model's ``VolumeRenderer``.
         density: (1, X, Y, Z, 1) and semantics (1, X, Y, Z, K): the model's fields.
-        origins: (1, T, N, 3). directions: (R, 3). ray_dataset: [idx (R, 2), depth (R,),
-            label (R,)] of the rays to render. bda: (1, 3, 3).
+        rays: the R rays of the sample to render. bda: (1, 3, 3).
         voxel_flow: [(F, 11)] for flow renderers, else None.
         chunk: rays per renderer call (bounds the (chunk, samples, K) lookups).
 
@@ -153,11 +151,10 @@ def render_rays_chunked(renderer: nn.Module, density: Tensor, semantics: Tensor,
     density_zyx = density.permute(0, 3, 2, 1, 4)  # (B, X, Y, Z, 1) -> (B, Z, Y, X, 1)
     semantics_zyx = semantics.permute(0, 3, 2, 1, 4)
     depths, logits = [], []
-    for start in range(0, len(directions), chunk):
-        part = slice(start, start + chunk)
-        rays = [entry[part] for entry in ray_dataset]
-        out = renderer(density_zyx, semantics_zyx, origins, [directions[part]], [rays], bda,
-                       voxel_flow, ray_perm=torch.arange(len(rays[0]), device=density.device))
+    for start in range(0, len(rays), chunk):
+        part = rays.select(torch.arange(start, min(start + chunk, len(rays))))
+        out = renderer(density_zyx, semantics_zyx, [part], bda, voxel_flow,
+                       ray_perm=torch.arange(len(part), device=density.device))
         depths.append(out['depth'][:, 0])
         logits.append(out['semantics'])
     if not depths:
@@ -212,33 +209,32 @@ def inspect_render(model: nn.Module, sample: TrainingSample,
     if voxel_flow is not None and hasattr(model, 'downsample_flow'):
         # models on a coarser grid than Occ3D bring the flow rows to their grid, as in loss()
         voxel_flow = model.downsample_flow(voxel_flow, fields['density'].shape[1:4])
-    idx, gt_depth, gt_label = (t.cpu() for t in packed['inputs']['ray_dataset'])
-    key = idx[:, 0] == renderer.current_timestep
+    all_rays = packed['inputs']['rays']  # on the CPU
+    key = all_rays.frame_idx == renderer.current_timestep
     cams = list(results['cam_names'])
     cameras = results['img_inputs']
     frames = cameras.num_views // len(cams)
     rng = np.random.default_rng(seed)
-    device = inputs['origins'].device
     out = []
     for n, name in enumerate(cams):
-        rays = torch.nonzero(key & (idx[:, 1] == n))[:, 0]
-        num_total = len(rays)
-        if max_rays_per_camera is not None and len(rays) > max_rays_per_camera:
-            rays = rays[np.sort(rng.choice(len(rays), max_rays_per_camera, replace=False))]
+        chosen = torch.nonzero(key & (all_rays.cam_idx == n))[:, 0]
+        num_total = len(chosen)
+        if max_rays_per_camera is not None and len(chosen) > max_rays_per_camera:
+            chosen = chosen[np.sort(rng.choice(len(chosen), max_rays_per_camera,
+                                               replace=False))]
+        rays = all_rays.select(chosen)
         depth, logits = render_rays_chunked(
-            renderer, fields['density'], fields['semantics'], inputs['origins'],
-            inputs['directions'][0][rays.to(device)],
-            [t[rays.to(t.device)] for t in inputs['ray_dataset'][0]],
-            inputs['img_inputs'].bda, voxel_flow, chunk)
-        pixels = packed['inputs']['coor'][rays].numpy()
+            renderer, fields['density'], fields['semantics'],
+            rays.to(fields['density'].device), inputs['img_inputs'].bda, voxel_flow, chunk)
+        pixels = rays.pixels.numpy()
         depth = depth.cpu().numpy().astype(np.float64)
         if not sample.depth_along_ray:
             depth *= range_to_z_factor(pixels, cameras.intrins[n].numpy(),
                                        cameras.post_rots[n].numpy(),
                                        cameras.post_trans[n].numpy(), sample.half_pixel_shift)
         out.append(CameraRays(
-            name=name, image=denormalize_image(cameras.imgs[n * frames], sample.swap_rb), pixels=pixels,
-            gt_depth=gt_depth[rays].numpy(), gt_label=gt_label[rays].numpy().astype(np.int64),
+            name=name, image=denormalize_image(cameras.imgs[n * frames], sample.swap_rb),
+            pixels=pixels, gt_depth=rays.depth.numpy(), gt_label=rays.labels.numpy(),
             depth=depth.astype(np.float32), label=logits.argmax(-1).cpu().numpy(),
             depth_kind='range' if sample.depth_along_ray else 'z-depth', num_total=num_total))
     return out

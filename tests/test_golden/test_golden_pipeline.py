@@ -92,7 +92,8 @@ def test_generate_rays(rays_golden, case: int, tmp_path: Path) -> None:
     transform = GenerateRays(render_frame_ids=g[pre + 'in_render_frame_ids'].tolist(),
                              ignore_classes=ignore)
     out = transform(dict(render_frames=frames, img_inputs=img_inputs, cam_names=cams))
-    idx, depth, label = out['ray_dataset']
+    rays = out['rays']
+    idx, depth, label = rays.frame_cam, rays.depth, rays.labels
     np.testing.assert_array_equal(idx.numpy(), g[pre + 'out_ray_idx'])
     np.testing.assert_array_equal(label.numpy(), g[pre + 'out_ray_label'])
     assert label.dtype == torch.int64
@@ -100,11 +101,11 @@ def test_generate_rays(rays_golden, case: int, tmp_path: Path) -> None:
     # The original projects in float32 through global coordinates of ~1600 m, which moves each
     # camera by ~1e-4 m: its directions differ from exact ones by ~1e-4 m / depth (rad). The
     # float64 re-implementation here is exact; compare within that float32 error model.
-    dir_err = np.abs(out['directions'].numpy() - g[pre + 'out_directions']).max(axis=1)
+    dir_err = np.abs(rays.directions.numpy() - g[pre + 'out_directions']).max(axis=1)
     assert np.all(dir_err * depth.numpy() < 3e-4), (dir_err * depth.numpy()).max()
     assert dir_err.max() < 1e-4 and np.median(dir_err) < 5e-6
-    np.testing.assert_allclose(out['origins'].numpy(), g[pre + 'out_origins'], rtol=0, atol=3e-4)
+    np.testing.assert_allclose(rays.origins.numpy(), g[pre + 'out_origins'], rtol=0, atol=3e-4)
     # coor = floor of the augmented pixel: the original's float32 pixel error (up to ~0.1 px for
     # near points) flips the floor of pixels close to an integer boundary.
-    coor_diff = np.abs(out['coor'].numpy() - g[pre + 'out_coor'])
+    coor_diff = np.abs(rays.pixels.numpy() - g[pre + 'out_coor'])
     assert coor_diff.max() <= 1 and np.any(coor_diff, axis=1).mean() < 0.015

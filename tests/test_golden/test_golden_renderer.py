@@ -14,6 +14,7 @@ from mmdet3d.models.rendering.grid_sampling import trilinear_lookup
 from mmdet3d.models.rendering.ray_samplers import sample_along_rays, uniform_intervals
 from mmdet3d.models.rendering.volume_renderer import VolumeRenderer
 from mmdet3d.models.rendering.volume_rendering import weights_from_density
+from mmdet3d.structures.lidar_rays import LidarRays
 
 PC_RANGE = (-40.0, -40.0, -1.0, 40.0, 40.0, 5.4)
 IGNORE_2D = [0, 1, 3, 4, 5, 7, 9, 10]
@@ -22,6 +23,15 @@ IGNORE_2D = [0, 1, 3, 4, 5, 7, 9, 10]
 def _load(golden_dir, name: str):
     data = np.load(golden_dir / f'{name}.npz')
     return lambda key: torch.from_numpy(data[key])
+
+
+def _golden_rays(idx: torch.Tensor, depth: torch.Tensor, labels: torch.Tensor,
+                 origins: torch.Tensor | None = None,
+                 directions: torch.Tensor | None = None) -> LidarRays:
+    """One sample's recorded rays; the loss-only cases record no geometry (zeros stand in)."""
+    return LidarRays(origins=torch.zeros(1, 1, 3) if origins is None else origins,
+                     directions=torch.zeros(len(depth), 3) if directions is None else directions,
+                     frame_cam=idx, depth=depth, labels=labels)
 
 
 def _close(name: str, got: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float = 0.0):
@@ -80,11 +90,11 @@ def test_static_density_and_class_weights(golden_dir):
 def test_render_losses(golden_dir, case):
     g = _load(golden_dir, 'fn_static_and_losses')
     renderer = VolumeRenderer(render_impl='torch')
-    ray_dataset = [[g(f'{case}_in_ray_idx_b{b}'), g(f'{case}_in_ray_depth_b{b}'),
-                    g(f'{case}_in_ray_label_b{b}')] for b in range(2)]
+    rays = [_golden_rays(g(f'{case}_in_ray_idx_b{b}'), g(f'{case}_in_ray_depth_b{b}'),
+                         g(f'{case}_in_ray_label_b{b}')) for b in range(2)]
     preds = dict(depth=g(f'{case}_in_pred_depth'), semantics=g(f'{case}_in_pred_semantics'),
                  indices=g(f'{case}_in_indices'))
-    losses = renderer.loss(preds, ray_dataset)
+    losses = renderer.loss(preds, rays)
     for key in ('loss_render_depth', 'loss_render_semantics'):
         _close(f'{case} {key}', losses[key], g(f'{case}_out_{key}'), atol=0, rtol=1e-5)
 
@@ -143,18 +153,17 @@ def test_renderer_forward(golden_dir, variant):
     kwargs = dict(use_flow=True) if variant == 'flow' else dict(
         temporal_filter=True, ignore_classes=IGNORE_2D)
     renderer = VolumeRenderer(grid_size=grid, render_impl='torch', **kwargs)
-    ray_dataset = [[g(f'in_ray_idx_b{b}'), g(f'in_ray_depth_b{b}'), g(f'in_ray_label_b{b}')]
-                   for b in range(2)]
+    rays = [_golden_rays(g(f'in_ray_idx_b{b}'), g(f'in_ray_depth_b{b}'),
+                         g(f'in_ray_label_b{b}'), g('in_origins')[b], g(f'in_directions_b{b}'))
+            for b in range(2)]
     flows = [g(f'in_voxel_flow_b{b}') for b in range(2)] if variant == 'flow' else None
-    out = renderer(density, semantics, g('in_origins'), [g(f'in_directions_b{b}') for b in
-                                                        range(2)],
-                   ray_dataset, g('in_bda'), flows, ray_perm=g('in_perm'),
+    out = renderer(density, semantics, rays, g('in_bda'), flows, ray_perm=g('in_perm'),
                    jitter_rand=g('in_jitter_rand'))
     assert torch.equal(out['indices'], g(f'{variant}_out_indices'))
     _close(f'forward {variant} depth', out['depth'], g(f'{variant}_out_depth'), atol=1e-3)
     _close(f'forward {variant} semantics', out['semantics'], g(f'{variant}_out_semantics'),
            atol=1e-4)
-    losses = renderer.loss(out, ray_dataset)
+    losses = renderer.loss(out, rays)
     for key in ('loss_render_depth', 'loss_render_semantics'):
         _close(f'forward {variant} {key}', losses[key], g(f'{variant}_out_{key}'), atol=0,
                rtol=1e-4)

@@ -9,6 +9,7 @@ from mmdet3d.datasets.transforms.formatting import PackOccInputs
 from mmdet3d.models.data_preprocessors.occ_data_preprocessor import OccDataPreprocessor
 from mmdet3d.registry import MODELS
 from mmdet3d.structures.camera_inputs import CameraInputs
+from mmdet3d.structures.lidar_rays import LidarRays
 from mmdet3d.structures.occ_data_sample import OccDataSample
 
 N, F, T, H, W, GRID = 2, 3, 7, 8, 16, (4, 4, 2)
@@ -25,10 +26,10 @@ def _sample(n_rays: int, with_rays: bool = True) -> dict:
         occ_gt_path=f'./data/gts/scene-0001/tok{n_rays}', scene_name='scene-0001')
     if with_rays:
         results.update(
-            gt_depth=torch.rand(N, H, W), origins=torch.rand(T, N, 3),
-            directions=torch.rand(n_rays, 3),
-            ray_dataset=[torch.zeros(n_rays, 2, dtype=torch.int64), torch.rand(n_rays),
-                         torch.arange(n_rays)],
+            gt_depth=torch.rand(N, H, W),
+            rays=LidarRays(origins=torch.rand(T, N, 3), directions=torch.rand(n_rays, 3),
+                           frame_cam=torch.zeros(n_rays, 2, dtype=torch.int64),
+                           depth=torch.rand(n_rays), labels=torch.arange(n_rays)),
             voxel_flow=np.zeros((n_rays + 1, 11), np.uint8))
     return PackOccInputs()(results)
 
@@ -51,13 +52,13 @@ def test_training_batch_shapes() -> None:
     assert torch.equal(cameras.imgs[1], packed[1]['inputs']['img_inputs'].imgs)
     assert torch.equal(cameras.post_trans[0], packed[0]['inputs']['img_inputs'].post_trans)
     assert inputs['gt_depth'].shape == (2, N, H, W)
-    assert inputs['origins'].shape == (2, T, N, 3)
     for key in ('voxel_semantics', 'mask_lidar', 'mask_camera'):
         assert inputs[key].shape == (2, *GRID) and inputs[key].dtype == torch.uint8
-    assert [d.shape for d in inputs['directions']] == [(5, 3), (9, 3)]
-    assert [len(r) for r in inputs['ray_dataset']] == [3, 3]
-    assert [r[0].shape for r in inputs['ray_dataset']] == [(5, 2), (9, 2)]
-    assert torch.equal(inputs['ray_dataset'][1][2], torch.arange(9))
+    assert [len(r) for r in inputs['rays']] == [5, 9]
+    assert [r.origins.shape for r in inputs['rays']] == [(T, N, 3)] * 2
+    assert [r.directions.shape for r in inputs['rays']] == [(5, 3), (9, 3)]
+    assert [r.frame_cam.shape for r in inputs['rays']] == [(5, 2), (9, 2)]
+    assert torch.equal(inputs['rays'][1].labels, torch.arange(9))
     assert [f.shape for f in inputs['voxel_flow']] == [(6, 11), (10, 11)]
     assert inputs['voxel_flow'][0].dtype == torch.uint8
     assert [s.sample_idx for s in out['data_samples']] == ['tok5', 'tok9']

@@ -28,9 +28,9 @@ CLI_OPTIONS = [f'{k}={str(v).replace(" ", "")}' for k, v in OPTIONS.items()]
 
 def test_cli_prints_the_report_and_writes_json(tiny_render_config, tmp_path, capsys):
     out = tmp_path / 'diag.json'
-    summary = diagnose_training.main([tiny_render_config, '--random-init', '--split', 'train', '--max-rays',
-                         '300', '--thresholds', '0.1', '1.0', '--json', str(out), '--no-progress',
-                         '--cfg-options', *CLI_OPTIONS])
+    summary = diagnose_training.main([tiny_render_config, '--random-init', '--split', 'train',
+                                      '--max-rays', '300', '--thresholds', '0.1', '1.0', '--json',
+                                      str(out), '--no-progress', '--cfg-options', *CLI_OPTIONS])
     printed = capsys.readouterr().out
     assert 'Training diagnostics over 2 samples' in printed and 'render, gt volume' in printed
     assert json.loads(out.read_text()) == json.loads(json.dumps(summary))

@@ -119,9 +119,10 @@ def test_visualize_occupancy_cli(tmp_path, capsys):
              for t, ts in (('tok_a', 2), ('tok_b', 1), ('tok_unpredicted', 0))]
     dump_infos(str(tmp_path / 'infos.pkl'), infos, 'v1.0-mini')
 
-    paths = visualize_occupancy.main(['--pred-dir', str(tmp_path / 'pred'), '--info', str(tmp_path / 'infos.pkl'),
-                       '--path-prefix', str(tmp_path), '--out', str(tmp_path / 'out'),
-                       '--max-samples', '1', '--no-shade'])
+    paths = visualize_occupancy.main(['--pred-dir', str(tmp_path / 'pred'), '--info',
+                                      str(tmp_path / 'infos.pkl'), '--path-prefix', str(tmp_path),
+                                      '--out', str(tmp_path / 'out'), '--max-samples', '1',
+                                      '--no-shade'])
     assert paths == [str(tmp_path / 'out' / 'scene-1' / 'tok_b.png')]  # timestamp order
     assert capsys.readouterr().out.split() == paths
     img = np.asarray(Image.open(paths[0]).convert('RGB'))
@@ -136,21 +137,24 @@ def test_visualize_occupancy_cli(tmp_path, capsys):
     assert len(_color_columns(maps, UNOBSERVED_COLOR))  # the camera mask is drawn
 
     paths = visualize_occupancy.main(['--pred-dir', str(tmp_path / 'pred'), '--gt-root',
-                       str(tmp_path / 'data' / 'gts'), '--out', str(tmp_path / 'out2'),
-                       '--mask', 'none', '--voxels'])
+                                      str(tmp_path / 'data' / 'gts'), '--out',
+                                      str(tmp_path / 'out2'), '--mask', 'none', '--voxels'])
     names = sorted(Path(p).name for p in paths)
     assert names == ['tok_a.png', 'tok_a_3d_gt.png', 'tok_a_3d_pred.png', 'tok_b.png',
                      'tok_b_3d_gt.png', 'tok_b_3d_pred.png']
     assert not len(_color_columns(np.asarray(Image.open(paths[0]).convert('RGB')),
                                   UNOBSERVED_COLOR))
 
-    only = visualize_occupancy.main(['--pred-dir', str(tmp_path / 'pred'), '--out', str(tmp_path / 'out3')])
+    only = visualize_occupancy.main(['--pred-dir', str(tmp_path / 'pred'), '--out',
+                                     str(tmp_path / 'out3')])
     assert Image.open(only[0]).size == bev_figure_size(1)
     _save_pred(tmp_path / 'bad', 'scene-1', 'tok_a', pred[None])
     with pytest.raises(ValueError, match='must be \\(X, Y, Z\\)'):
-        visualize_occupancy.main(['--pred-dir', str(tmp_path / 'bad'), '--out', str(tmp_path / 'out4')])
+        visualize_occupancy.main(['--pred-dir', str(tmp_path / 'bad'), '--out',
+                                  str(tmp_path / 'out4')])
     with pytest.raises(FileNotFoundError, match='no prediction files'):
-        visualize_occupancy.main(['--pred-dir', str(tmp_path / 'empty'), '--out', str(tmp_path / 'out4')])
+        visualize_occupancy.main(['--pred-dir', str(tmp_path / 'empty'), '--out',
+                                  str(tmp_path / 'out4')])
 
 
 def test_range_to_z_factor_inverts_the_augmented_pixel():
@@ -177,10 +181,11 @@ def test_visualize_render_writes_one_png_per_camera(tiny_render_config, tmp_path
     with pytest.raises(SystemExit):
         visualize_render.parse_args([tiny_render_config])  # neither a checkpoint nor --random-init
     out = tmp_path / 'render'
-    paths = visualize_render.main([tiny_render_config, '--random-init', '--sample-index', '1', '--out',
-                       str(out), '--max-rays-per-camera', '150', '--chunk', '64',
-                       '--cfg-options', 'model.renderer.samples_per_ray=16',
-                       'model.renderer.prop_samples_per_ray=8'])
+    paths = visualize_render.main([tiny_render_config, '--random-init', '--sample-index', '1',
+                                   '--out', str(out), '--max-rays-per-camera', '150',
+                                   '--chunk', '64', '--cfg-options',
+                                   'model.renderer.samples_per_ray=16',
+                                   'model.renderer.prop_samples_per_ray=8'])
     assert paths == [str(out / f'{cam}.png') for cam in CAMERAS]
     assert capsys.readouterr().out.split() == paths
     expected = camera_figure_size(tuple(Config.fromfile(tiny_render_config)
@@ -204,8 +209,8 @@ def test_render_inspection_matches_the_rays(tiny_render_config):
     torch.manual_seed(0)
     sample = load_training_sample(cfg, 0)
     cams = inspect_render(build_model(cfg), sample, chunk=50, max_rays_per_camera=80)
-    idx, depth, label = sample.packed['inputs']['ray_dataset']
-    coor = sample.packed['inputs']['coor']
+    rays = sample.packed['inputs']['rays']
+    idx, depth, label, coor = rays.frame_cam, rays.depth, rays.labels, rays.pixels
     key = idx[:, 0] == 3
     height, width = sample.results['img_inputs'].image_size
     assert [c.name for c in cams] == sample.results['cam_names']

@@ -108,7 +108,8 @@ def diagnose_sample(model: torch.nn.Module, sample, diagnostics: TrainingDiagnos
     renderer = model.renderer
     sigma = (renderer.density_scale * fields['density'][0, ..., 0]).cpu().numpy()  # (x, y, z)
     classes = fields['semantics'][0].argmax(-1).cpu().numpy()
-    rays = flatten_rays(inputs['origins'], inputs['directions'], inputs['ray_dataset'])
+    (sample_rays,) = inputs['rays']
+    rays = flatten_rays([sample_rays])
     passes = ray_cell_passes(rays.origins, rays.directions, rays.depth, renderer.pc_range,
                              renderer.grid_size, near=renderer.near).numpy()
     gt = sample.results['voxel_semantics']
@@ -118,9 +119,8 @@ def diagnose_sample(model: torch.nn.Module, sample, diagnostics: TrainingDiagnos
     chosen = torch.arange(len(rays))
     if len(rays) > max_rays:
         chosen = torch.from_numpy(np.sort(rng.choice(len(rays), max_rays, replace=False)))
-    device = inputs['origins'].device
-    chosen = chosen.to(device)
-    ray_dataset = [t[chosen.to(t.device)] for t in inputs['ray_dataset'][0]]
+    device = sample_rays.depth.device
+    chosen_rays = sample_rays.select(chosen.to(device))
     voxel_flow = inputs.get('voxel_flow')
     if voxel_flow is not None:
         voxel_flow = model.downsample_flow(voxel_flow, fields['density'].shape[1:4])
@@ -133,13 +133,11 @@ def diagnose_sample(model: torch.nn.Module, sample, diagnostics: TrainingDiagnos
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(render_seed)  # both fields see the same sampling jitter
             depth, logits = render_rays_chunked(
-                renderer, density, semantics, inputs['origins'],
-                inputs['directions'][0][chosen], ray_dataset, inputs['img_inputs'].bda,
-                voxel_flow)
+                renderer, density, semantics, chosen_rays, inputs['img_inputs'].bda, voxel_flow)
         preds = dict(depth=depth[:, None], semantics=logits,
                      indices=torch.arange(len(depth), device=depth.device))
-        losses = renderer.loss(preds, [ray_dataset])
-        diagnostics.add_render(name, depth.cpu().numpy(), ray_dataset[1].cpu().numpy(),
+        losses = renderer.loss(preds, [chosen_rays])
+        diagnostics.add_render(name, depth.cpu().numpy(), chosen_rays.depth.cpu().numpy(),
                                {k: float(v) for k, v in losses.items()})
 
 

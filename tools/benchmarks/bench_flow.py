@@ -3,8 +3,9 @@
 Side by side on the same samples of one run (spec 5.2):
 
 - ``dense``: the direct original algorithm (:func:`mmdet3d.testing.flow_oracle.reference_flow`,
-  the oracle of tests/test_datasets/test_flow_gt.py): every enlarged box tested against all 640,000 voxel centres with devkit
-  ``points_in_box``, once per box and offset; compute only, one process.
+  the oracle of tests/test_datasets/test_flow_gt.py): every enlarged box tested against all
+  640,000 voxel centres with devkit ``points_in_box``, once per box and offset; compute only,
+  one process.
 - ``culled``: :func:`mmdet3d.datasets.converters.flow_gt.sample_flow` (bounding-box culling, one
   inside test per box); compute only, one process. Its rows are checked to equal ``dense``.
 - ``culled+write, N workers``: what tools/create_flow_data.py does for every sample of the set

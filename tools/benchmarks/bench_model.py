@@ -124,7 +124,7 @@ def run_child(args: argparse.Namespace, preset: str, precision: str) -> None:
     torch.manual_seed(0)
     device = torch.device(args.device)
     model, inputs, geo = build(args, preset, device)
-    num_rays = sum(len(rays[0]) for rays in inputs['ray_dataset'])
+    num_rays = sum(len(rays) for rays in inputs['rays'])
     params = sum(p.numel() for p in model.parameters())
     amp_dtype = getattr(torch, args.amp_dtype) if device.type == 'cuda' else torch.bfloat16
     enabled = precision == 'amp'

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from mmdet3d.models.rendering import volume_renderer  # noqa: E402
 from mmdet3d.models.rendering.volume_renderer import VolumeRenderer  # noqa: E402
+from mmdet3d.structures.lidar_rays import LidarRays  # noqa: E402
 
 
 def rebatched_lookup(volumes: torch.Tensor, slots: torch.Tensor, points: torch.Tensor,
@@ -61,14 +62,14 @@ def run_once(args: argparse.Namespace, impl: str, num_rays: int) -> dict:
     density = torch.rand(batch, size_z, size_y, size_x, 1) ** 4
     density.requires_grad_()
     semantics = torch.randn(batch, size_z, size_y, size_x, 17, requires_grad=True)
-    origins = (torch.rand(batch, frames, 6, 3) - 0.5) * torch.tensor([4.0, 4.0, 0.5]) + 1.5
     per_sample = num_rays // batch
-    directions = [F.normalize(torch.randn(per_sample, 3) * torch.tensor([1.0, 1.0, 0.1]), dim=1)
-                  for _ in range(batch)]
-    ray_dataset = [[torch.stack([torch.randint(0, frames, (per_sample,)),
-                                 torch.randint(0, 6, (per_sample,))], dim=1),
-                    torch.rand(per_sample) * 40, torch.randint(0, 17, (per_sample,))]
-                   for _ in range(batch)]
+    rays = [LidarRays(
+        origins=(torch.rand(frames, 6, 3) - 0.5) * torch.tensor([4.0, 4.0, 0.5]) + 1.5,
+        directions=F.normalize(torch.randn(per_sample, 3) * torch.tensor([1.0, 1.0, 0.1]), dim=1),
+        frame_cam=torch.stack([torch.randint(0, frames, (per_sample,)),
+                               torch.randint(0, 6, (per_sample,))], dim=1),
+        depth=torch.rand(per_sample) * 40, labels=torch.randint(0, 17, (per_sample,)))
+        for _ in range(batch)]
     # 500 random car rows per sample: src | tgt | floor (z, y, x), class 4, frame.
     flow = [torch.cat([torch.randint(0, n, (500, 1)) for n in (size_z, size_y, size_x) * 3]
                       + [torch.full((500, 1), 4), torch.randint(0, frames, (500, 1))],
@@ -84,8 +85,8 @@ def run_once(args: argparse.Namespace, impl: str, num_rays: int) -> dict:
     elapsed = []
     for _ in range(args.repeats):
         start = time.perf_counter()
-        out = renderer(density, semantics, origins, directions, ray_dataset, bda, flow)
-        losses = renderer.loss(out, ray_dataset)
+        out = renderer(density, semantics, rays, bda, flow)
+        losses = renderer.loss(out, rays)
         sum(losses.values()).backward()
         elapsed.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

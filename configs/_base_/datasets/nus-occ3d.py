@@ -30,7 +30,7 @@ load_points = dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, us
 generate_rays = dict(
     type='GenerateRays', render_frame_ids=render_frame_ids, depth_range=[0.05, 39.0],
     pc_range=point_cloud_range, ignore_classes=dynamic_classes)
-train_keys = ['img_inputs', 'gt_depth', 'origins', 'directions', 'ray_dataset']
+train_keys = ['img_inputs', 'gt_depth', 'rays']
 train_pipeline = [
     dict(type='PrepareImageInputs', data_config=data_config, is_train=True, sequential=True),
     dict(type='LoadAnnotationsBEVDepth', bda_aug_conf=bda_aug_conf, is_train=True),

@@ -8,6 +8,7 @@ import torch
 
 from mmdet3d.registry import TRANSFORMS
 from mmdet3d.structures.camera_inputs import CameraInputs
+from mmdet3d.structures.lidar_rays import LidarRays
 from mmdet3d.structures.occ_data_sample import OccDataSample
 
 from .base import BaseTransform
@@ -20,7 +21,7 @@ _META_SOURCES = {'occ_path': 'occ_gt_path'}
 def to_tensor(value: object) -> object:
     """Tensors and typed containers stay; arrays and numbers become tensors; lists/tuples are
     converted per item."""
-    if isinstance(value, (torch.Tensor, CameraInputs)):
+    if isinstance(value, (torch.Tensor, CameraInputs, LidarRays)):
         return value
     if isinstance(value, np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(value))
@@ -43,23 +44,22 @@ class PackOccInputs(BaseTransform):
         - the present subset of ``keys`` and ``meta_keys``.
 
     Added Keys:
-        - inputs (dict): ``key -> Tensor``, :class:`CameraInputs` (``img_inputs``) or list of
-          tensors (``ray_dataset``).
+        - inputs (dict): ``key -> Tensor``, :class:`CameraInputs` (``img_inputs``) or
+          :class:`LidarRays` (``rays``).
         - data_samples (OccDataSample): metainfo from ``meta_keys`` (``occ_path`` falls back to
           ``occ_gt_path``), ``gt_occ`` if present.
 
     Args:
         keys: results keys to put in ``inputs``. Defaults to
-            ('img_inputs', 'gt_depth', 'origins', 'directions', 'ray_dataset', 'voxel_flow',
+            ('img_inputs', 'gt_depth', 'rays', 'voxel_flow',
             'voxel_semantics', 'mask_lidar', 'mask_camera').
         meta_keys: results keys to put in the metainfo. Defaults to
             ('sample_idx', 'scene_name', 'occ_path', 'timestamp').
     """
 
     def __init__(self,
-                 keys: Sequence[str] = ('img_inputs', 'gt_depth', 'origins', 'directions',
-                                        'ray_dataset', 'voxel_flow', 'voxel_semantics',
-                                        'mask_lidar', 'mask_camera'),
+                 keys: Sequence[str] = ('img_inputs', 'gt_depth', 'rays', 'voxel_flow',
+                                        'voxel_semantics', 'mask_lidar', 'mask_camera'),
                  meta_keys: Sequence[str] = ('sample_idx', 'scene_name', 'occ_path',
                                              'timestamp')) -> None:
         self.keys = tuple(keys)

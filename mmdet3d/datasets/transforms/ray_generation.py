@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from mmdet3d.registry import TRANSFORMS
+from mmdet3d.structures.lidar_rays import LidarRays
 from mmdet3d.structures.occ3d import LIDARSEG_TO_OCC3D, POINT_CLOUD_RANGE
 from mmdet3d.structures.pose import pose_matrix
 
@@ -47,11 +48,10 @@ class GenerateRays(BaseTransform):
         - cam_names (list[str]): the N cameras.
 
     Added Keys:
-        - origins (Tensor): (T, N, 3) float32 camera centres (m, bda applied).
-        - directions (Tensor): (R, 3) float32 unit ray directions (bda applied).
-        - ray_dataset (list[Tensor]): idx (R, 2) int64 (frame, camera); depth (R,) float32 (m);
-          label (R,) int64 Occ3D class 0..16.
-        - coor (Tensor): (R, 2) int64 floor of the augmented pixel (u', v').
+        - rays (:class:`LidarRays`): origins (T, N, 3) float32 camera centres (m, bda
+          applied); directions (R, 3) float32 unit (bda applied); frame_cam (R, 2) int64
+          (frame, camera); depth (R,) float32 (m); labels (R,) int64 Occ3D class 0..16; pixels
+          (R, 2) int64 floor of the augmented pixel (u', v').
 
     Args:
         render_frame_ids: keyframe offsets of ``render_frames``; must contain 0.
@@ -163,14 +163,13 @@ class GenerateRays(BaseTransform):
             label.append(lab)
             coor.append(c)
 
-        results['origins'] = torch.from_numpy((np.stack(origins) @ bda.T).astype(np.float32))
-        results['directions'] = torch.from_numpy((np.concatenate(dirs) @ bda.T).astype(np.float32))
-        results['ray_dataset'] = [
-            torch.from_numpy(np.concatenate(idx).astype(np.int64)),
-            torch.from_numpy(np.concatenate(depth).astype(np.float32)),
-            torch.from_numpy(np.concatenate(label).astype(np.int64)),
-        ]
-        results['coor'] = torch.from_numpy(np.concatenate(coor))
+        results['rays'] = LidarRays(
+            origins=torch.from_numpy((np.stack(origins) @ bda.T).astype(np.float32)),
+            directions=torch.from_numpy((np.concatenate(dirs) @ bda.T).astype(np.float32)),
+            frame_cam=torch.from_numpy(np.concatenate(idx).astype(np.int64)),
+            depth=torch.from_numpy(np.concatenate(depth).astype(np.float32)),
+            labels=torch.from_numpy(np.concatenate(label).astype(np.int64)),
+            pixels=torch.from_numpy(np.concatenate(coor)))
         return results
 
     def __repr__(self) -> str:

@@ -55,7 +55,8 @@ import numba
 import numpy as np
 import torch
 
-from mmdet3d.structures.occ3d import CLASS_NAMES, FREE_LABEL, GRID_LOWER, NUM_SEMANTIC_CLASSES, VOXEL_SIZE
+from mmdet3d.structures.occ3d import (CLASS_NAMES, FREE_LABEL, GRID_LOWER, NUM_SEMANTIC_CLASSES,
+                                      VOXEL_SIZE)
 
 RAY_IOU_THRESHOLDS = (1.0, 2.0, 4.0)
 ORIGIN_MAX_ABS_XY = 39.0

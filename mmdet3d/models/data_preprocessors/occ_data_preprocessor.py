@@ -9,7 +9,7 @@ from mmengine.model import BaseDataPreprocessor
 from mmdet3d.registry import MODELS
 from mmdet3d.structures.camera_inputs import CameraInputs
 
-STACKED_KEYS = ('gt_depth', 'origins', 'voxel_semantics', 'mask_lidar', 'mask_camera')
+STACKED_KEYS = ('gt_depth', 'voxel_semantics', 'mask_lidar', 'mask_camera')
 
 
 def _stack(items: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
@@ -22,19 +22,19 @@ class OccDataPreprocessor(BaseDataPreprocessor):
     """Stack the fixed-size inputs of a batch and move everything to the model's device.
 
     Takes the output of mmengine's ``pseudo_collate`` over ``PackOccInputs`` results, i.e.
-    ``{'inputs': {key: per-sample items}, 'data_samples': [OccDataSample]}``: a list of B
-    :class:`CameraInputs` (``img_inputs``), and per-sample sequences (``ray_dataset``)
-    transposed: one list of B tensors per entry. Images are already normalised by ``PrepareImageInputs``. Optional keys
-    may be absent (e.g. no rays at test time).
+    ``{'inputs': {key: per-sample items}, 'data_samples': [OccDataSample]}``: lists of B
+    :class:`CameraInputs` (``img_inputs``), B :class:`LidarRays` (``rays``) and B tensors.
+    Images are already normalised by ``PrepareImageInputs``. Optional keys may be absent (e.g.
+    no rays at test time).
 
     Batched ``inputs``:
         - img_inputs: :class:`CameraInputs` stacked to (B, ...): imgs (B, N*F, 3, H, W),
           sensor2egos, ego2globals (B, N*F, 4, 4), intrins, post_rots (B, N*F, 3, 3),
           post_trans (B, N*F, 3), bda (B, 3, 3).
-        - gt_depth (B, N, H, W); origins (B, T, N, 3); voxel_semantics, mask_lidar,
-          mask_camera (B, X, Y, Z): stacked.
-        - ray_dataset: list of B lists [idx (R_b, 2), depth (R_b,), label (R_b,)].
-        - any other key (directions, voxel_flow, coor, points): list of B tensors.
+        - gt_depth (B, N, H, W); voxel_semantics, mask_lidar, mask_camera (B, X, Y, Z):
+          stacked.
+        - rays: list of B :class:`LidarRays` (R_b rays each).
+        - any other key (voxel_flow, points): list of B tensors.
 
     Args:
         non_blocking: use non-blocking host-to-device copies. Defaults to False.
@@ -54,8 +54,9 @@ class OccDataPreprocessor(BaseDataPreprocessor):
                                    self.device, non_blocking=self._non_blocking)
             elif key in STACKED_KEYS:
                 inputs[key] = _stack(value)
-            elif key == 'ray_dataset':
-                inputs[key] = [list(sample) for sample in zip(*value)]  # entry-major -> samples
+            elif key == 'rays':
+                inputs[key] = [sample.to(self.device, non_blocking=self._non_blocking)
+                               for sample in value]
             else:
                 inputs[key] = value
         return self.cast_data({'inputs': inputs, 'data_samples': data.get('data_samples')})

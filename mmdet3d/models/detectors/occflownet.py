@@ -165,9 +165,8 @@ class OccFlowNet(BEVStereo4D):
         """Training losses of one batch.
 
         Args:
-            inputs: needs ``img_inputs``, ``gt_depth``, ``origins``, ``directions``,
-                ``ray_dataset``; ``voxel_flow`` for flow renderers; ``voxel_semantics`` for
-                the 3-D losses.
+            inputs: needs ``img_inputs``, ``gt_depth``, ``rays``; ``voxel_flow`` for flow
+                renderers; ``voxel_semantics`` for the 3-D losses.
 
         Returns:
             ``loss_depth``, ``loss_render_depth``, ``loss_render_semantics``, with 3-D
@@ -191,9 +190,8 @@ class OccFlowNet(BEVStereo4D):
         render_preds = self.renderer(
             density.permute(0, 3, 2, 1, 4),  # (B, X, Y, Z, 1) -> (B, Z, Y, X, 1)
             semantics.permute(0, 3, 2, 1, 4),  # (B, X, Y, Z, K) -> (B, Z, Y, X, K)
-            inputs['origins'], inputs['directions'], inputs['ray_dataset'],
-            inputs['img_inputs'].bda, voxel_flow)
-        losses.update(self.renderer.loss(render_preds, inputs['ray_dataset']))
+            inputs['rays'], inputs['img_inputs'].bda, voxel_flow)
+        losses.update(self.renderer.loss(render_preds, inputs['rays']))
         return losses
 
     def predict(self, inputs: dict,

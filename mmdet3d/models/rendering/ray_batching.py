@@ -4,10 +4,13 @@ One random permutation over all rays of the B samples; the first ``rays_batch_si
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor
+
+from mmdet3d.structures.lidar_rays import LidarRays
 
 
 @dataclass
@@ -40,32 +43,28 @@ class RayBatch:
         return RayBatch(*(getattr(self, f.name)[indices] for f in fields(self)))
 
 
-def flatten_rays(origins: Tensor, directions: list[Tensor],
-                 ray_dataset: list[list[Tensor]]) -> RayBatch:
-    """Concatenate the per-sample rays.
+def flatten_rays(rays: Sequence[LidarRays]) -> RayBatch:
+    """Concatenate the per-sample rays of a batch.
 
     Args:
-        origins: (B, T, N, 3) camera centres per render frame and camera.
-        directions: B tensors (R_b, 3), unit length.
-        ray_dataset: B lists [idx (R_b, 2) (frame, cam), depth (R_b,), label (R_b,)].
+        rays: B samples' rays; origins, directions and depth take the dtype and device of the
+            first sample's origins.
 
     Returns:
         the flattened :class:`RayBatch` of R_tot = sum_b R_b rays.
     """
-    device = origins.device
-    idx = torch.cat([rays[0].to(device).long() for rays in ray_dataset])  # (R_tot, 2)
-    batch_idx = torch.cat([torch.full((len(rays[0]),), b, dtype=torch.long, device=device)
-                           for b, rays in enumerate(ray_dataset)])
-    frame_idx, cam_idx = idx[:, 0], idx[:, 1]
+    device, dtype = rays[0].origins.device, rays[0].origins.dtype
+    frame_cam = torch.cat([sample.frame_cam.to(device).long() for sample in rays])  # (R_tot, 2)
+    batch_idx = torch.cat([torch.full((len(sample),), b, dtype=torch.long, device=device)
+                           for b, sample in enumerate(rays)])
     return RayBatch(
         batch_idx=batch_idx,
-        frame_idx=frame_idx,
-        cam_idx=cam_idx,
-        origins=origins[batch_idx, frame_idx, cam_idx],
-        directions=torch.cat(list(directions)).to(device=device, dtype=origins.dtype),
-        depth=torch.cat([rays[1] for rays in ray_dataset]).to(device=device,
-                                                              dtype=origins.dtype),
-        labels=torch.cat([rays[2] for rays in ray_dataset]).to(device).long())
+        frame_idx=frame_cam[:, 0],
+        cam_idx=frame_cam[:, 1],
+        origins=torch.cat([sample.ray_origins() for sample in rays]).to(device, dtype),
+        directions=torch.cat([sample.directions for sample in rays]).to(device, dtype),
+        depth=torch.cat([sample.depth for sample in rays]).to(device, dtype),
+        labels=torch.cat([sample.labels for sample in rays]).to(device).long())
 
 
 def select_ray_indices(num_rays: int,

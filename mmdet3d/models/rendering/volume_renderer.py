@@ -4,12 +4,13 @@ rays -> (static filter | flow volumes) -> batch of rays -> samples -> lookup -> 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from mmdet3d.registry import MODELS
+from mmdet3d.structures.lidar_rays import LidarRays
 from mmdet3d.structures.occ3d import GRID_SHAPE, NUM_SEMANTIC_CLASSES, POINT_CLOUD_RANGE
 
 from ..losses.distortion_loss import ray_distortion
@@ -156,9 +157,7 @@ class VolumeRenderer(nn.Module):
     def forward(self,
                 density: Tensor,
                 semantics: Tensor,
-                origins: Tensor,
-                directions: list[Tensor],
-                ray_dataset: list[list[Tensor]],
+                rays: Sequence[LidarRays],
                 bda: Tensor,
                 voxel_flow: list[Tensor] | None = None,
                 *,
@@ -169,9 +168,7 @@ class VolumeRenderer(nn.Module):
         Args:
             density: (B, Z, Y, X, 1) sigmoid density; sigma = density_scale * density in 1/m.
             semantics: (B, Z, Y, X, K) logits.
-            origins: (B, T, N, 3) camera centres, metres, key ego frame (after BDA).
-            directions: B tensors (R_b, 3), unit length.
-            ray_dataset: B lists [idx (R_b, 2) (frame, cam), depth (R_b,), label (R_b,)].
+            rays: the B samples' rays (key ego frame, after BDA).
             bda: (B, 3, 3) BEV augmentation matrices.
             voxel_flow: B tensors (F_b, 11) for ``use_flow``. Defaults to None.
             ray_perm: (R_tot,) ray permutation instead of torch.randperm. Defaults to None.
@@ -187,16 +184,16 @@ class VolumeRenderer(nn.Module):
                              f'grid_size (X, Y, Z) {self.grid_size}')
         density_vol, semantics_vol, density_layout, semantics_layout = self._volumes(
             density, semantics, bda, voxel_flow)
-        all_rays = flatten_rays(origins, directions, ray_dataset)
-        indices = select_ray_indices(len(all_rays), self.rays_batch_size, ray_perm,
-                                     origins.device)
-        rays = all_rays.select(indices)
-        density_slots = self._slots(density_layout, rays.batch_idx, rays.frame_idx)
-        semantics_slots = self._slots(semantics_layout, rays.batch_idx, rays.frame_idx)
+        all_rays = flatten_rays(rays)
+        device, dtype = all_rays.origins.device, all_rays.origins.dtype
+        indices = select_ray_indices(len(all_rays), self.rays_batch_size, ray_perm, device)
+        batch = all_rays.select(indices)
+        density_slots = self._slots(density_layout, batch.batch_idx, batch.frame_idx)
+        semantics_slots = self._slots(semantics_layout, batch.batch_idx, batch.frame_idx)
 
         def points_at(distances: Tensor) -> Tensor:
             """(R, S) distances -> (R, S, 3) metric points."""
-            return rays.origins[:, None] + distances[..., None] * rays.directions[:, None]
+            return batch.origins[:, None] + distances[..., None] * batch.directions[:, None]
 
         def density_at(distances: Tensor) -> Tensor:
             """(R, S) distances -> (R, S) sigma in 1/m."""
@@ -205,9 +202,9 @@ class VolumeRenderer(nn.Module):
                 self.align_corners)[..., 0]
 
         starts, ends, centres = sample_along_rays(
-            density_at, len(rays), self.near, self.far, self.samples_per_ray,
+            density_at, len(batch), self.near, self.far, self.samples_per_ray,
             self.prop_samples_per_ray, self.use_proposal, jitter_rand, self.render_impl,
-            origins.device, origins.dtype)
+            device, dtype)
         weights, _, _ = weights_from_density(starts, ends, density_at(centres), self.render_impl)
         depth = accumulate_along_rays(weights, self.depth_head.sample_values(starts, ends),
                                       self.render_impl)  # (R, 1)
@@ -223,13 +220,12 @@ class VolumeRenderer(nn.Module):
             out['distortion'] = ray_distortion(weights, starts, ends)  # (R,)
         return out
 
-    def loss(self, preds: dict[str, Tensor],
-             ray_dataset: list[list[Tensor]]) -> dict[str, Tensor]:
+    def loss(self, preds: dict[str, Tensor], rays: Sequence[LidarRays]) -> dict[str, Tensor]:
         """Class-weighted render losses over the rendered rays.
 
         Args:
             preds: output of :meth:`forward`.
-            ray_dataset: B lists [idx (R_b, 2), depth (R_b,), label (R_b,)], as in forward.
+            rays: the B samples' rays, as in forward.
 
         Returns:
             ``loss_render_depth`` and ``loss_render_semantics`` scalars, and
@@ -237,8 +233,8 @@ class VolumeRenderer(nn.Module):
         """
         indices = preds['indices']
         device = preds['depth'].device
-        depth = torch.cat([rays[1] for rays in ray_dataset]).to(device)[indices]  # (R,)
-        labels = torch.cat([rays[2] for rays in ray_dataset]).to(device).long()[indices]
+        depth = torch.cat([sample.depth for sample in rays]).to(device)[indices]  # (R,)
+        labels = torch.cat([sample.labels for sample in rays]).to(device).long()[indices]
         ray_weights = self.class_weights[labels]  # (R,)
         losses = {
             self.depth_head.loss_name: self.depth_head.loss(

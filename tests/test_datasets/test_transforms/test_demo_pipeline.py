@@ -5,8 +5,6 @@ occupied Occ3D voxel of the same class, before and after the BEV flip.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -51,11 +49,12 @@ def test_rays_hit_occupied_voxels_of_their_class(ann_file: str, flip: float) -> 
     results = dataset[1]
     assert results['img_inputs'].imgs.shape == (18, 3, 96, 256)
     assert results['gt_depth'].shape == (6, 96, 256) and (results['gt_depth'] > 0).sum() > 100
-    idx, depth, label = results['ray_dataset']
-    assert results['origins'].shape == (7, 6, 3) and len(idx) > 500
+    rays = results['rays']
+    idx, depth, label = rays.frame_cam, rays.depth, rays.labels
+    assert rays.origins.shape == (7, 6, 3) and len(idx) > 500
     key = idx[:, 0] == 3
-    ends = (results['origins'][idx[key, 0], idx[key, 1]] + depth[key, None] *
-            results['directions'][key]).double().numpy()
+    ends = (rays.origins[idx[key, 0], idx[key, 1]] + depth[key, None] *
+            rays.directions[key]).double().numpy()
     vox = np.floor((ends - PC_MIN) / VOXEL).astype(int)
     inside = np.all((vox >= 0) & (vox < [200, 200, 16]), axis=1)
     sem = results['voxel_semantics'][tuple(vox[inside].T)]

@@ -54,10 +54,11 @@ def test_pipeline_to_model_inputs(world) -> None:
         (2, 6, 3, 64, 176), (2, 6, 4, 4), (2, 6, 4, 4), (2, 6, 3, 3), (2, 6, 3, 3), (2, 6, 3),
         (2, 3, 3)]
     assert inputs['gt_depth'].shape == (2, 2, 64, 176) and (inputs['gt_depth'] > 0).any()
-    assert inputs['origins'].shape == (2, 3, 2, 3)
     assert inputs['voxel_semantics'].shape == (2, 200, 200, 16)
-    for dirs, (idx, depth, label) in zip(inputs['directions'], inputs['ray_dataset']):
-        assert dirs.shape == (len(idx), 3) and depth.shape == label.shape == (len(idx),)
-        assert label.dtype == torch.int64 and (depth >= 0.05).all()
+    for rays in inputs['rays']:
+        assert rays.origins.shape == (3, 2, 3) and rays.frame_cam.shape == (len(rays), 2)
+        assert rays.directions.shape == (len(rays), 3)
+        assert rays.depth.shape == rays.labels.shape == rays.pixels.shape[:1] == (len(rays),)
+        assert rays.labels.dtype == torch.int64 and (rays.depth >= 0.05).all()
     np.testing.assert_array_equal(inputs['voxel_flow'][0][:, 10].numpy(), [0, 2])
     assert [s.sample_idx for s in batch['data_samples']] == ['sample1', 'sample2']

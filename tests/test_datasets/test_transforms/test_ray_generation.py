@@ -49,9 +49,9 @@ def _reference(world, frames: list[dict], key: int):
 
 def _match(out: dict, ref) -> tuple[np.ndarray, np.ndarray]:
     """Index of the LiDAR point each ray ends on and that endpoint's distance to it."""
-    idx, depth, _ = (t.numpy() for t in out['ray_dataset'])
-    ends = out['origins'].numpy()[idx[:, 0], idx[:, 1]] + depth[:, None] * \
-        out['directions'].numpy()
+    rays = out['rays']
+    idx, depth = rays.frame_cam.numpy(), rays.depth.numpy()
+    ends = rays.origins.numpy()[idx[:, 0], idx[:, 1]] + depth[:, None] * rays.directions.numpy()
     point_idx, dist = np.zeros(len(idx), int), np.zeros(len(idx))
     for f, (pts, _, _) in enumerate(ref):
         m = idx[:, 0] == f
@@ -68,15 +68,16 @@ def frames(world) -> list[dict]:
 def test_rays_end_on_their_points_with_fixes(world, frames) -> None:
     ref = _reference(world, frames, key=0)
     out = GenerateRays(render_frame_ids=[0, 1], **FIX)(_results(world, frames))
-    idx, depth, label = out['ray_dataset']
-    assert idx.dtype == label.dtype == out['coor'].dtype == torch.int64
-    assert depth.dtype == out['directions'].dtype == out['origins'].dtype == torch.float32
-    assert out['origins'].shape == (2, 2, 3) and len(idx) > 100
+    rays = out['rays']
+    idx, depth, label = rays.frame_cam, rays.depth, rays.labels
+    assert idx.dtype == label.dtype == rays.pixels.dtype == torch.int64
+    assert depth.dtype == rays.directions.dtype == rays.origins.dtype == torch.float32
+    assert rays.origins.shape == (2, 2, 3) and len(idx) > 100
     assert set(idx[:, 0].tolist()) == {0, 1} and set(idx[:, 1].tolist()) == {0, 1}
     order = idx[:, 0] * 2 + idx[:, 1]  # frame-major, then camera-major
     assert torch.all(order[1:] >= order[:-1])
-    np.testing.assert_allclose(out['directions'].norm(dim=1), 1.0, atol=1e-6)
-    np.testing.assert_allclose(out['origins'].numpy(), np.stack([r[2][:, :3, 3] for r in ref]),
+    np.testing.assert_allclose(out['rays'].directions.norm(dim=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(out['rays'].origins.numpy(), np.stack([r[2][:, :3, 3] for r in ref]),
                                atol=1e-4)
     point_idx, dist = _match(out, ref)
     assert dist.max() < 2e-4  # unshifted ray, range depth: lands exactly on its point
@@ -89,16 +90,16 @@ def test_default_depth_is_z_and_half_pixel_shift(world, frames) -> None:
     results = _results(world, frames)
     fixed = GenerateRays(render_frame_ids=[0, 1], **FIX)(dict(results))
     orig = GenerateRays(render_frame_ids=[0, 1])(dict(results))
-    idx = orig['ray_dataset'][0].numpy()
-    assert np.array_equal(idx, fixed['ray_dataset'][0].numpy())  # flags keep the same rays
+    idx = orig['rays'].frame_cam.numpy()
+    assert np.array_equal(idx, fixed['rays'].frame_cam.numpy())  # flags keep the same rays
     point_idx, _ = _match(fixed, ref)
     cam2key = np.stack([ref[f][2][c] for f, c in idx])
     pts = np.stack([ref[f][0][p] for (f, _), p in zip(idx, point_idx)])
     z_depth = np.einsum('ri,ri->r', pts - cam2key[:, :3, 3], cam2key[:, :3, 2])
-    np.testing.assert_allclose(orig['ray_dataset'][1].numpy(), z_depth, atol=2e-4)
+    np.testing.assert_allclose(orig['rays'].depth.numpy(), z_depth, atol=2e-4)
     # in the camera frame the default ray passes through (u + 0.5, v + 0.5)
-    d_orig = np.einsum('rji,rj->ri', cam2key[:, :3, :3], orig['directions'].numpy())
-    d_fix = np.einsum('rji,rj->ri', cam2key[:, :3, :3], fixed['directions'].numpy())
+    d_orig = np.einsum('rji,rj->ri', cam2key[:, :3, :3], orig['rays'].directions.numpy())
+    d_fix = np.einsum('rji,rj->ri', cam2key[:, :3, :3], fixed['rays'].directions.numpy())
     shift = d_orig[:, :2] / d_orig[:, 2:] - d_fix[:, :2] / d_fix[:, 2:]
     np.testing.assert_allclose(shift, 0.5 / 100.0, atol=2e-6)
 
@@ -108,12 +109,13 @@ def test_dynamic_rays_dropped_for_other_frames(world, frames) -> None:
     full = GenerateRays(render_frame_ids=[0, 1])(dict(results))
     filt = GenerateRays(render_frame_ids=[0, 1], ignore_classes=[4, 7])(dict(results))
     for out in (full, filt):
-        out['f'], out['lab'] = out['ray_dataset'][0][:, 0].numpy(), out['ray_dataset'][2].numpy()
+        out['f'], out['lab'] = out['rays'].frame_cam[:, 0].numpy(), out['rays'].labels.numpy()
     dyn = np.isin(full['lab'], [4, 7])
     assert dyn[full['f'] == 1].any() and dyn[full['f'] == 0].any()
     keep = (full['f'] == 0) | ~dyn
     np.testing.assert_array_equal(filt['lab'], full['lab'][keep])
-    np.testing.assert_array_equal(filt['directions'].numpy(), full['directions'].numpy()[keep])
+    np.testing.assert_array_equal(filt['rays'].directions.numpy(),
+                                  full['rays'].directions.numpy()[keep])
 
 
 def test_pc_range_is_strict_and_in_key_frame(world, frames) -> None:
@@ -122,11 +124,11 @@ def test_pc_range_is_strict_and_in_key_frame(world, frames) -> None:
     out = rays(_results(world, frames))
     point_idx, dist = _match(out, ref)
     assert dist.max() < 2e-4
-    idx = out['ray_dataset'][0].numpy()
+    idx = out['rays'].frame_cam.numpy()
     pts = np.stack([ref[f][0][p] for (f, _), p in zip(idx, point_idx)])
     assert np.all(np.abs(pts[:, :2]) < 8)
     wide = GenerateRays(render_frame_ids=[-1, 0], **FIX)(_results(world, frames))
-    assert len(wide['directions']) > len(out['directions'])
+    assert len(wide['rays'].directions) > len(out['rays'].directions)
 
 
 def test_bda_applied_to_origins_and_directions(world, frames) -> None:
@@ -134,20 +136,21 @@ def test_bda_applied_to_origins_and_directions(world, frames) -> None:
     flip = np.diag([-1.0, 1.0, 1.0])
     flipped = GenerateRays(render_frame_ids=[0, 1])(_results(world, frames, bda=flip))
     for key in ('origins', 'directions'):
-        np.testing.assert_allclose(flipped[key].numpy(), plain[key].numpy() @ flip, atol=1e-6)
-    for a, b in zip(flipped['ray_dataset'], plain['ray_dataset']):
-        assert torch.equal(a, b)
+        np.testing.assert_allclose(getattr(flipped['rays'], key).numpy(),
+                                   getattr(plain['rays'], key).numpy() @ flip, atol=1e-6)
+    for key in ('frame_cam', 'depth', 'labels'):
+        assert torch.equal(getattr(flipped['rays'], key), getattr(plain['rays'], key))
 
 
 def test_copied_frames(world, frames) -> None:
     copies = [frames[0], frames[0]]
     dup = GenerateRays(render_frame_ids=[0, 1])(_results(world, copies))
-    f = dup['ray_dataset'][0][:, 0]
+    f = dup['rays'].frame_cam[:, 0]
     assert (f == 0).sum() == (f == 1).sum() > 0  # quirk 8: the copy's rays are duplicated
     skip = GenerateRays(render_frame_ids=[0, 1], skip_copied_frames=True)(_results(world, copies))
-    assert torch.all(skip['ray_dataset'][0][:, 0] == 0) and (f == 0).sum() == len(
-        skip['directions'])
-    assert skip['origins'].shape == (2, 2, 3)
+    assert torch.all(skip['rays'].frame_cam[:, 0] == 0) and (f == 0).sum() == len(
+        skip['rays'].directions)
+    assert skip['rays'].origins.shape == (2, 2, 3)
 
 
 def test_missing_panoptic_file_names_it(world, frames) -> None:

@@ -2,8 +2,8 @@
 renderer variants and mixed precision (spec 2.3, 2.4, 2.10, 2.11).
 
 Built from the tiny golden config (2 cameras, 64x192 input, 32x32x8 grid) on the synthetic world
-of ``mmdet3d.testing.occ_inputs``. Every expected value is recomputed here from the spec, from raw outputs
-captured with hooks.
+of ``mmdet3d.testing.occ_inputs``. Every expected value is recomputed here from the spec, from
+raw outputs captured with hooks.
 
 Mixed precision: ``tools/train.py --amp`` sets ``optim_wrapper.type='AmpOptimWrapper'`` with a
 dynamic loss scale (``mmdet3d/engine/runner_setup.py``). Its ``optim_context`` runs the data
@@ -150,8 +150,8 @@ def test_loss_terms_match_spec_formulas(batch):
     (args,) = render_args
     torch.testing.assert_close(args[0], density.permute(0, 3, 2, 1, 4), rtol=0, atol=0)
     torch.testing.assert_close(args[1], logits.permute(0, 3, 2, 1, 4), rtol=0, atol=0)
-    assert args[2] is batch['origins'] and args[5] is batch['img_inputs'].bda
-    assert args[6] is batch['voxel_flow']
+    assert args[2] is batch['rays'] and args[3] is batch['img_inputs'].bda
+    assert args[4] is batch['voxel_flow']
 
 
 def test_predict_labels_free_below_each_threshold(batch):
@@ -311,8 +311,9 @@ def test_renderer_variants_train(variant):
         model = build_model(renderer=dict(temporal_filter=True, use_flow=False,
                                           ignore_classes=list(DYNAMIC_CLASSES)))
         inputs = make_batch(batch_size=1, ignore_classes=DYNAMIC_CLASSES)
-        idx, _, labels = inputs['ray_dataset'][0]
-        assert not torch.isin(labels[idx[:, 0] != 3], torch.tensor(DYNAMIC_CLASSES)).any()
+        rays = inputs['rays'][0]
+        assert not torch.isin(rays.labels[rays.frame_idx != 3],
+                              torch.tensor(DYNAMIC_CLASSES)).any()
         inputs.pop('voxel_flow')
     else:
         model = build_model()
@@ -401,14 +402,15 @@ def test_synthetic_key_frame_rays_end_on_their_surfaces(batch):
     """Builder check: key-frame rays (z-depth along the camera axis) end on the ground, in
     ground (or car) voxels, or on the car box, in both the plain and the BEV-flipped sample."""
     for b in range(2):
-        idx, depth, labels = batch['ray_dataset'][b]
+        rays = batch['rays'][b]
+        idx, depth, labels = rays.frame_cam, rays.depth, rays.labels
         bda = batch['img_inputs'].bda[b]
         key = idx[:, 0] == 3
         cams = idx[key, 1]
         forward = torch.stack([bda @ sensor2ego(int(c))[:3, 2].float() for c in cams])
-        dirs = batch['directions'][b][key]
+        dirs = rays.directions[key]
         ranges = depth[key] / (dirs * forward).sum(-1)  # z-depth -> distance along the ray
-        ends = batch['origins'][b, 3, cams] + dirs * ranges[:, None]
+        ends = rays.origins[3, cams] + dirs * ranges[:, None]
         ends_unflipped = ends @ bda.T  # bda is its own inverse
         ground = labels[key] == GROUND
         assert ground.sum() > 10 and (labels[key] == CAR).sum() > 0

@@ -8,6 +8,7 @@ import torch
 from mmdet3d.models.losses.distortion_loss import DistortionLoss, ray_distortion
 from mmdet3d.models.rendering.volume_renderer import VolumeRenderer
 from mmdet3d.registry import MODELS
+from mmdet3d.structures.lidar_rays import LidarRays
 
 
 def distortion_by_definition(weights, starts, ends):
@@ -67,16 +68,16 @@ def test_renderer_reports_the_distortion_of_its_rays():
     density = torch.full((1, 4, 4, 8, 1), 0.5)
     density[:, :, :, 6:] = 1.0  # a slab of high density near x = 2..4
     semantics = torch.zeros(1, 4, 4, 8, 17)
-    origins = torch.tensor([-3.5, 0.1, 0.1]).expand(1, 1, 1, 3)
-    directions = [torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])]
-    ray_dataset = [[torch.zeros(2, 2, dtype=torch.long), torch.tensor([5.5, 1.5]),
-                    torch.tensor([15, 15], dtype=torch.uint8)]]
+    rays = [LidarRays(origins=torch.tensor([-3.5, 0.1, 0.1]).expand(1, 1, 3),
+                      directions=torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
+                      frame_cam=torch.zeros(2, 2, dtype=torch.long),
+                      depth=torch.tensor([5.5, 1.5]), labels=torch.tensor([15, 15]))]
     jitter = torch.full((2, 15), 0.5)
-    preds = renderer(density, semantics, origins, directions, ray_dataset, torch.eye(3)[None],
+    preds = renderer(density, semantics, rays, torch.eye(3)[None],
                      ray_perm=torch.tensor([0, 1]), jitter_rand=jitter)
     assert preds['distortion'].shape == (2,) and (preds['distortion'] > 0).all()
-    losses = renderer.loss(preds, ray_dataset)
+    losses = renderer.loss(preds, rays)
     torch.testing.assert_close(losses['loss_render_distortion'],
                                0.1 * preds['distortion'].mean())
     plain = VolumeRenderer(pc_range=pc_range, grid_size=grid, render_frame_ids=(0,))
-    assert 'loss_render_distortion' not in plain.loss(preds, ray_dataset)
+    assert 'loss_render_distortion' not in plain.loss(preds, rays)

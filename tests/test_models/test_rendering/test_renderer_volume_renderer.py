@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from mmdet3d.models.rendering.class_weights import class_balanced_log_weights
 from mmdet3d.models.rendering.volume_renderer import VolumeRenderer
 from mmdet3d.registry import MODELS
+from mmdet3d.structures.lidar_rays import LidarRays
 
 PC_RANGE = (-8.0, -8.0, -2.0, 8.0, 8.0, 2.0)
 GRID = (40, 40, 10)  # (X, Y, Z), 0.4 m voxels
@@ -29,13 +30,22 @@ def _slab_scene(cls: int, x_range=(30, 35)):
     return density, semantics
 
 
-def _rays(frames, directions):
+def _rays(frames, directions) -> list[LidarRays]:
     """B=1, T=7, N=1 origins at (0, 0.2, 0.2) (a voxel centre in y and z)."""
-    origins = torch.tensor([0.0, 0.2, 0.2]).expand(1, 7, 1, 3).contiguous()
     num = len(frames)
-    idx = torch.stack([torch.tensor(frames), torch.zeros(num, dtype=torch.long)], dim=1)
-    ray_dataset = [[idx, torch.full((num,), 4.0), torch.full((num,), CAR, dtype=torch.uint8)]]
-    return origins, [torch.tensor(directions, dtype=torch.float32)], ray_dataset
+    return [LidarRays(
+        origins=torch.tensor([0.0, 0.2, 0.2]).expand(7, 1, 3).contiguous(),
+        directions=torch.tensor(directions, dtype=torch.float32),
+        frame_cam=torch.stack([torch.tensor(frames), torch.zeros(num, dtype=torch.long)], dim=1),
+        depth=torch.full((num,), 4.0), labels=torch.full((num,), CAR, dtype=torch.uint8))]
+
+
+def _loss_rays(depth: list[float], labels: list[int]) -> LidarRays:
+    """Rays for the losses alone (their geometry is not read)."""
+    num = len(depth)
+    return LidarRays(origins=torch.zeros(1, 1, 3), directions=torch.zeros(num, 3),
+                     frame_cam=torch.zeros(num, 2, dtype=torch.long), depth=torch.tensor(depth),
+                     labels=torch.tensor(labels, dtype=torch.uint8))
 
 
 def _reference_depth(column: np.ndarray, align_corners: bool, near: float, far: float):
@@ -58,8 +68,8 @@ def test_slab_gives_expected_depth_and_class(align_corners):
     renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_range=(0.05, 10.0),
                               align_corners=align_corners, render_impl='torch')
     density, semantics = _slab_scene(PED)
-    origins, directions, ray_dataset = _rays([3, 3], [[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
-    out = renderer(density, semantics, origins, directions, ray_dataset, torch.eye(3)[None])
+    rays = _rays([3, 3], [[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
+    out = renderer(density, semantics, rays, torch.eye(3)[None])
     column = density[0, 5, 20, :, 0].numpy()
     depth, opacity = _reference_depth(column, align_corners, 0.05, 10.0)
     assert opacity > 0.999
@@ -76,7 +86,7 @@ def test_density_scale_turns_a_saturated_sigmoid_into_an_opaque_surface():
     at scale 1: opaque, depth at its front face."""
     slab, semantics = _slab_scene(PED)
     density = slab / SIGMA  # the decoder's sigmoid output, saturated
-    origins, directions, ray_dataset = _rays([3], [[1.0, 0.0, 0.0]])
+    rays = _rays([3], [[1.0, 0.0, 0.0]])
     column = density[0, 5, 20, :, 0].numpy()
     assert _reference_depth(column, False, 0.05, 10.0)[1] < 0.87
 
@@ -84,7 +94,7 @@ def test_density_scale_turns_a_saturated_sigmoid_into_an_opaque_surface():
         renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_range=(0.05, 10.0),
                                   align_corners=False, density_scale=scale, render_impl='torch')
         torch.manual_seed(0)
-        return renderer(volume, semantics, origins, directions, ray_dataset, torch.eye(3)[None])
+        return renderer(volume, semantics, rays, torch.eye(3)[None])
 
     scaled, reference = render(density, SIGMA), render(slab, 1.0)
     torch.testing.assert_close(scaled['depth'], reference['depth'])
@@ -97,12 +107,12 @@ def test_density_scale_turns_a_saturated_sigmoid_into_an_opaque_surface():
 
 def test_half_voxel_quirk_shifts_depth():
     density, semantics = _slab_scene(PED)
-    origins, directions, ray_dataset = _rays([3], [[1.0, 0.0, 0.0]])
+    rays = _rays([3], [[1.0, 0.0, 0.0]])
     depths = []
     for align in (True, False):
         renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_range=(0.05, 10.0),
                                   align_corners=align, render_impl='torch')
-        depths.append(renderer(density, semantics, origins, directions, ray_dataset,
+        depths.append(renderer(density, semantics, rays,
                                torch.eye(3)[None])['depth'][0, 0].item())
     # The original maps x = 4 m to index 29.25 instead of 29.5: the surface moves ~0.1 m away.
     column = density[0, 5, 20, :, 0].numpy()
@@ -117,8 +127,8 @@ def test_temporal_filter_hides_dynamic_voxels_in_other_frames():
                               temporal_filter=True, ignore_classes=[0, 1, 3, 4, 5, 7, 9, 10],
                               render_impl='torch')
     density, semantics = _slab_scene(CAR)
-    origins, directions, ray_dataset = _rays([3, 0, 6], [[1.0, 0.0, 0.0]] * 3)
-    out = renderer(density, semantics, origins, directions, ray_dataset, torch.eye(3)[None])
+    rays = _rays([3, 0, 6], [[1.0, 0.0, 0.0]] * 3)
+    out = renderer(density, semantics, rays, torch.eye(3)[None])
     assert 3.8 < out['depth'][0, 0].item() < 4.2
     assert out['depth'][1:].abs().max().item() == 0.0
     assert out['semantics'][1:].abs().max().item() == 0.0
@@ -133,8 +143,8 @@ def test_flow_moves_object_for_its_frame_only(frame_ids, moved, current):
     density, semantics = _slab_scene(CAR)
     rows = [[5, 20, x, 5, 20, x - 5, 0, 0, 0, CAR, moved] for x in range(30, 35)]
     flow = [torch.tensor(rows, dtype=torch.uint8)]
-    origins, directions, ray_dataset = _rays([current, moved], [[1.0, 0.0, 0.0]] * 2)
-    out = renderer(density, semantics, origins, directions, ray_dataset, torch.eye(3)[None],
+    rays = _rays([current, moved], [[1.0, 0.0, 0.0]] * 2)
+    out = renderer(density, semantics, rays, torch.eye(3)[None],
                    flow)
     moved = np.zeros(GRID[0])
     moved[25:30] = SIGMA
@@ -148,25 +158,22 @@ def test_ray_batch_uses_first_indices_of_permutation():
     renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, rays_batch_size=2,
                               render_range=(0.05, 10.0), render_impl='torch')
     density, semantics = _slab_scene(PED)
-    origins, directions, ray_dataset = _rays([3, 3, 3], [[1.0, 0.0, 0.0]] * 3)
+    rays = _rays([3, 3, 3], [[1.0, 0.0, 0.0]] * 3)
     perm = torch.tensor([2, 0, 1])
-    out = renderer(density, semantics, origins, directions, ray_dataset, torch.eye(3)[None],
+    out = renderer(density, semantics, rays, torch.eye(3)[None],
                    ray_perm=perm)
     assert out['indices'].tolist() == [2, 0]
     assert out['depth'][1].item() == 0.0 and out['depth'][[0, 2]].min().item() > 3.0
-    drawn = renderer(density, semantics, origins, directions, ray_dataset, torch.eye(3)[None])
+    drawn = renderer(density, semantics, rays, torch.eye(3)[None])
     assert len(drawn['indices']) == 2 and len(set(drawn['indices'].tolist())) == 2
 
 
 def test_losses_by_hand():
     renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_impl='torch')
-    idx = torch.zeros(4, 2, dtype=torch.long)
-    ray_dataset = [[idx[:3], torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0, 11, 16],
-                                                                          dtype=torch.uint8)],
-                   [idx[3:], torch.tensor([4.0]), torch.tensor([7], dtype=torch.uint8)]]
+    rays = [_loss_rays([1.0, 2.0, 3.0], [0, 11, 16]), _loss_rays([4.0], [7])]
     preds = dict(depth=torch.tensor([[1.5], [0.0], [2.0], [5.0]]),
                  semantics=torch.randn(4, 17), indices=torch.tensor([3, 0, 2]))
-    losses = renderer.loss(preds, ray_dataset)
+    losses = renderer.loss(preds, rays)
     w = torch.tensor(SPEC_WEIGHTS)[[7, 0, 16]]
     expected_depth = 0.05 * (w * torch.tensor([1.0, 0.25, 1.0])).mean()
     ce = F.cross_entropy(preds['semantics'][[3, 0, 2]], torch.tensor([7, 0, 16]),
@@ -179,11 +186,10 @@ def test_losses_by_hand():
 def test_l1_depth_loss_by_hand():
     renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_impl='torch',
                               depth_loss_weight=0.5, depth_loss_type='l1')
-    ray_dataset = [[torch.zeros(3, 2, dtype=torch.long), torch.tensor([1.0, 2.0, 30.0]),
-                    torch.tensor([11, 4, 15], dtype=torch.uint8)]]
+    rays = [_loss_rays([1.0, 2.0, 30.0], [11, 4, 15])]
     preds = dict(depth=torch.tensor([[1.5], [0.0], [22.0]]), semantics=torch.zeros(3, 17),
                  indices=torch.tensor([0, 1, 2]))
-    loss = renderer.loss(preds, ray_dataset)['loss_render_depth']
+    loss = renderer.loss(preds, rays)['loss_render_depth']
     w = class_balanced_log_weights()[[11, 4, 15]]
     torch.testing.assert_close(loss, 0.5 * (w * torch.tensor([0.5, 2.0, 8.0])).mean())
     with pytest.raises(ValueError, match='loss_type'):
@@ -236,14 +242,16 @@ def test_render_gradcheck_float64(variant):
     semantics = torch.randn(1, 2, 3, 4, 3, dtype=torch.float64, requires_grad=True)
     src_cls = semantics[0, 0, 1, 1].argmax().item()
     flow = [torch.tensor([[0, 1, 1, 0, 1, 2, 0, 0, 0, src_cls, 0]], dtype=torch.uint8)]
-    origins = torch.tensor([-1.9, 0.1, 0.05], dtype=torch.float64).expand(1, 2, 1, 3)
-    dirs = [F.normalize(torch.tensor([[1.0, 0.1, 0.05], [1.0, -0.2, 0.1], [1.0, 0.0, -0.1]],
-                                     dtype=torch.float64), dim=1)]
-    ray_dataset = [[torch.tensor([[0, 0], [1, 0], [0, 0]]), torch.ones(3), torch.zeros(3)]]
+    rays = [LidarRays(
+        origins=torch.tensor([-1.9, 0.1, 0.05], dtype=torch.float64).expand(2, 1, 3),
+        directions=F.normalize(torch.tensor([[1.0, 0.1, 0.05], [1.0, -0.2, 0.1],
+                                             [1.0, 0.0, -0.1]], dtype=torch.float64), dim=1),
+        frame_cam=torch.tensor([[0, 0], [1, 0], [0, 0]]), depth=torch.ones(3),
+        labels=torch.zeros(3))]
     jitter = torch.rand(3, 5, dtype=torch.float64)
 
     def render(d, s):
-        out = renderer(d, s, origins, dirs, ray_dataset, torch.eye(3)[None].double(), flow,
+        out = renderer(d, s, rays, torch.eye(3)[None].double(), flow,
                        jitter_rand=jitter, ray_perm=torch.arange(3))
         return out['depth'], out['semantics']
 
@@ -265,17 +273,17 @@ def test_builds_from_paper_configs():
 
 def test_nerfacc_backend_matches_torch_on_cpu():
     density, semantics = _slab_scene(PED)
-    origins, directions, ray_dataset = _rays([3, 3], [[1.0, 0.0, 0.0], [0.9, 0.1, 0.0]])
-    directions = [F.normalize(directions[0], dim=1)]
+    rays = _rays([3, 3], [[1.0, 0.0, 0.0], [0.9, 0.1, 0.0]])
+    rays[0].directions = F.normalize(rays[0].directions, dim=1)
     jitter = torch.rand(2, 99)
     outs = []
     for impl in ('torch', 'nerfacc'):
         renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, use_proposal=False,
                                   render_range=(0.05, 10.0), render_impl=impl)
-        outs.append(renderer(density, semantics, origins, directions, ray_dataset,
+        outs.append(renderer(density, semantics, rays,
                              torch.eye(3)[None], jitter_rand=jitter, ray_perm=torch.arange(2)))
     for key in ('depth', 'semantics'):
         torch.testing.assert_close(outs[0][key], outs[1][key], rtol=0, atol=0)
     proposal = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_impl='nerfacc')
     with pytest.raises(RuntimeError):
-        proposal(density, semantics, origins, directions, ray_dataset, torch.eye(3)[None])
+        proposal(density, semantics, rays, torch.eye(3)[None])
