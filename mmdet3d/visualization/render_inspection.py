@@ -132,29 +132,27 @@ def denormalize_image(img: Tensor, swap_rb: bool = True) -> np.ndarray:
 
 
 @torch.no_grad()
-def render_rays_chunked(renderer: nn.Module, density: Tensor, semantics: Tensor,
+def render_rays_chunked(model: nn.Module, density: Tensor, semantics: Tensor,
                         rays: LidarRays, bda: Tensor, voxel_flow: list[Tensor] | None,
                         chunk: int = 4096) -> tuple[Tensor, Tensor]:
-    """Render every given ray of one sample through ``renderer``, ``chunk`` rays at a time.
+    """Render every given ray of one sample through ``model.render``, ``chunk`` rays at a time.
 
     Args:
-        renderer: the model's ``VolumeRenderer``.
-        density: (1, X, Y, Z, 1) and semantics (1, X, Y, Z, K): the model's fields.
+        model: an ``OccFlowNet`` (its ``render`` and ``renderer.rays_batch_size`` are used).
+        density: (1, X, Y, Z, 1) and semantics (1, X, Y, Z, K): the fields to render.
         rays: the R rays of the sample to render. bda: (1, 3, 3).
-        voxel_flow: [(F, 11)] for flow renderers, else None.
+        voxel_flow: [(F, 11)] Occ3D-grid flow rows for flow renderers, else None.
         chunk: rays per renderer call (bounds the (chunk, samples, K) lookups).
 
     Returns:
         depth (R,) metres along the unit ray and logits (R, K), in the given ray order.
     """
-    chunk = max(1, min(chunk, renderer.rays_batch_size))
-    density_zyx = density.permute(0, 3, 2, 1, 4)  # (B, X, Y, Z, 1) -> (B, Z, Y, X, 1)
-    semantics_zyx = semantics.permute(0, 3, 2, 1, 4)
+    chunk = max(1, min(chunk, model.renderer.rays_batch_size))
     depths, logits = [], []
     for start in range(0, len(rays), chunk):
         part = rays.select(torch.arange(start, min(start + chunk, len(rays))))
-        out = renderer(density_zyx, semantics_zyx, [part], bda, voxel_flow,
-                       ray_perm=torch.arange(len(part), device=density.device))
+        out = model.render(density, semantics, [part], bda, voxel_flow,
+                           ray_perm=torch.arange(len(part), device=density.device))
         depths.append(out['depth'][:, 0])
         logits.append(out['semantics'])
     if not depths:
@@ -204,13 +202,8 @@ def inspect_render(model: nn.Module, sample: TrainingSample,
     data = model.data_preprocessor(pseudo_collate([packed]), False)
     inputs = data['inputs']
     fields = model(inputs, data['data_samples'], mode='tensor')
-    renderer = model.renderer
-    voxel_flow = inputs.get('voxel_flow')
-    if voxel_flow is not None and hasattr(model, 'downsample_flow'):
-        # models on a coarser grid than Occ3D bring the flow rows to their grid, as in loss()
-        voxel_flow = model.downsample_flow(voxel_flow, fields['density'].shape[1:4])
     all_rays = packed['inputs']['rays']  # on the CPU
-    key = all_rays.frame_idx == renderer.current_timestep
+    key = all_rays.frame_idx == model.renderer.current_timestep
     cams = list(results['cam_names'])
     cameras = results['img_inputs']
     frames = cameras.num_views // len(cams)
@@ -224,8 +217,8 @@ def inspect_render(model: nn.Module, sample: TrainingSample,
                                                replace=False))]
         rays = all_rays.select(chosen)
         depth, logits = render_rays_chunked(
-            renderer, fields['density'], fields['semantics'],
-            rays.to(fields['density'].device), inputs['img_inputs'].bda, voxel_flow, chunk)
+            model, fields['density'], fields['semantics'], rays.to(fields['density'].device),
+            inputs['img_inputs'].bda, inputs.get('voxel_flow'), chunk)
         pixels = rays.pixels.numpy()
         depth = depth.cpu().numpy().astype(np.float64)
         if not sample.depth_along_ray:

@@ -8,6 +8,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
 
+from mmdet3d.models.rendering.frame_volumes import FlowVolumes
 from mmdet3d.registry import METRICS, MODELS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +75,8 @@ def test_paper_model_builds_with_paper_sizes():
     model = MODELS.build(cfg.model)
     num_params = sum(p.numel() for p in model.parameters())
     assert num_params == 121_603_592  # the original's parameter count (state-dict manifest)
-    assert model.renderer.use_flow and model.renderer.grid_size == (200, 200, 16)
+    assert isinstance(model.renderer.frame_volumes, FlowVolumes)
+    assert model.renderer.grid_size == (200, 200, 16)
     assert model.loss_occ_density is not None and model.eval_thresholds == [0.3]
     assert model.img_view_transformer.D == 88
     assert isinstance(model.final_conv.activate, torch.nn.ReLU)

@@ -10,7 +10,7 @@ import pytest
 
 from mmdet3d.datasets.converters.info_io import dump_infos
 from mmdet3d.evaluation.class_frequencies import class_voxel_counts
-from mmdet3d.models.rendering.class_weights import class_balanced_log_weights
+from mmdet3d.models.losses.class_weights import class_balanced_log_weights
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CAR, ROAD, SIDEWALK, MANMADE, FREE = 4, 11, 13, 15, 17

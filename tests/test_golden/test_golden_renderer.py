@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmdet3d.models.rendering.class_weights import class_balanced_log_weights
+from mmdet3d.models.losses.class_weights import class_balanced_log_weights
 from mmdet3d.models.rendering.flow_warping import apply_flow_clipped, create_static_density
 from mmdet3d.models.rendering.grid_sampling import trilinear_lookup
 from mmdet3d.models.rendering.ray_samplers import sample_along_rays, uniform_intervals

@@ -26,7 +26,8 @@ from mmdet3d.engine.runner_setup import (apply_test_args, apply_train_args, buil
                                          load_config, run_test)
 from mmdet3d.models.utils.checkpoint import load_checkpoint_non_strict
 from mmdet3d.utils.checkpoint_io import (CheckpointRefusedError, atomic_torch_save,
-                                         history_buffer_statistic, load_checkpoint_file)
+                                         history_buffer_statistic, load_checkpoint_file,
+                                         register_checkpoint_safe_globals)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / 'tests' / 'fixtures'
@@ -91,6 +92,9 @@ def test_mmengine_and_pretrained_loaders_refuse_payloads(tmp_path, name, payload
     from mmdet3d.testing import toy_occ
 
     path, marker = save_payload(tmp_path, payload, name)
+    # what the tools do before any loading (build_runner); without it mmengine's own loader
+    # depends on which earlier test of the same worker process happened to call it
+    register_checkpoint_safe_globals()
     with pytest.raises(CheckpointRefusedError, match=str(path)):
         load_checkpoint(toy_occ.ToyOccModel(), str(path), map_location='cpu')
     with pytest.raises(CheckpointRefusedError, match=str(path)):

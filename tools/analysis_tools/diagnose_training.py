@@ -121,9 +121,6 @@ def diagnose_sample(model: torch.nn.Module, sample, diagnostics: TrainingDiagnos
         chosen = torch.from_numpy(np.sort(rng.choice(len(rays), max_rays, replace=False)))
     device = sample_rays.depth.device
     chosen_rays = sample_rays.select(chosen.to(device))
-    voxel_flow = inputs.get('voxel_flow')
-    if voxel_flow is not None:
-        voxel_flow = model.downsample_flow(voxel_flow, fields['density'].shape[1:4])
     gt_model_grid = pool_majority(gt, grid_factors(gt.shape, sigma.shape))
     gt_density, gt_semantics = occupancy_fields(torch.from_numpy(gt_model_grid), logit_scale)
     render_seed = int(rng.integers(2**31))
@@ -133,7 +130,8 @@ def diagnose_sample(model: torch.nn.Module, sample, diagnostics: TrainingDiagnos
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(render_seed)  # both fields see the same sampling jitter
             depth, logits = render_rays_chunked(
-                renderer, density, semantics, chosen_rays, inputs['img_inputs'].bda, voxel_flow)
+                model, density, semantics, chosen_rays, inputs['img_inputs'].bda,
+                inputs.get('voxel_flow'))
         preds = dict(depth=depth[:, None], semantics=logits,
                      indices=torch.arange(len(depth), device=depth.device))
         losses = renderer.loss(preds, [chosen_rays])

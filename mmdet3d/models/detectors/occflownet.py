@@ -12,8 +12,10 @@ import torch
 from torch import Tensor
 
 from mmdet3d.models.layers.conv_module import ConvModule
+from mmdet3d.models.rendering.flow_warping import downsample_flow
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import OccDataSample
+from mmdet3d.structures.lidar_rays import LidarRays
 from mmdet3d.structures.occ3d import FREE_LABEL
 from mmdet3d.structures.voxel_grids import grid_factors, upsample_nearest
 
@@ -120,25 +122,27 @@ class OccFlowNet(BEVStereo4D):
         """Nearest-upsample (..., X, Y, Z) model-grid labels to ``gt_occ_size`` (no-op if unset)."""
         return upsample_nearest(labels, self.grid_factors(labels.shape[-3:]))
 
-    def downsample_flow(self, voxel_flow: list[Tensor],
-                        model_grid: Sequence[int]) -> list[Tensor]:
-        """Divide the (z, y, x) voxel columns 0-8 of (F, 11) flow rows by the grid factors.
+    def render(self, density: Tensor, semantics: Tensor, rays: Sequence[LidarRays],
+               bda: Tensor, voxel_flow: list[Tensor] | None = None,
+               **renderer_kwargs) -> dict[str, Tensor]:
+        """Render rays through the decoded fields with the model's ``VolumeRenderer``.
 
         Args:
-            voxel_flow: B tensors (F_b, 11) in ``gt_occ_size`` indices (src | target | floor).
-            model_grid: (X, Y, Z) of the predicted volumes.
+            density: (B, X, Y, Z, 1) and semantics (B, X, Y, Z, K), as :meth:`decode_fields`.
+            rays: the B samples' rays. bda: (B, 3, 3).
+            voxel_flow: B tensors (F_b, 11) in Occ3D (``gt_occ_size``) indices, brought to the
+                model grid here; None for renderers without flow. Defaults to None.
+            renderer_kwargs: ``ray_perm`` / ``jitter_rand`` of ``VolumeRenderer.forward``.
 
         Returns:
-            the rows in model-grid indices (the inputs when the factors are all 1).
+            ``VolumeRenderer.forward``'s output.
         """
-        fx, fy, fz = self.grid_factors(model_grid)
-        if (fx, fy, fz) == (1, 1, 1):
-            return voxel_flow
-        out = []
-        for rows in voxel_flow:
-            factors = torch.tensor([fz, fy, fx] * 3 + [1, 1], device=rows.device)
-            out.append(torch.div(rows.long(), factors, rounding_mode='floor').to(rows.dtype))
-        return out
+        if voxel_flow is not None:
+            voxel_flow = downsample_flow(voxel_flow, self.grid_factors(density.shape[1:4]))
+        return self.renderer(
+            density.permute(0, 3, 2, 1, 4),  # (B, X, Y, Z, 1) -> (B, Z, Y, X, 1)
+            semantics.permute(0, 3, 2, 1, 4),  # (B, X, Y, Z, K) -> (B, Z, Y, X, K)
+            rays, bda, voxel_flow, **renderer_kwargs)
 
     def forward(self,
                 inputs: dict,
@@ -184,13 +188,8 @@ class OccFlowNet(BEVStereo4D):
             losses['loss_semantic'] = self.loss_occ_semantics(semantics, labels)
         if self.loss_density_prior is not None:
             losses['loss_density_prior'] = self.loss_density_prior(density)
-        voxel_flow = inputs.get('voxel_flow')
-        if voxel_flow is not None:
-            voxel_flow = self.downsample_flow(voxel_flow, density.shape[1:4])
-        render_preds = self.renderer(
-            density.permute(0, 3, 2, 1, 4),  # (B, X, Y, Z, 1) -> (B, Z, Y, X, 1)
-            semantics.permute(0, 3, 2, 1, 4),  # (B, X, Y, Z, K) -> (B, Z, Y, X, K)
-            inputs['rays'], inputs['img_inputs'].bda, voxel_flow)
+        render_preds = self.render(density, semantics, inputs['rays'], inputs['img_inputs'].bda,
+                                   inputs.get('voxel_flow'))
         losses.update(self.renderer.loss(render_preds, inputs['rays']))
         return losses
 

@@ -1,6 +1,8 @@
 """Per-render-frame volumes: static-density filter (``_2d``) and occupancy-flow voxel moving.
 
-Spec 3.2 step 3 and 3.5.1. Volumes are (B, Z, Y, X, C); flow indices are (z, y, x).
+Spec 3.2 step 3 and 3.5.1. Volumes are (B, Z, Y, X, C); flow indices are (z, y, x). The flow
+rows are brought to the model grid (:func:`downsample_flow`) and to the BEV-augmented frame
+(:func:`flip_flow_indices`) here, nowhere else.
 """
 from __future__ import annotations
 
@@ -24,6 +26,27 @@ def create_static_density(density: Tensor, semantics: Tensor, ignore_classes: Te
     pred = semantics.argmax(dim=-1)  # (B, Z, Y, X)
     dynamic = torch.isin(pred, ignore_classes.to(pred.device))
     return density.masked_fill(dynamic[..., None], 0.0)
+
+
+def downsample_flow(voxel_flow: list[Tensor], factors: tuple[int, int, int]) -> list[Tensor]:
+    """Flow rows in Occ3D voxel indices -> indices of a model grid ``factors`` times coarser.
+
+    Args:
+        voxel_flow: B tensors (F_b, 11) (src | target | floor (z, y, x) | class | frame).
+        factors: per-axis (X, Y, Z) factors from the model grid to the rows' grid.
+
+    Returns:
+        the rows with their (z, y, x) columns divided (floor) by the factors; the given list
+        when every factor is 1.
+    """
+    fx, fy, fz = factors
+    if (fx, fy, fz) == (1, 1, 1):
+        return voxel_flow
+    out = []
+    for rows in voxel_flow:
+        divisors = torch.tensor([fz, fy, fx] * 3 + [1, 1], device=rows.device)
+        out.append(torch.div(rows.long(), divisors, rounding_mode='floor').to(rows.dtype))
+    return out
 
 
 def flip_flow_indices(rows: Tensor, batch_idx: Tensor, bda: Tensor,

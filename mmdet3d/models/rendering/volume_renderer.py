@@ -1,26 +1,28 @@
-"""``VolumeRenderer``: glue from predicted volumes and LiDAR rays to render losses (spec 3).
+"""``VolumeRenderer``: predicted volumes rendered along LiDAR rays (spec 3).
 
-rays -> (static filter | flow volumes) -> batch of rays -> samples -> lookup -> weights -> heads.
+frame volumes (``frame_volumes``: shared / static filter / flow) -> the rays of this iteration
+(``ray_batching``) -> samples along each ray (``ray_samplers``) -> volume lookup
+(``grid_sampling``) -> weights and accumulation (``volume_rendering``); the class-weighted losses
+of the rendered rays are ``mmdet3d.models.losses.render_losses.RenderLosses``.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 
 from mmdet3d.registry import MODELS
 from mmdet3d.structures.lidar_rays import LidarRays
-from mmdet3d.structures.occ3d import GRID_SHAPE, NUM_SEMANTIC_CLASSES, POINT_CLOUD_RANGE
+from mmdet3d.structures.occ3d import GRID_SHAPE, POINT_CLOUD_RANGE
 
 from ..losses.distortion_loss import ray_distortion
-from .class_weights import class_balanced_log_weights
-from .flow_warping import apply_flow_clipped, create_static_density
+from ..losses.render_losses import RenderLosses
+from .frame_volumes import build_frame_volumes
 from .grid_sampling import trilinear_lookup
 from .ray_batching import flatten_rays, select_ray_indices
 from .ray_samplers import sample_along_rays
-from .render_heads import DepthRenderHead, SemanticRenderHead
-from .volume_rendering import IMPLS, accumulate_along_rays, weights_from_density
+from .volume_rendering import (IMPLS, accumulate_along_rays, interval_midpoints,
+                               weights_from_density)
 
 
 @MODELS.register_module()
@@ -48,7 +50,7 @@ class VolumeRenderer(nn.Module):
         ignore_classes: classes made transparent by the filter. Defaults to None.
         use_flow: flow configs: per-frame volumes from ``apply_flow_clipped``. Defaults to False.
         depth_loss_weight: weight of ``loss_render_depth``. Defaults to 0.05.
-        depth_loss_type: ``'mse'`` (the original) or ``'l1'`` (``DepthRenderHead``).
+        depth_loss_type: ``'mse'`` (the original) or ``'l1'`` (``RenderDepthLoss``).
             Defaults to 'mse'.
         semantic_loss_weight: weight of ``loss_render_semantics``. Defaults to 1.0.
         loss_distortion: config of a loss on each rendered ray's weights (e.g.
@@ -90,10 +92,8 @@ class VolumeRenderer(nn.Module):
             raise ValueError(f'render_impl must be one of {IMPLS}, got {render_impl!r}')
         if class_balanced_loss and not log_weighting:
             raise ValueError('only the log class weighting of the configs is implemented')
-        if temporal_filter and use_flow:
-            raise ValueError('temporal_filter and use_flow are exclusive')
-        if temporal_filter and not ignore_classes:
-            raise ValueError('temporal_filter needs ignore_classes')
+        if density_scale <= 0:
+            raise ValueError(f'density_scale must be positive, got {density_scale}')
         self.pc_range = tuple(float(v) for v in pc_range)
         self.grid_size = tuple(int(v) for v in grid_size)
         self.near, self.far = (float(v) for v in render_range)
@@ -104,55 +104,13 @@ class VolumeRenderer(nn.Module):
         self.render_frame_ids = tuple(render_frame_ids)
         self.num_frames = len(self.render_frame_ids)
         self.current_timestep = self.render_frame_ids.index(0)
-        self.temporal_filter = temporal_filter
-        self.use_flow = use_flow
         self.align_corners = align_corners
-        if density_scale <= 0:
-            raise ValueError(f'density_scale must be positive, got {density_scale}')
         self.density_scale = float(density_scale)
         self.render_impl = render_impl
-        self.register_buffer(
-            'ignore_classes',
-            torch.tensor(list(ignore_classes or []), dtype=torch.long), persistent=False)
-        if class_frequencies is not None and len(class_frequencies) != NUM_SEMANTIC_CLASSES:
-            raise ValueError(f'class_frequencies needs {NUM_SEMANTIC_CLASSES} counts (Occ3D '
-                             f'classes 0-{NUM_SEMANTIC_CLASSES - 1}), got {len(class_frequencies)}')
-        if not class_balanced_loss:
-            weights = torch.ones(NUM_SEMANTIC_CLASSES)
-        elif class_frequencies is None:
-            weights = class_balanced_log_weights()
-        else:
-            weights = class_balanced_log_weights(class_frequencies)
-        self.register_buffer('class_weights', weights, persistent=False)
-        self.depth_head = DepthRenderHead(depth_loss_weight, depth_loss_type)
-        self.semantic_head = SemanticRenderHead(semantic_loss_weight)
-        self.loss_distortion = (
-            MODELS.build(loss_distortion) if loss_distortion is not None else None)
-
-    def _volumes(self, density: Tensor, semantics: Tensor, bda: Tensor,
-                 voxel_flow: list[Tensor] | None) -> tuple[Tensor, Tensor, str, str]:
-        """Volumes read by the rays, (V_d, Z, Y, X, 1) and (V_s, Z, Y, X, K), and the layout of
-        each ('sample': one per sample, 'static': full/static pair, 'frame': one per frame)."""
-        if self.use_flow:
-            if voxel_flow is None:
-                raise ValueError('use_flow needs voxel_flow')
-            density_t, semantics_t = apply_flow_clipped(density, semantics, voxel_flow, bda,
-                                                        self.num_frames)
-            # (B, T, Z, Y, X, C) -> (B*T, Z, Y, X, C)
-            return density_t.flatten(0, 1), semantics_t.flatten(0, 1), 'frame', 'frame'
-        if self.temporal_filter:
-            static = create_static_density(density, semantics, self.ignore_classes)
-            stacked = torch.stack([density, static], dim=1)  # -> (B, 2, Z, Y, X, 1)
-            return stacked.flatten(0, 1), semantics, 'static', 'sample'  # -> (B*2, ...)
-        return density, semantics, 'sample', 'sample'
-
-    def _slots(self, layout: str, batch_idx: Tensor, frame_idx: Tensor) -> Tensor:
-        """Volume index of each ray for a volume layout of :meth:`_volumes`."""
-        if layout == 'sample':
-            return batch_idx
-        if layout == 'static':  # the current frame reads the full density, others the static one
-            return 2 * batch_idx + (frame_idx != self.current_timestep).long()
-        return batch_idx * self.num_frames + frame_idx
+        self.frame_volumes = build_frame_volumes(temporal_filter, use_flow, ignore_classes,
+                                                 self.num_frames, self.current_timestep)
+        self.losses = RenderLosses(class_balanced_loss, class_frequencies, depth_loss_weight,
+                                   depth_loss_type, semantic_loss_weight, loss_distortion)
 
     def forward(self,
                 density: Tensor,
@@ -182,14 +140,13 @@ class VolumeRenderer(nn.Module):
         if tuple(density.shape[1:4]) != self.grid_size[::-1]:
             raise ValueError(f'volume (Z, Y, X) {tuple(density.shape[1:4])} does not match '
                              f'grid_size (X, Y, Z) {self.grid_size}')
-        density_vol, semantics_vol, density_layout, semantics_layout = self._volumes(
-            density, semantics, bda, voxel_flow)
+        density_vol, semantics_vol = self.frame_volumes(density, semantics, bda, voxel_flow)
         all_rays = flatten_rays(rays)
         device, dtype = all_rays.origins.device, all_rays.origins.dtype
         indices = select_ray_indices(len(all_rays), self.rays_batch_size, ray_perm, device)
         batch = all_rays.select(indices)
-        density_slots = self._slots(density_layout, batch.batch_idx, batch.frame_idx)
-        semantics_slots = self._slots(semantics_layout, batch.batch_idx, batch.frame_idx)
+        density_slots, semantics_slots = self.frame_volumes.slots(batch.batch_idx,
+                                                                  batch.frame_idx)
 
         def points_at(distances: Tensor) -> Tensor:
             """(R, S) distances -> (R, S, 3) metric points."""
@@ -206,7 +163,7 @@ class VolumeRenderer(nn.Module):
             self.prop_samples_per_ray, self.use_proposal, jitter_rand, self.render_impl,
             device, dtype)
         weights, _, _ = weights_from_density(starts, ends, density_at(centres), self.render_impl)
-        depth = accumulate_along_rays(weights, self.depth_head.sample_values(starts, ends),
+        depth = accumulate_along_rays(weights, interval_midpoints(starts, ends),
                                       self.render_impl)  # (R, 1)
         logits = trilinear_lookup(semantics_vol, semantics_slots, points_at(centres),
                                   self.pc_range, self.align_corners)  # (R, S, K)
@@ -216,12 +173,12 @@ class VolumeRenderer(nn.Module):
             depth=depth.new_zeros(num_total, 1).index_copy(0, indices, depth),
             semantics=sem.new_zeros(num_total, sem.shape[-1]).index_copy(0, indices, sem),
             indices=indices)
-        if self.loss_distortion is not None:
+        if self.losses.distortion is not None:
             out['distortion'] = ray_distortion(weights, starts, ends)  # (R,)
         return out
 
     def loss(self, preds: dict[str, Tensor], rays: Sequence[LidarRays]) -> dict[str, Tensor]:
-        """Class-weighted render losses over the rendered rays.
+        """Class-weighted render losses of the rendered rays (:class:`RenderLosses`).
 
         Args:
             preds: output of :meth:`forward`.
@@ -231,17 +188,4 @@ class VolumeRenderer(nn.Module):
             ``loss_render_depth`` and ``loss_render_semantics`` scalars, and
             ``loss_render_distortion`` with ``loss_distortion``.
         """
-        indices = preds['indices']
-        device = preds['depth'].device
-        depth = torch.cat([sample.depth for sample in rays]).to(device)[indices]  # (R,)
-        labels = torch.cat([sample.labels for sample in rays]).to(device).long()[indices]
-        ray_weights = self.class_weights[labels]  # (R,)
-        losses = {
-            self.depth_head.loss_name: self.depth_head.loss(
-                preds['depth'][indices], depth.to(preds['depth'].dtype), ray_weights),
-            self.semantic_head.loss_name: self.semantic_head.loss(
-                preds['semantics'][indices], labels, ray_weights),
-        }
-        if self.loss_distortion is not None:
-            losses['loss_render_distortion'] = self.loss_distortion(preds['distortion'])
-        return losses
+        return self.losses(preds, rays)

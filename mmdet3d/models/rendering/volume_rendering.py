@@ -24,6 +24,12 @@ def nerfacc_kernels_prebuilt() -> bool:
     return nerfacc_available() and importlib.util.find_spec('nerfacc.csrc') is not None
 
 
+def interval_midpoints(t_starts: Tensor, t_ends: Tensor) -> Tensor:
+    """Per-sample distance values (R, S, 1) that the rendered depth accumulates: the interval
+    midpoints (start + end) / 2 in metres (not the sample centres of the proposal pass)."""
+    return ((t_starts + t_ends) / 2.0)[..., None]  # (R, S) -> (R, S, 1)
+
+
 def use_nerfacc(impl: str, tensor: Tensor, needs_kernel: bool = False) -> bool:
     """Resolve an ``impl`` switch for a tensor: True means call nerfacc.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mmdet3d.models.rendering.flow_warping import flip_flow_indices
+from mmdet3d.models.rendering.flow_warping import downsample_flow, flip_flow_indices
 
 from mmdet3d.testing.occ_inputs import CAR, make_batch, take_sample
 from mmdet3d.testing.tiny_model import build_tiny_model as build_model
@@ -50,12 +50,12 @@ def test_downsample_flow_divides_the_voxel_columns_only():
     model = build_model(gt_occ_size=[200, 200, 16])
     rows = torch.tensor([[15, 199, 3, 14, 0, 198, 1, 2, 3, 4, 5],
                          [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0]], dtype=torch.uint8)  # zyx columns
-    out, = model.downsample_flow([rows], (100, 50, 8))  # factors x 2, y 4, z 2
+    out, = downsample_flow([rows], model.grid_factors((100, 50, 8)))  # x 2, y 4, z 2
     assert out.dtype == torch.uint8
     assert out.tolist() == [[7, 49, 1, 7, 0, 99, 0, 0, 1, 4, 5],
                             [0, 0, 1, 1, 1, 2, 3, 1, 4, 9, 0]]
     unset = build_model()
-    assert unset.downsample_flow([rows], (100, 50, 8))[0] is rows
+    assert downsample_flow([rows], unset.grid_factors((100, 50, 8)))[0] is rows
 
 
 def test_downsampled_flow_commutes_with_the_bev_flip():
@@ -69,10 +69,11 @@ def test_downsampled_flow_commutes_with_the_bev_flip():
                       torch.zeros(50, 5, dtype=torch.long)], dim=1)
     bda = torch.diag(torch.tensor([-1.0, -1.0, 1.0]))[None]
     batch_idx = torch.zeros(50, dtype=torch.long)
-    fine_first = model.downsample_flow([flip_flow_indices(rows, batch_idx, bda, (16, 64, 64))],
-                                       (32, 32, 8))[0]
-    coarse_first = flip_flow_indices(model.downsample_flow([rows], (32, 32, 8))[0], batch_idx,
-                                     bda, (8, 32, 32))
+    factors = model.grid_factors((32, 32, 8))
+    fine_first = downsample_flow([flip_flow_indices(rows, batch_idx, bda, (16, 64, 64))],
+                                 factors)[0]
+    coarse_first = flip_flow_indices(downsample_flow([rows], factors)[0], batch_idx, bda,
+                                     (8, 32, 32))
     assert torch.equal(fine_first[:, :6], coarse_first[:, :6])
 
 

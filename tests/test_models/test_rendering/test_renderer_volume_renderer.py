@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmdet3d.models.rendering.class_weights import class_balanced_log_weights
+from mmdet3d.models.losses.class_weights import class_balanced_log_weights
 from mmdet3d.models.rendering.volume_renderer import VolumeRenderer
 from mmdet3d.registry import MODELS
 from mmdet3d.structures.lidar_rays import LidarRays
@@ -218,13 +218,13 @@ def test_class_weights_of_own_counts_with_absent_classes():
 def test_renderer_class_frequencies_option():
     counts = [0, 10, 10, 10, 40, 0, 0, 10, 10, 0, 10, 400, 100, 100, 100, 200, 100]
     renderer = VolumeRenderer(grid_size=GRID, pc_range=PC_RANGE, class_frequencies=counts)
-    torch.testing.assert_close(renderer.class_weights, class_balanced_log_weights(counts))
+    torch.testing.assert_close(renderer.losses.class_weights, class_balanced_log_weights(counts))
     default = VolumeRenderer(grid_size=GRID, pc_range=PC_RANGE)
-    torch.testing.assert_close(default.class_weights, torch.tensor(SPEC_WEIGHTS), atol=5e-5,
+    torch.testing.assert_close(default.losses.class_weights, torch.tensor(SPEC_WEIGHTS), atol=5e-5,
                                rtol=0)
     unweighted = VolumeRenderer(grid_size=GRID, pc_range=PC_RANGE, class_balanced_loss=False,
                                 class_frequencies=counts)
-    torch.testing.assert_close(unweighted.class_weights, torch.ones(17))
+    torch.testing.assert_close(unweighted.losses.class_weights, torch.ones(17))
     with pytest.raises(ValueError, match='17 counts'):
         VolumeRenderer(grid_size=GRID, pc_range=PC_RANGE, class_frequencies=counts[:5])
 
@@ -263,7 +263,7 @@ def test_builds_from_paper_configs():
     filt = MODELS.build(dict(type='VolumeRenderer', temporal_filter=True,
                              ignore_classes=[0, 1, 3, 4, 5, 7, 9, 10]))
     assert flow.current_timestep == 3 and flow.rays_batch_size == 32768
-    assert (flow.near, flow.far) == (0.05, 40.0) and filt.ignore_classes.tolist()[-1] == 10
+    assert (flow.near, flow.far) == (0.05, 40.0) and filt.frame_volumes.ignore_classes.tolist()[-1] == 10
     assert len(flow.state_dict()) == 0
     with pytest.raises(ValueError):
         VolumeRenderer(temporal_filter=True)
