@@ -263,7 +263,8 @@ def test_builds_from_paper_configs():
     filt = MODELS.build(dict(type='VolumeRenderer', temporal_filter=True,
                              ignore_classes=[0, 1, 3, 4, 5, 7, 9, 10]))
     assert flow.current_timestep == 3 and flow.rays_batch_size == 32768
-    assert (flow.near, flow.far) == (0.05, 40.0) and filt.frame_volumes.ignore_classes.tolist()[-1] == 10
+    assert (flow.near, flow.far) == (0.05, 40.0)
+    assert filt.frame_volumes.ignore_classes.tolist()[-1] == 10
     assert len(flow.state_dict()) == 0
     with pytest.raises(ValueError):
         VolumeRenderer(temporal_filter=True)
