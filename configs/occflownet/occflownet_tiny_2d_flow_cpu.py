@@ -1,5 +1,7 @@
 # A tiny CPU member of the OccFlowNet family for the synthetic demo world (data/demo, see
-# docs/demo_world.md): occflownet_stbase_2d_flow.py at toy sizes. The README's quickstart
+# docs/demo_world.md): occflownet_stbase_2d_flow.py at toy sizes, with the tiny model shared
+# with the golden config (_base_/models/occflownet_tiny.py) and the pipelines composed from the
+# dataset base's named steps. The README's quickstart
 # (tools/quickstart.sh) trains it on 2 CPU cores and evaluates it on the Occ3D 200x200x16 grid
 # next to the non-learned prior (tools/eval_prior.py).
 #
@@ -27,7 +29,12 @@
 # - schedule: batch 2, AdamW 2e-3, 20-iteration warm-up then cosine decay, 8 epochs (320
 #   iterations), one checkpoint + validation at the end, EMA adapted to the short run.
 # Measured: see the README's quickstart section.
-_base_ = ['./occflownet_stbase_2d_flow.py']
+_base_ = [
+    '../_base_/models/occflownet_tiny.py',
+    '../_base_/datasets/nus-occ3d.py',
+    '../_base_/schedules/adamw-12e.py',
+    '../_base_/default_runtime.py',
+]
 
 info_prefix = 'data/demo/bevdetv2-nuscenes-mini'  # -> <info_prefix>_infos_{train,val}.pkl
 flow_root = 'data/demo/flow'
@@ -46,31 +53,21 @@ input_size = (128, 352)
 class_frequencies = [0, 3696, 3065, 5802, 33974, 0, 0, 13549, 2082, 0, 6011, 175282, 79930,
                      81920, 69932, 140407, 70204]
 num_trans = 16
-out_dim = 16
-hidden_dim = 32
 
 data_config = dict(_base_.data_config, input_size=input_size, src_size=(450, 800), rot=(0.0, 0.0))
 
 model = dict(
-    out_dim=out_dim,
     gt_occ_size=gt_occ_size,
-    img_backbone=dict(
-        window_size=4, embed_dims=32, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8],
-        with_cp=False),
-    img_neck=dict(in_channels=128 + 256, out_channels=64),
+    img_backbone=dict(with_cp=False),
     img_view_transformer=dict(
-        grid_config=grid_config, input_size=input_size, in_channels=64, out_channels=num_trans,
+        grid_config=grid_config, input_size=input_size, out_channels=num_trans,
         depthnet_cfg=dict(aspp_mid_channels=16)),
-    pre_process=dict(numC_input=num_trans, num_channels=[num_trans]),
-    img_bev_encoder_backbone=dict(
-        numC_input=num_trans * 2, num_channels=[num_trans, num_trans * 2, num_trans * 4]),
-    img_bev_encoder_neck=dict(in_channels=num_trans * 7, out_channels=num_trans),
-    density_decoder=dict(in_channels=out_dim, embed_dims=hidden_dim),
-    semantic_decoder=dict(in_channels=out_dim, embed_dims=hidden_dim),
     renderer=dict(
-        grid_size=occ_size, samples_per_ray=32, prop_samples_per_ray=16, rays_batch_size=4096,
-        align_corners=False, density_scale=5.0, render_impl='torch',
-        class_frequencies=class_frequencies, depth_loss_type='l1', depth_loss_weight=0.3),
+        pc_range=_base_.point_cloud_range, grid_size=occ_size,
+        render_frame_ids=_base_.render_frame_ids, use_flow=True, samples_per_ray=32,
+        prop_samples_per_ray=16, rays_batch_size=4096, align_corners=False, density_scale=5.0,
+        render_impl='torch', class_frequencies=class_frequencies, depth_loss_type='l1',
+        depth_loss_weight=0.3),
     # an L1 prior towards free on the whole density field: space that no LiDAR ray crosses
     # (half of the scored voxels) is otherwise left at the untrained density, i.e. occupied
     # (measured: docs/training_diagnostics.md)
@@ -83,18 +80,21 @@ model = dict(
 # split) and 11.04 without (docs/training_diagnostics.md).
 # Quirk fixes: spec 10.1 #5 (lidar_key_ego), #1 (depth_along_ray), #2 (half_pixel_shift),
 # #8 (skip_copied_frames).
+train_keys = _base_.train_keys + ['voxel_flow']
 train_pipeline = [
-    dict(_base_.train_pipeline[0], data_config=data_config, lidar_key_ego=True, is_train=False),
-    dict(_base_.train_pipeline[1], is_train=False),
-    _base_.train_pipeline[2],
-    dict(_base_.train_pipeline[3], grid_config=grid_config),
-    dict(_base_.train_pipeline[4], depth_along_ray=True, half_pixel_shift=False,
-         skip_copied_frames=True),
-    dict(_base_.train_pipeline[5], data_root=flow_root),  # LoadFlowGT's fallback root
-    *_base_.train_pipeline[6:],
+    dict(_base_.prepare_images, data_config=data_config, lidar_key_ego=True, is_train=False),
+    dict(_base_.bev_augmentation, is_train=False),
+    _base_.load_points,
+    dict(_base_.point_depth, grid_config=grid_config),
+    dict(_base_.generate_rays, ignore_classes=None, depth_along_ray=True,
+         half_pixel_shift=False, skip_copied_frames=True),
+    dict(_base_.load_flow, data_root=flow_root),  # LoadFlowGT's fallback root
+    dict(type='PackOccInputs', keys=train_keys),
 ]
-test_pipeline = [dict(_base_.test_pipeline[0], data_config=data_config, lidar_key_ego=True),
-                 *_base_.test_pipeline[1:]]
+test_pipeline = [dict(_base_.prepare_images, data_config=data_config, lidar_key_ego=True,
+                      is_train=False),
+                 dict(_base_.bev_augmentation, is_train=False),
+                 dict(type='PackOccInputs', keys=['img_inputs'])]
 
 train_dataloader = dict(
     batch_size=2, num_workers=1, persistent_workers=False,

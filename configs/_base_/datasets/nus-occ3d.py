@@ -26,22 +26,30 @@ data_config = dict(
 bda_aug_conf = dict(rot_lim=(0.0, 0.0), scale_lim=(1.0, 1.0), flip_dx_ratio=0.5,
                     flip_dy_ratio=0.5)
 
+# The steps of the pipelines, by name: variant configs compose their pipelines from these
+# (extended with dict(step, key=value)), never by list position.
+prepare_images = dict(type='PrepareImageInputs', data_config=data_config, is_train=True,
+                      sequential=True)
+bev_augmentation = dict(type='LoadAnnotationsBEVDepth', bda_aug_conf=bda_aug_conf, is_train=True)
 load_points = dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5)
+point_depth = dict(type='PointToMultiViewDepth', grid_config=grid_config, downsample=1)
 generate_rays = dict(
     type='GenerateRays', render_frame_ids=render_frame_ids, depth_range=[0.05, 39.0],
     pc_range=point_cloud_range, ignore_classes=dynamic_classes)
+load_flow = dict(type='LoadFlowGT', data_root=flow_root, render_frame_ids=render_frame_ids)
+load_occ_gt = dict(type='LoadOccGTFromFile')
 train_keys = ['img_inputs', 'gt_depth', 'rays']
 train_pipeline = [
-    dict(type='PrepareImageInputs', data_config=data_config, is_train=True, sequential=True),
-    dict(type='LoadAnnotationsBEVDepth', bda_aug_conf=bda_aug_conf, is_train=True),
+    prepare_images,
+    bev_augmentation,
     load_points,
-    dict(type='PointToMultiViewDepth', grid_config=grid_config, downsample=1),
+    point_depth,
     generate_rays,
     dict(type='PackOccInputs', keys=train_keys),
 ]
 test_pipeline = [
-    dict(type='PrepareImageInputs', data_config=data_config, is_train=False, sequential=True),
-    dict(type='LoadAnnotationsBEVDepth', bda_aug_conf=bda_aug_conf, is_train=False),
+    dict(prepare_images, is_train=False),
+    dict(bev_augmentation, is_train=False),
     dict(type='PackOccInputs', keys=['img_inputs']),
 ]
 

@@ -1,5 +1,9 @@
 # OccFlowNet model of the paper configs (spec 1.2): Swin-B + FPN_LSS, stereo LSS view
-# transformer, 3-D encoder, decoders and the volume renderer. The geometry shared with the data
+# transformer, 3-D encoder, decoders and the volume renderer. Channel counts that follow from
+# num_trans, out_dim and the backbone are derived by the detector
+# (mmdet3d/models/detectors/channel_plan.py), as the original computed them from numC_Trans:
+# neck 512+1024 in, view transformer 512 in, 3-D encoder 64 in and 32/64/128, its neck 224 in and
+# 32 out, decoders 64 in. The geometry shared with the data
 # (grid_config, input_size, pc_range, grid_size, render_frame_ids) is filled in by the configs
 # from the dataset base; the variants set the renderer's dynamic-object handling (static filter
 # or flow) and the optional 3-D losses.
@@ -36,14 +40,12 @@ model = dict(
         output_missing_index_as_none=False),
     img_neck=dict(
         type='FPN_LSS',
-        in_channels=512 + 1024,
         out_channels=512,
         extra_upsample=None,
         input_feature_index=[0, 1],
         scale_factor=2),
     img_view_transformer=dict(
         type='LSSViewTransformerBEVStereo',
-        in_channels=512,
         out_channels=num_trans,
         sid=False,
         collapse_z=False,
@@ -53,25 +55,21 @@ model = dict(
         bev_pool_impl='auto'),
     pre_process=dict(
         type='CustomResNet3D',
-        numC_input=num_trans,
         num_layer=[1],
-        num_channels=[num_trans],
         stride=[1],
         backbone_output_ids=[0]),
     img_bev_encoder_backbone=dict(
         type='CustomResNet3D',
-        numC_input=num_trans * (num_adj + 1),
         num_layer=[1, 2, 4],
-        num_channels=[num_trans, num_trans * 2, num_trans * 4],
         stride=[1, 2, 2],
         backbone_output_ids=[0, 1, 2]),
-    img_bev_encoder_neck=dict(type='LSSFPN3D', in_channels=num_trans * 7, out_channels=num_trans),
+    img_bev_encoder_neck=dict(type='LSSFPN3D'),
     density_decoder=dict(
-        type='PointDecoder', in_channels=out_dim, embed_dims=hidden_dim, num_hidden_layers=3,
-        num_classes=1, final_act_cfg=dict(type='Sigmoid')),
+        type='PointDecoder', embed_dims=hidden_dim, num_hidden_layers=3, num_classes=1,
+        final_act_cfg=dict(type='Sigmoid')),
     semantic_decoder=dict(
-        type='PointDecoder', in_channels=out_dim, embed_dims=hidden_dim, num_hidden_layers=3,
-        num_classes=17, final_act_cfg=None),
+        type='PointDecoder', embed_dims=hidden_dim, num_hidden_layers=3, num_classes=17,
+        final_act_cfg=None),
     renderer=dict(
         type='VolumeRenderer',
         render_range=[0.05, 40.0],

@@ -2,31 +2,19 @@
 # (occflownet_stbase_2d_flow.py) at toy sizes (2 cameras, 64x192 input, 32x32x8 grid), same
 # module types and options. tests/test_golden/test_golden_tiny_model.py loads the original's
 # weights into it and reproduces the original's forward pass.
-_base_ = ['../../_base_/models/occflownet_stbase.py']
+_base_ = ['../../_base_/models/occflownet_tiny.py']
 
 grid_config = dict(x=[-40, 40, 2.5], y=[-40, 40, 2.5], z=[-1, 5.4, 0.8], depth=[1.0, 45.0, 4.0])
 input_size = (64, 192)
 num_trans = 8
-out_dim = 16
-hidden_dim = 32
 
 model = dict(
-    out_dim=out_dim,
-    img_backbone=dict(embed_dims=32, window_size=4, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8]),
-    img_neck=dict(in_channels=128 + 256, out_channels=64),
     img_view_transformer=dict(
         grid_config=grid_config,
         input_size=input_size,
-        in_channels=64,
         out_channels=num_trans,
         depthnet_cfg=dict(aspp_mid_channels=8),
         bev_pool_impl='torch'),
-    pre_process=dict(numC_input=num_trans, num_channels=[num_trans]),
-    img_bev_encoder_backbone=dict(
-        numC_input=num_trans * 2, num_channels=[num_trans, num_trans * 2, num_trans * 4]),
-    img_bev_encoder_neck=dict(in_channels=num_trans * 7, out_channels=num_trans),
-    density_decoder=dict(in_channels=out_dim, embed_dims=hidden_dim),
-    semantic_decoder=dict(in_channels=out_dim, embed_dims=hidden_dim),
     renderer=dict(
         pc_range=[-40.0, -40.0, -1.0, 40.0, 40.0, 5.4],
         grid_size=[32, 32, 8],

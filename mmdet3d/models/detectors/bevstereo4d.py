@@ -16,6 +16,8 @@ from mmdet3d.models.view_transformers.temporal_geometry import prepare_temporal_
 from mmdet3d.registry import MODELS
 from mmdet3d.structures.camera_inputs import CameraInputs
 
+from .channel_plan import with_derived_channels
+
 
 class BEVStereo4D(BaseModel):
     """Image backbone + neck, stereo LSS view transformer, temporal fusion, 3-D BEV encoder.
@@ -31,6 +33,8 @@ class BEVStereo4D(BaseModel):
         img_bev_encoder_backbone: config of the 3-D encoder backbone (``CustomResNet3D``).
         img_bev_encoder_neck: config of the 3-D encoder neck (``LSSFPN3D``).
         pre_process: config of the per-frame voxel pre-processing net. Defaults to None.
+        The channel counts that follow from the backbone, the neck's and the view transformer's
+        ``out_channels`` may be left out of the configs (:func:`with_derived_channels`).
         num_adj: adjacent frames fused with the key frame (the stereo reference frame comes on
             top). Defaults to 1.
         data_preprocessor: config of the data preprocessor. Defaults to None.
@@ -46,6 +50,10 @@ class BEVStereo4D(BaseModel):
                  num_adj: int = 1,
                  data_preprocessor: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor)
+        (img_neck, img_view_transformer, pre_process, img_bev_encoder_backbone,
+         img_bev_encoder_neck) = with_derived_channels(
+            img_backbone, img_neck, img_view_transformer, pre_process, img_bev_encoder_backbone,
+            img_bev_encoder_neck, num_adj)
         self.img_backbone = MODELS.build(img_backbone)
         self.img_neck = MODELS.build(img_neck)
         self.img_view_transformer = MODELS.build(img_view_transformer)

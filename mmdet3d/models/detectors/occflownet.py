@@ -74,8 +74,9 @@ class OccFlowNet(BEVStereo4D):
         self.final_conv = ConvModule(
             self.img_view_transformer.out_channels, out_dim, kernel_size=3, padding=1, dims=3,
             with_norm=False, with_act=True, bias=True)
-        self.density_decoder = MODELS.build(density_decoder)
-        self.semantic_decoder = MODELS.build(semantic_decoder)
+        # the decoders read final_conv's out_dim channels unless their config says otherwise
+        self.density_decoder = MODELS.build(dict(dict(in_channels=out_dim), **density_decoder))
+        self.semantic_decoder = MODELS.build(dict(dict(in_channels=out_dim), **semantic_decoder))
         self.renderer = MODELS.build(renderer)
         self.eval_thresholds = [float(tau) for tau in eval_threshold_range]
         self.loss_occ_density = (
