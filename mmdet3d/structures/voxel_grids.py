@@ -1,5 +1,11 @@
-"""Integer refinement between a coarse model grid and a fine label grid (e.g. 100x100x16 ->
-Occ3D's 200x200x16), shared by the detector and the evaluation."""
+"""Voxel layouts and grids shared by the detector and the evaluation.
+
+Layouts: inside the model every volume is (B, Z, Y, X, C) (the 3-D encoder's (B, C, Z, Y, X)
+with the channels last, the order the renderer and the flow rows index); the Occ3D ground truth,
+predictions and metrics are (X, Y, Z). :func:`swap_x_z` converts between the two, at prediction
+and metric time only. Grids: integer refinement between a coarse model grid and a fine label
+grid (e.g. 100x100x16 -> Occ3D's 200x200x16).
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -9,6 +15,14 @@ import numpy as np
 import torch
 
 Volume = TypeVar('Volume', np.ndarray, torch.Tensor)
+
+
+def swap_x_z(volume: Volume, dim: int = 1) -> Volume:
+    """(..., Z, Y, X, ...) <-> (..., X, Y, Z, ...) with the three voxel axes from ``dim`` on (its
+    own inverse; a view for tensors)."""
+    if isinstance(volume, torch.Tensor):
+        return volume.transpose(dim, dim + 2)
+    return np.swapaxes(volume, dim, dim + 2)
 
 
 def grid_factors(fine_shape: Sequence[int], coarse_shape: Sequence[int]) -> tuple[int, ...]:

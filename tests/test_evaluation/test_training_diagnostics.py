@@ -112,11 +112,11 @@ def test_voxel_ranges_are_horizontal_centre_distances():
 
 def test_occupancy_fields_and_semantics_only_prediction():
     labels = torch.tensor([[[CAR, FREE]]])  # (1, 1, 2)
-    density, semantics = occupancy_fields(labels, logit_scale=7.0)
-    assert density.shape == (1, 1, 1, 2, 1) and semantics.shape == (1, 1, 1, 2, 17)
+    density, semantics = occupancy_fields(labels, logit_scale=7.0)  # the model's (1, Z, Y, X, C)
+    assert density.shape == (1, 2, 1, 1, 1) and semantics.shape == (1, 2, 1, 1, 17)
     assert density.flatten().tolist() == [1.0, 0.0]
     assert semantics[0, 0, 0, 0].argmax() == CAR and semantics[0, 0, 0, 0, CAR] == 7.0
-    assert semantics[0, 0, 0, 1].abs().sum() == 0
+    assert semantics[0, 1, 0, 0].abs().sum() == 0
     gt = np.array([CAR, FREE, ROAD])
     np.testing.assert_array_equal(free_where_gt_free(gt, np.array([ROAD, CAR, ROAD])),
                                   [ROAD, FREE, ROAD])

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from mmdet3d.structures.camera_inputs import CameraInputs
+from mmdet3d.structures.voxel_grids import swap_x_z
 from mmdet3d.testing.tiny_model import build_tiny_model
 
 # golden file key -> CameraInputs field
@@ -97,8 +98,10 @@ def record_forward(model, cameras: CameraInputs) -> tuple[dict, list]:
     encoder_in, stages = records['bev_backbone'][0]
     got.update(bev_encoder_in=encoder_in, bev_backbone_s0=stages[0], bev_backbone_s1=stages[1],
                bev_backbone_s2=stages[2], voxel_feat=records['voxel_feat'][0],
-               final_conv=records['final_conv'][0], density=records['density'][0],
-               semantics=records['semantics'][0])
+               final_conv=records['final_conv'][0],
+               # the decoders work in the model's (B, Z, Y, X, C), the original in (B, X, Y, Z, C)
+               density=swap_x_z(records['density'][0]),
+               semantics=swap_x_z(records['semantics'][0]))
     return got, samples
 
 

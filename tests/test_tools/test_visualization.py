@@ -12,6 +12,7 @@ from PIL import Image
 from mmdet3d.datasets.converters.info_io import dump_infos
 from mmdet3d.datasets.transforms.image_inputs import normalize_image
 from mmdet3d.structures.occ3d import CLASS_NAMES, FREE_LABEL
+from mmdet3d.structures.voxel_grids import swap_x_z
 from mmdet3d.visualization.occ_figures import bev_figure_size, surface_voxels
 from mmdet3d.visualization.occ_palette import (OCC3D_PALETTE, UNOBSERVED, UNOBSERVED_COLOR,
                                                bev_disagreement, bev_image, bev_top_labels,
@@ -231,7 +232,8 @@ def test_render_inspection_matches_the_rays(tiny_render_config):
 
 def _oracle_fields(sample, shift: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Opaque density and one-hot logits of the sample's Occ3D GT, in the BEV-augmented frame,
-    optionally rolled by ``shift`` voxels along x (a wrong world)."""
+    optionally rolled by ``shift`` voxels along x (a wrong world), in the model's (1, Z, Y, X, C)
+    layout."""
     from mmdet3d.evaluation.functional.occ_io import load_occ_gt
 
     sem = torch.from_numpy(load_occ_gt(sample.results['occ_gt_path'])['semantics'].astype(int))
@@ -241,7 +243,7 @@ def _oracle_fields(sample, shift: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     sem = sem.roll(shift, 0)
     occ = (sem != FREE_LABEL).float()
     logits = torch.nn.functional.one_hot(sem.clamp(max=16), 17).float() * 10 * occ[..., None]
-    return (occ * 20)[None, ..., None], logits[None]
+    return swap_x_z((occ * 20)[None, ..., None]), swap_x_z(logits[None])
 
 
 @pytest.mark.parametrize('shift', [0, 50])

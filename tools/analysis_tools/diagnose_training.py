@@ -37,7 +37,7 @@ from mmdet3d.evaluation.training_diagnostics import (  # noqa: E402
     TrainingDiagnostics, format_summary)
 from mmdet3d.models.rendering.ray_batching import flatten_rays  # noqa: E402
 from mmdet3d.registry import DATASETS  # noqa: E402
-from mmdet3d.structures.voxel_grids import grid_factors  # noqa: E402
+from mmdet3d.structures.voxel_grids import grid_factors, swap_x_z  # noqa: E402
 from mmdet3d.utils import register_all_modules  # noqa: E402
 from mmdet3d.utils.file_io import atomic_open  # noqa: E402
 from mmdet3d.visualization.render_inspection import (  # noqa: E402
@@ -106,8 +106,9 @@ def diagnose_sample(model: torch.nn.Module, sample, diagnostics: TrainingDiagnos
     inputs = data['inputs']
     fields = model(inputs, data['data_samples'], mode='tensor')
     renderer = model.renderer
-    sigma = (renderer.density_scale * fields['density'][0, ..., 0]).cpu().numpy()  # (x, y, z)
-    classes = fields['semantics'][0].argmax(-1).cpu().numpy()
+    # the fields are in the model's (B, Z, Y, X, C) layout; the diagnostics read (X, Y, Z)
+    sigma = swap_x_z(renderer.density_scale * fields['density'][0, ..., 0], 0).cpu().numpy()
+    classes = swap_x_z(fields['semantics'][0].argmax(-1), 0).cpu().numpy()
     (sample_rays,) = inputs['rays']
     rays = flatten_rays([sample_rays])
     passes = ray_cell_passes(rays.origins, rays.directions, rays.depth, renderer.pc_range,

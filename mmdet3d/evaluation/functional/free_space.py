@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from mmdet3d.structures.occ3d import FREE_LABEL, NUM_CLASSES
-from mmdet3d.structures.voxel_grids import grid_factors
+from mmdet3d.structures.voxel_grids import grid_factors, swap_x_z
 
 # Bin edges of the reports: horizontal distance of a voxel centre from the ego origin (m),
 # LiDAR depth of a ray (m) and ray passes through a voxel's model cell.
@@ -170,11 +170,11 @@ def occupancy_fields(labels: Tensor, logit_scale: float = 10.0,
         num_classes: semantic classes. Defaults to 17.
 
     Returns:
-        density (1, X, Y, Z, 1): 1 where occupied, 0 where free (the sigmoid density, before
-        the renderer's ``density_scale``); semantics (1, X, Y, Z, K): ``logit_scale`` x one-hot
-        of the class, all zero where free.
+        in the model's (1, Z, Y, X, C) layout: density (1, Z, Y, X, 1): 1 where occupied, 0
+        where free (the sigmoid density, before the renderer's ``density_scale``); semantics
+        (1, Z, Y, X, K): ``logit_scale`` x one-hot of the class, all zero where free.
     """
-    labels = labels.long()
+    labels = swap_x_z(labels.long(), dim=0)  # (X, Y, Z) -> (Z, Y, X)
     occupied = labels != FREE_LABEL
     density = occupied.float()[None, ..., None]
     onehot = torch.nn.functional.one_hot(labels.clamp(max=num_classes - 1), num_classes)

@@ -17,7 +17,7 @@ from mmdet3d.registry import MODELS
 from mmdet3d.structures import OccDataSample
 from mmdet3d.structures.lidar_rays import LidarRays
 from mmdet3d.structures.occ3d import FREE_LABEL
-from mmdet3d.structures.voxel_grids import grid_factors, upsample_nearest
+from mmdet3d.structures.voxel_grids import grid_factors, swap_x_z, upsample_nearest
 
 from .bevstereo4d import BEVStereo4D
 
@@ -100,9 +100,11 @@ class OccFlowNet(BEVStereo4D):
             voxel_feats: (B, C, Z, Y, X) encoded voxel features.
 
         Returns:
-            density (B, X, Y, Z, 1) in (0, 1) and semantics (B, X, Y, Z, 17) logits.
+            density (B, Z, Y, X, 1) in (0, 1) and semantics (B, Z, Y, X, 17) logits: the model's
+            voxel layout (``mmdet3d.structures.voxel_grids``), converted to Occ3D's (X, Y, Z)
+            only by :meth:`predict`.
         """
-        feats = self.final_conv(voxel_feats).permute(0, 4, 3, 2, 1)  # (B,C,Z,Y,X) -> (B,X,Y,Z,C)
+        feats = self.final_conv(voxel_feats).permute(0, 2, 3, 4, 1)  # (B,C,Z,Y,X) -> (B,Z,Y,X,C)
         return self.density_decoder(feats), self.semantic_decoder(feats)
 
     def grid_factors(self, model_grid: Sequence[int]) -> tuple[int, int, int]:
@@ -129,7 +131,7 @@ class OccFlowNet(BEVStereo4D):
         """Render rays through the decoded fields with the model's ``VolumeRenderer``.
 
         Args:
-            density: (B, X, Y, Z, 1) and semantics (B, X, Y, Z, K), as :meth:`decode_fields`.
+            density: (B, Z, Y, X, 1) and semantics (B, Z, Y, X, K), as :meth:`decode_fields`.
             rays: the B samples' rays. bda: (B, 3, 3).
             voxel_flow: B tensors (F_b, 11) in Occ3D (``gt_occ_size``) indices, brought to the
                 model grid here; None for renderers without flow. Defaults to None.
@@ -139,17 +141,16 @@ class OccFlowNet(BEVStereo4D):
             ``VolumeRenderer.forward``'s output.
         """
         if voxel_flow is not None:
-            voxel_flow = downsample_flow(voxel_flow, self.grid_factors(density.shape[1:4]))
-        return self.renderer(
-            density.permute(0, 3, 2, 1, 4),  # (B, X, Y, Z, 1) -> (B, Z, Y, X, 1)
-            semantics.permute(0, 3, 2, 1, 4),  # (B, X, Y, Z, K) -> (B, Z, Y, X, K)
-            rays, bda, voxel_flow, **renderer_kwargs)
+            model_grid = density.shape[3:0:-1]  # (X, Y, Z)
+            voxel_flow = downsample_flow(voxel_flow, self.grid_factors(model_grid))
+        return self.renderer(density, semantics, rays, bda, voxel_flow, **renderer_kwargs)
 
     def forward(self,
                 inputs: dict,
                 data_samples: list[OccDataSample] | None = None,
                 mode: str = 'tensor'):
-        """Dispatch to :meth:`loss`, :meth:`predict` or the raw fields ('tensor').
+        """Dispatch to :meth:`loss`, :meth:`predict` or the raw fields ('tensor': density and
+        semantics in the model's (B, Z, Y, X, C) layout).
 
         Args:
             inputs: batched inputs of ``OccDataPreprocessor`` (``docs/data_flow.md`` section 3).
@@ -182,7 +183,7 @@ class OccFlowNet(BEVStereo4D):
         losses = self.img_view_transformer.get_depth_loss(inputs['gt_depth'], depth)
         density, semantics = self.decode_fields(voxel_feats)
         if self.loss_occ_density is not None:
-            labels = inputs['voxel_semantics']  # (B, X, Y, Z)
+            labels = swap_x_z(inputs['voxel_semantics'])  # (B, X, Y, Z) -> (B, Z, Y, X)
             if int(labels.min()) < 0 or int(labels.max()) > FREE_LABEL:
                 raise ValueError(f'voxel_semantics must lie in [0, {FREE_LABEL}]')
             losses['loss_density'] = self.loss_occ_density(density, labels)
@@ -208,9 +209,9 @@ class OccFlowNet(BEVStereo4D):
         """
         voxel_feats, _ = self.extract_feat(inputs['img_inputs'])
         density, semantics = self.decode_fields(voxel_feats)
-        occupancy = semantics.argmax(dim=-1).to(torch.uint8)  # (B, X, Y, Z)
+        occupancy = swap_x_z(semantics.argmax(dim=-1).to(torch.uint8))  # (B, X, Y, Z)
         thresholds = density.new_tensor(self.eval_thresholds)
-        sigma = self.renderer.density_scale * density[..., 0]  # (B, X, Y, Z)
+        sigma = self.renderer.density_scale * swap_x_z(density[..., 0])  # (B, X, Y, Z)
         free = sigma.unsqueeze(1) < thresholds.view(1, -1, 1, 1, 1)  # (B, n_tau, X, Y, Z)
         labels = torch.where(free, torch.full_like(occupancy, FREE_LABEL)[:, None],
                              occupancy[:, None])  # (B, n_tau, X, Y, Z)

@@ -29,6 +29,7 @@ from mmengine.optim import OptimWrapper
 from mmengine.runner.amp import autocast
 from torch import nn
 
+from mmdet3d.structures.voxel_grids import swap_x_z
 from mmdet3d.testing.occ_inputs import (CAR, CAR_CENTRE, CAR_HALF, FREE, GROUND, Geometry,
                                         make_batch, sensor2ego, take_sample, to_collated)
 from mmdet3d.testing.tiny_model import build_tiny_model as build_model
@@ -109,7 +110,7 @@ def reference_depth_loss(gt_depth: torch.Tensor, depth: torch.Tensor, depth_cfg:
 
 def test_loss_terms_match_spec_formulas(batch):
     """All five loss terms are finite and the 3-D / depth terms equal the spec's formulas on the
-    captured raw outputs; the renderer reads the (B, Z, Y, X, C) permuted fields."""
+    captured raw outputs; the renderer reads the decoders' (B, Z, Y, X, C) fields as they are."""
     model = build_model(**LOSS_3D).train()
     names = ('img_view_transformer', 'density_decoder', 'semantic_decoder')
     render_args = []
@@ -124,9 +125,10 @@ def test_loss_terms_match_spec_formulas(batch):
     for name, value in losses.items():
         assert value.ndim == 0 and torch.isfinite(value) and value.requires_grad, name
 
-    density = rec.calls['density_decoder'][0]['out']  # (B, X, Y, Z, 1)
-    logits = rec.calls['semantic_decoder'][0]['out']  # (B, X, Y, Z, 17)
-    assert density.shape == (2, 32, 32, 8, 1) and logits.shape == (2, 32, 32, 8, 17)
+    raw_density = rec.calls['density_decoder'][0]['out']  # (B, Z, Y, X, 1), the model layout
+    raw_logits = rec.calls['semantic_decoder'][0]['out']  # (B, Z, Y, X, 17)
+    assert raw_density.shape == (2, 8, 32, 32, 1) and raw_logits.shape == (2, 8, 32, 32, 17)
+    density, logits = swap_x_z(raw_density), swap_x_z(raw_logits)  # Occ3D's (B, X, Y, Z, C)
     labels = batch['voxel_semantics'].long()
     occupied = labels != FREE
     assert 0 < occupied.sum() < occupied.numel()
@@ -148,8 +150,7 @@ def test_loss_terms_match_spec_formulas(batch):
     assert losses['loss_depth'].item() == pytest.approx(expected_depth, rel=1e-5)
 
     (args,) = render_args
-    torch.testing.assert_close(args[0], density.permute(0, 3, 2, 1, 4), rtol=0, atol=0)
-    torch.testing.assert_close(args[1], logits.permute(0, 3, 2, 1, 4), rtol=0, atol=0)
+    assert args[0] is raw_density and args[1] is raw_logits
     assert args[2] is batch['rays'] and args[3] is batch['img_inputs'].bda
     assert args[4] is batch['voxel_flow']
 
@@ -161,9 +162,10 @@ def test_predict_labels_free_below_each_threshold(batch):
     with torch.no_grad():
         raw = model(batch, mode='tensor')
         alone = model(take_sample(batch, 1), mode='tensor')
-    density, semantics = raw['density'], raw['semantics']
-    torch.testing.assert_close(alone['density'], density[1:], rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(alone['semantics'], semantics[1:], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(alone['density'], raw['density'][1:], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(alone['semantics'], raw['semantics'][1:], rtol=1e-4, atol=1e-4)
+    # the fields come in the model's (B, Z, Y, X, C) layout, pred_occ in Occ3D's (X, Y, Z)
+    density, semantics = swap_x_z(raw['density']), swap_x_z(raw['semantics'])
 
     thresholds = torch.quantile(density.flatten(), torch.tensor([0.25, 0.75])).tolist()
     thresholds[0] = density.flatten()[7].item()  # a value that occurs: strict < keeps it occupied
