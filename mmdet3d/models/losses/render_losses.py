@@ -94,11 +94,13 @@ class RenderLosses(nn.Module):
         semantic_loss_weight: :class:`RenderSemanticLoss`.
         loss_distortion: config of a loss on each rendered ray's distortion (e.g.
             ``DistortionLoss``); None: none, as the original.
+        loss_ray_occupancy: config of ``RayOccupancyLoss`` (free before each return, occupied
+            at it); None: none, as the original. Defaults to None.
     """
 
     def __init__(self, class_balanced_loss: bool, class_frequencies: Sequence[float] | None,
                  depth_loss_weight: float, depth_loss_type: str, semantic_loss_weight: float,
-                 loss_distortion: dict | None) -> None:
+                 loss_distortion: dict | None, loss_ray_occupancy: dict | None = None) -> None:
         super().__init__()
         if class_frequencies is not None and len(class_frequencies) != NUM_SEMANTIC_CLASSES:
             raise ValueError(f'class_frequencies needs {NUM_SEMANTIC_CLASSES} counts (Occ3D '
@@ -113,19 +115,22 @@ class RenderLosses(nn.Module):
         self.depth = RenderDepthLoss(depth_loss_weight, depth_loss_type)
         self.semantics = RenderSemanticLoss(semantic_loss_weight)
         self.distortion = MODELS.build(loss_distortion) if loss_distortion is not None else None
+        self.ray_occupancy = (MODELS.build(loss_ray_occupancy)
+                              if loss_ray_occupancy is not None else None)
 
     def forward(self, preds: dict[str, Tensor], rays: Sequence[LidarRays]) -> dict[str, Tensor]:
         """Losses of the rendered rays.
 
         Args:
             preds: ``VolumeRenderer.forward``'s output (``indices`` of the rendered rays into
-                the flattened batch, ``depth`` (R_tot, 1), ``semantics`` (R_tot, K) and, with a
-                distortion loss, ``distortion`` (R,)).
+                the flattened batch, ``depth`` (R_tot, 1), ``semantics`` (R_tot, K), with a
+                distortion loss ``distortion`` (R,), with a ray-occupancy loss
+                ``ray_occupancy`` = (density, targets, valid) of (R, P)).
             rays: the B samples' rays the renderer was given.
 
         Returns:
-            ``loss_render_depth``, ``loss_render_semantics`` and, with a distortion loss,
-            ``loss_render_distortion``.
+            ``loss_render_depth``, ``loss_render_semantics`` and, with their losses,
+            ``loss_render_distortion`` and ``loss_ray_occupancy``.
         """
         indices = preds['indices']
         device = preds['depth'].device
@@ -139,4 +144,6 @@ class RenderLosses(nn.Module):
                                                  ray_weights))
         if self.distortion is not None:
             losses['loss_render_distortion'] = self.distortion(preds['distortion'])
+        if self.ray_occupancy is not None:
+            losses['loss_ray_occupancy'] = self.ray_occupancy(*preds['ray_occupancy'])
         return losses

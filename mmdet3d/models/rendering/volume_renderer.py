@@ -56,6 +56,9 @@ class VolumeRenderer(nn.Module):
         loss_distortion: config of a loss on each rendered ray's weights (e.g.
             ``DistortionLoss``), reported as ``loss_render_distortion``; None: none, as the
             original. Defaults to None.
+        loss_ray_occupancy: config of ``RayOccupancyLoss``: the density free before each
+            rendered ray's return and occupied at it, reported as ``loss_ray_occupancy``; None:
+            none, as the original. Defaults to None.
         align_corners: lookup convention; True is the original (quirk 3), False the cell-aligned
             fix. Defaults to True.
         density_scale: sigma = density_scale * density (1/m). 1.0 is the original, where the
@@ -84,6 +87,7 @@ class VolumeRenderer(nn.Module):
                  depth_loss_type: str = 'mse',
                  semantic_loss_weight: float = 1.0,
                  loss_distortion: dict | None = None,
+                 loss_ray_occupancy: dict | None = None,
                  align_corners: bool = True,
                  density_scale: float = 1.0,
                  render_impl: str = 'auto') -> None:
@@ -110,7 +114,8 @@ class VolumeRenderer(nn.Module):
         self.frame_volumes = build_frame_volumes(temporal_filter, use_flow, ignore_classes,
                                                  self.num_frames, self.current_timestep)
         self.losses = RenderLosses(class_balanced_loss, class_frequencies, depth_loss_weight,
-                                   depth_loss_type, semantic_loss_weight, loss_distortion)
+                                   depth_loss_type, semantic_loss_weight, loss_distortion,
+                                   loss_ray_occupancy)
 
     def forward(self,
                 density: Tensor,
@@ -135,7 +140,9 @@ class VolumeRenderer(nn.Module):
         Returns:
             dict with ``depth`` (R_tot, 1) metres and ``semantics`` (R_tot, K), zero for rays not
             rendered, ``indices`` (R,) of the rendered rays (R = min(R_tot, rays_batch_size))
-            and, with ``loss_distortion``, ``distortion`` (R,) of the rendered rays.
+            and, with ``loss_distortion``, ``distortion`` (R,) of the rendered rays, with
+            ``loss_ray_occupancy``, ``ray_occupancy`` = (sigmoid density (R, P) at the free and
+            hit points, targets (R, P), valid (R, P)).
         """
         if tuple(density.shape[1:4]) != self.grid_size[::-1]:
             raise ValueError(f'volume (Z, Y, X) {tuple(density.shape[1:4])} does not match '
@@ -175,6 +182,11 @@ class VolumeRenderer(nn.Module):
             indices=indices)
         if self.losses.distortion is not None:
             out['distortion'] = ray_distortion(weights, starts, ends)  # (R,)
+        if self.losses.ray_occupancy is not None:
+            distances, targets, valid = self.losses.ray_occupancy.samples(batch.depth, self.near)
+            occupancy = trilinear_lookup(density_vol, density_slots, points_at(distances),
+                                         self.pc_range, self.align_corners)[..., 0]  # (R, P)
+            out['ray_occupancy'] = (occupancy, targets, valid)
         return out
 
     def loss(self, preds: dict[str, Tensor], rays: Sequence[LidarRays]) -> dict[str, Tensor]:
