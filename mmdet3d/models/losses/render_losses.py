@@ -129,8 +129,9 @@ class RenderLosses(nn.Module):
             rays: the B samples' rays the renderer was given.
 
         Returns:
-            ``loss_render_depth``, ``loss_render_semantics`` and, with their losses,
-            ``loss_render_distortion`` and ``loss_ray_occupancy``.
+            ``loss_render_depth``, ``loss_render_semantics`` and, with their losses and where
+            ``preds`` holds their inputs (renderings outside training, e.g. the diagnostics'
+            chunked ones, do not), ``loss_render_distortion`` and ``loss_ray_occupancy``.
         """
         indices = preds['indices']
         device = preds['depth'].device
@@ -142,8 +143,8 @@ class RenderLosses(nn.Module):
                                          depth.to(preds['depth'].dtype), ray_weights),
             loss_render_semantics=self.semantics(preds['semantics'][indices], labels,
                                                  ray_weights))
-        if self.distortion is not None:
+        if self.distortion is not None and 'distortion' in preds:
             losses['loss_render_distortion'] = self.distortion(preds['distortion'])
-        if self.ray_occupancy is not None:
+        if self.ray_occupancy is not None and 'ray_occupancy' in preds:
             losses['loss_ray_occupancy'] = self.ray_occupancy(*preds['ray_occupancy'])
         return losses

@@ -63,3 +63,6 @@ def test_renderer_reads_the_density_at_the_free_and_hit_points():
     losses = renderer.loss(out, rays)
     expected = 0.1 * F.binary_cross_entropy(occupancy[valid], targets[valid])
     torch.testing.assert_close(losses['loss_ray_occupancy'], expected)
+    # renderings without the samples (e.g. the diagnostics' chunked ones) get the render losses
+    plain = {key: out[key] for key in ('depth', 'semantics', 'indices')}
+    assert set(renderer.loss(plain, rays)) == {'loss_render_depth', 'loss_render_semantics'}
