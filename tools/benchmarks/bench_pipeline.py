@@ -12,13 +12,9 @@ and prints per transform the median milliseconds per sample over ``--samples`` s
 on the same world, in subprocesses that alternate with this tree's ``--rounds`` times, so that a
 load change on the machine hits both; the ratio is of the per-sample totals.
 
-``--image-threads N`` lets this tree's ``PrepareImageInputs`` decode and augment the images of a
-sample in N threads (``num_threads``; the output is the same); compare with ``--compare .``.
-
 Usage:
     python tools/benchmarks/bench_pipeline.py [--world data/bench_1600x900] [--config CFG]
         [--samples 6] [--warmup 1] [--compare TREE] [--rounds 2] [--json OUT]
-        [--image-threads N]
 """
 from __future__ import annotations
 
@@ -54,9 +50,8 @@ def prepare_world(world: Path) -> None:
         subprocess.run([sys.executable, *step], cwd=REPO_ROOT, check=True)
 
 
-def measure(config: str, world: str, samples: int, warmup: int, image_threads: int = 1) -> dict:
-    """Per-transform milliseconds of ``samples`` samples in this process (one torch thread;
-    ``image_threads`` > 1 sets ``PrepareImageInputs.num_threads``)."""
+def measure(config: str, world: str, samples: int, warmup: int) -> dict:
+    """Per-transform milliseconds of ``samples`` samples in this process (one thread)."""
     import torch
     torch.set_num_threads(1)
     from mmdet3d.engine.runner_setup import load_config
@@ -71,8 +66,6 @@ def measure(config: str, world: str, samples: int, warmup: int, image_threads: i
     for step in dataset_cfg.pipeline:
         if step['type'] == 'LoadFlowGT':
             step['data_root'] = dataset_cfg.flow_root
-        if step['type'] == 'PrepareImageInputs' and image_threads > 1:
-            step['num_threads'] = image_threads
     dataset = DATASETS.build(dataset_cfg)
     if len(dataset) < warmup + 1:
         raise ValueError(f'{dataset_cfg.ann_file} has {len(dataset)} samples, need more than '
@@ -97,17 +90,16 @@ def measure(config: str, world: str, samples: int, warmup: int, image_threads: i
                 total_ms=statistics.median(totals), samples=samples)
 
 
-def run_tree(tree: str, args: argparse.Namespace, image_threads: int = 1) -> dict:
+def run_tree(tree: str, args: argparse.Namespace) -> dict:
     """:func:`measure` in a fresh subprocess with ``tree`` first on the import path."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([tree, os.environ.get('PYTHONPATH', '')]),
                OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     code = ('import json, sys; sys.path.insert(0, sys.argv[1]); '
             'from tools.benchmarks.bench_pipeline import measure; '
             'print("RESULT", json.dumps(measure(sys.argv[2], sys.argv[3], int(sys.argv[4]), '
-            'int(sys.argv[5]), *map(int, sys.argv[6:]))))')
-    threads = [str(image_threads)] if image_threads > 1 else []
+            'int(sys.argv[5]))))')
     out = subprocess.run([sys.executable, '-c', code, tree, str(args.config), str(args.world),
-                          str(args.samples), str(args.warmup), *threads], cwd=tree, env=env,
+                          str(args.samples), str(args.warmup)], cwd=tree, env=env,
                          capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f'measuring {tree} failed:\n{out.stderr[-3000:]}')
@@ -133,9 +125,6 @@ def main() -> None:
     parser.add_argument('--compare', help='a second source tree measured side by side')
     parser.add_argument('--rounds', type=int, default=2, help='alternations with --compare')
     parser.add_argument('--json', help='write the figures to this file')
-    parser.add_argument('--image-threads', type=int, default=1,
-                        help="PrepareImageInputs' num_threads in this tree (the compared tree "
-                             'keeps its default)')
     args = parser.parse_args()
     args.world = args.world.resolve()
     args.config = args.config.resolve()
@@ -147,8 +136,7 @@ def main() -> None:
     results: dict[str, list[dict]] = {name: [] for name in trees}
     for _ in range(rounds):
         for name, tree in trees.items():
-            threads = args.image_threads if name == 'this tree' else 1
-            results[name].append(run_tree(tree, args, threads))
+            results[name].append(run_tree(tree, args))
     summary = {}
     for name, runs in results.items():
         median = dict(runs[0], total_ms=statistics.median(r['total_ms'] for r in runs),

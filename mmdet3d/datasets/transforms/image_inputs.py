@@ -6,8 +6,6 @@ source image; the augmentation maps it to ``post_rot @ (u, v) + post_tran`` in t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,10 +13,11 @@ import torch
 from PIL import Image
 
 from mmdet3d.registry import TRANSFORMS
+
+from .base import BaseTransform
 from mmdet3d.structures.camera_inputs import CameraInputs
 from mmdet3d.structures.pose import pose_matrix
 
-from .base import BaseTransform
 from .utils import check_file, make_rng, require, sensor_poses
 
 IMG_MEAN = (123.675, 116.28, 103.53)
@@ -160,9 +159,6 @@ class PrepareImageInputs(BaseTransform):
         seed: None draws from numpy's global random state (seeded per dataloader worker);
             an int gives a private, reproducible generator (every dataloader worker then
             repeats the same draws: use None for training). Defaults to None.
-        num_threads: threads that decode, augment and normalise the images of one sample (PIL
-            releases the GIL while decoding and resampling); the augmentations are drawn
-            before, in the calling thread, so the output does not depend on it. Defaults to 1.
     """
 
     def __init__(self,
@@ -171,10 +167,7 @@ class PrepareImageInputs(BaseTransform):
                  sequential: bool = True,
                  swap_rb: bool = True,
                  lidar_key_ego: bool = False,
-                 seed: int | None = None,
-                 num_threads: int = 1) -> None:
-        if num_threads < 1:
-            raise ValueError(f'PrepareImageInputs: num_threads must be >= 1, got {num_threads}')
+                 seed: int | None = None) -> None:
         missing = [k for k in _DATA_CONFIG_KEYS if k not in data_config]
         if missing:
             raise KeyError(f'PrepareImageInputs: data_config lacks {missing}')
@@ -184,12 +177,6 @@ class PrepareImageInputs(BaseTransform):
         self.swap_rb = swap_rb
         self.lidar_key_ego = lidar_key_ego
         self.rng = make_rng(seed)
-        self.num_threads = num_threads
-        self._pool: ThreadPoolExecutor | None = None  # created on first use, per process
-
-    def __getstate__(self) -> dict:
-        """Pickled (e.g. for spawned dataloader workers) without the thread pool."""
-        return dict(self.__dict__, _pool=None)
 
     def choose_cams(self) -> list[str]:
         """All cameras, or (train mode with ``Ncams`` < #cams) a random subset."""
@@ -220,23 +207,11 @@ class PrepareImageInputs(BaseTransform):
         return ImageAug(float(resize), (new_w, new_h),
                         (crop_w, crop_h, crop_w + out_w, crop_h + out_h), flip, rotate)
 
-    def _open(self, info: dict, cam: str) -> Image.Image:
-        """The camera's image, opened lazily (its size is known, its pixels not decoded)."""
+    def _load(self, info: dict, cam: str) -> Image.Image:
         if cam not in info.get('cams', {}):
             raise KeyError(f'PrepareImageInputs: camera {cam!r} missing in info cams')
         path = info['cams'][cam]['data_path']
-        return Image.open(check_file(path, f'image of {cam}'))
-
-    def _run(self, jobs: list[Callable[[], None]]) -> None:
-        """Run the per-image jobs in the thread pool (or here with one thread)."""
-        if self.num_threads == 1:
-            for job in jobs:
-                job()
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.num_threads)
-        for future in [self._pool.submit(job) for job in jobs]:
-            future.result()  # re-raises a job's error here
+        return Image.open(check_file(path, f'image of {cam}')).convert('RGB')
 
     def _frame_poses(self, info: dict, cams: list[str], key_lidar_ego: np.ndarray | None
                      ) -> tuple[np.ndarray, np.ndarray]:
@@ -259,23 +234,19 @@ class PrepareImageInputs(BaseTransform):
         out_h, out_w = self.data_config['input_size']
         # camera-major, then frames: view cam * n_frames + f (key frame first)
         imgs = torch.empty((len(cams) * n_frames, 3, out_h, out_w), dtype=torch.float32)
-        intrins, post_rots, post_trans, jobs = [], [], [], []
-
-        def job(image: Image.Image, aug: ImageAug, view: int) -> Callable[[], None]:
-            def run() -> None:
-                normalize_image(np.asarray(augment_image(image.convert('RGB'), aug)),
-                                self.swap_rb, out=imgs[view])
-            return run
-
+        intrins, post_rots, post_trans = [], [], []
         for i, cam in enumerate(cams):
-            images = [self._open(info, cam) for info in frames]
-            aug = self.sample_augmentation(images[0].height, images[0].width)
+            img = self._load(curr, cam)
+            aug = self.sample_augmentation(img.height, img.width)
             post_rot, post_tran = aug_affine(aug)
             post_rots.append(post_rot)
             post_trans.append(post_tran)
             intrins.append(np.asarray(curr['cams'][cam]['cam_intrinsic'], dtype=np.float64))
-            jobs += [job(image, aug, i * n_frames + f) for f, image in enumerate(images)]
-        self._run(jobs)
+            normalize_image(np.asarray(augment_image(img, aug)), self.swap_rb,
+                            out=imgs[i * n_frames])
+            for f, adj in enumerate(frames[1:], start=1):
+                normalize_image(np.asarray(augment_image(self._load(adj, cam), aug)),
+                                self.swap_rb, out=imgs[i * n_frames + f])
         key_lidar_ego = None
         if self.lidar_key_ego:
             key_lidar_ego = pose_matrix(curr['ego2global_translation'],

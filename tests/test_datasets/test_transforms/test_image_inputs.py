@@ -1,8 +1,6 @@
 """PrepareImageInputs: augmentation sampling, affine, normalisation, frame/camera ordering."""
 from __future__ import annotations
 
-import pickle
-
 import numpy as np
 import pytest
 import torch
@@ -143,18 +141,3 @@ def test_missing_image_names_file(world) -> None:
     frames[0]['cams']['CAM_BACK']['data_path'] = '/nonexistent/back.jpg'
     with pytest.raises(FileNotFoundError, match='/nonexistent/back.jpg'):
         PrepareImageInputs(DATA_CONFIG, False, sequential=False)(dict(curr=frames[0]))
-
-
-def test_image_threads_give_the_same_output_and_pickle(world) -> None:
-    """Images decoded and augmented in 3 threads equal the single-thread result bit for bit
-    (the augmentations are drawn before, in order); the transform pickles after use."""
-    frames = world.frames(3, n_points=1, image_fn=_texture)
-    results = dict(curr=frames[0], adjacent=frames[1:])
-    serial = PrepareImageInputs(DATA_CONFIG, is_train=True, seed=3)(dict(results))['img_inputs']
-    threaded_transform = PrepareImageInputs(DATA_CONFIG, is_train=True, seed=3, num_threads=3)
-    threaded = threaded_transform(dict(results))['img_inputs']
-    for name in ('imgs', 'sensor2egos', 'ego2globals', 'intrins', 'post_rots', 'post_trans'):
-        assert torch.equal(getattr(threaded, name), getattr(serial, name)), name
-    assert pickle.loads(pickle.dumps(threaded_transform)).num_threads == 3
-    with pytest.raises(ValueError, match='num_threads'):
-        PrepareImageInputs(DATA_CONFIG, is_train=True, num_threads=0)
