@@ -13,11 +13,10 @@ import torch
 from PIL import Image
 
 from mmdet3d.registry import TRANSFORMS
-
-from .base import BaseTransform
 from mmdet3d.structures.camera_inputs import CameraInputs
 from mmdet3d.structures.pose import pose_matrix
 
+from .base import BaseTransform
 from .utils import check_file, make_rng, require, sensor_poses
 
 IMG_MEAN = (123.675, 116.28, 103.53)
