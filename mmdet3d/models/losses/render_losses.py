@@ -96,11 +96,15 @@ class RenderLosses(nn.Module):
             ``DistortionLoss``); None: none, as the original.
         loss_ray_occupancy: config of ``RayOccupancyLoss`` (free before each return, occupied
             at it); None: none, as the original. Defaults to None.
+        point_semantic_loss_weight: :class:`RenderSemanticLoss` weight of the logits at each
+            rendered ray's return (``loss_point_semantics``); 0: none, as the original.
+            Defaults to 0.0.
     """
 
     def __init__(self, class_balanced_loss: bool, class_frequencies: Sequence[float] | None,
                  depth_loss_weight: float, depth_loss_type: str, semantic_loss_weight: float,
-                 loss_distortion: dict | None, loss_ray_occupancy: dict | None = None) -> None:
+                 loss_distortion: dict | None, loss_ray_occupancy: dict | None = None,
+                 point_semantic_loss_weight: float = 0.0) -> None:
         super().__init__()
         if class_frequencies is not None and len(class_frequencies) != NUM_SEMANTIC_CLASSES:
             raise ValueError(f'class_frequencies needs {NUM_SEMANTIC_CLASSES} counts (Occ3D '
@@ -117,6 +121,11 @@ class RenderLosses(nn.Module):
         self.distortion = MODELS.build(loss_distortion) if loss_distortion is not None else None
         self.ray_occupancy = (MODELS.build(loss_ray_occupancy)
                               if loss_ray_occupancy is not None else None)
+        if point_semantic_loss_weight < 0:
+            raise ValueError('point_semantic_loss_weight must be >= 0, got '
+                             f'{point_semantic_loss_weight}')
+        self.point_semantics = (RenderSemanticLoss(point_semantic_loss_weight)
+                                if point_semantic_loss_weight > 0 else None)
 
     def forward(self, preds: dict[str, Tensor], rays: Sequence[LidarRays]) -> dict[str, Tensor]:
         """Losses of the rendered rays.
@@ -125,13 +134,15 @@ class RenderLosses(nn.Module):
             preds: ``VolumeRenderer.forward``'s output (``indices`` of the rendered rays into
                 the flattened batch, ``depth`` (R_tot, 1), ``semantics`` (R_tot, K), with a
                 distortion loss ``distortion`` (R,), with a ray-occupancy loss
-                ``ray_occupancy`` = (density, targets, valid) of (R, P)).
+                ``ray_occupancy`` = (density, targets, valid) of (R, P), with point semantics
+                ``point_semantics`` (R, K)).
             rays: the B samples' rays the renderer was given.
 
         Returns:
             ``loss_render_depth``, ``loss_render_semantics`` and, with their losses and where
             ``preds`` holds their inputs (renderings outside training, e.g. the diagnostics'
-            chunked ones, do not), ``loss_render_distortion`` and ``loss_ray_occupancy``.
+            chunked ones, do not), ``loss_render_distortion``, ``loss_ray_occupancy`` and
+            ``loss_point_semantics``.
         """
         indices = preds['indices']
         device = preds['depth'].device
@@ -147,4 +158,7 @@ class RenderLosses(nn.Module):
             losses['loss_render_distortion'] = self.distortion(preds['distortion'])
         if self.ray_occupancy is not None and 'ray_occupancy' in preds:
             losses['loss_ray_occupancy'] = self.ray_occupancy(*preds['ray_occupancy'])
+        if self.point_semantics is not None and 'point_semantics' in preds:
+            losses['loss_point_semantics'] = self.point_semantics(preds['point_semantics'],
+                                                                  labels, ray_weights)
         return losses

@@ -88,6 +88,7 @@ class VolumeRenderer(nn.Module):
                  semantic_loss_weight: float = 1.0,
                  loss_distortion: dict | None = None,
                  loss_ray_occupancy: dict | None = None,
+                 point_semantic_loss_weight: float = 0.0,
                  align_corners: bool = True,
                  density_scale: float = 1.0,
                  render_impl: str = 'auto') -> None:
@@ -115,7 +116,7 @@ class VolumeRenderer(nn.Module):
                                                  self.num_frames, self.current_timestep)
         self.losses = RenderLosses(class_balanced_loss, class_frequencies, depth_loss_weight,
                                    depth_loss_type, semantic_loss_weight, loss_distortion,
-                                   loss_ray_occupancy)
+                                   loss_ray_occupancy, point_semantic_loss_weight)
 
     def forward(self,
                 density: Tensor,
@@ -142,7 +143,8 @@ class VolumeRenderer(nn.Module):
             rendered, ``indices`` (R,) of the rendered rays (R = min(R_tot, rays_batch_size))
             and, with ``loss_distortion``, ``distortion`` (R,) of the rendered rays, with
             ``loss_ray_occupancy``, ``ray_occupancy`` = (sigmoid density (R, P) at the free and
-            hit points, targets (R, P), valid (R, P)).
+            hit points, targets (R, P), valid (R, P)), with ``point_semantic_loss_weight``,
+            ``point_semantics`` (R, K) logits at the rendered rays' returns.
         """
         if tuple(density.shape[1:4]) != self.grid_size[::-1]:
             raise ValueError(f'volume (Z, Y, X) {tuple(density.shape[1:4])} does not match '
@@ -187,6 +189,10 @@ class VolumeRenderer(nn.Module):
             occupancy = trilinear_lookup(density_vol, density_slots, points_at(distances),
                                          self.pc_range, self.align_corners)[..., 0]  # (R, P)
             out['ray_occupancy'] = (occupancy, targets, valid)
+        if self.losses.point_semantics is not None:
+            out['point_semantics'] = trilinear_lookup(
+                semantics_vol, semantics_slots, points_at(batch.depth[:, None]), self.pc_range,
+                self.align_corners)[:, 0]  # (R, K)
         return out
 
     def loss(self, preds: dict[str, Tensor], rays: Sequence[LidarRays]) -> dict[str, Tensor]:
@@ -197,7 +203,7 @@ class VolumeRenderer(nn.Module):
             rays: the B samples' rays, as in forward.
 
         Returns:
-            ``loss_render_depth`` and ``loss_render_semantics`` scalars, and
-            ``loss_render_distortion`` with ``loss_distortion``.
+            ``loss_render_depth`` and ``loss_render_semantics`` scalars, and the optional
+            terms configured (:meth:`RenderLosses.forward`).
         """
         return self.losses(preds, rays)
