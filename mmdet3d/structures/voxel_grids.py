@@ -1,14 +1,16 @@
-"""Voxel layouts and grids shared by the detector and the evaluation.
+"""Voxel layouts, grids and ray coverage shared by the detector and the evaluation.
 
 Layouts: inside the model every volume is (B, Z, Y, X, C) (the 3-D encoder's (B, C, Z, Y, X)
 with the channels last, the order the renderer and the flow rows index); the Occ3D ground truth,
 predictions and metrics are (X, Y, Z). :func:`swap_x_z` converts between the two, at prediction
 and metric time only. Grids: integer refinement between a coarse model grid and a fine label
-grid (e.g. 100x100x16 -> Occ3D's 200x200x16).
+grid (e.g. 100x100x16 -> Occ3D's 200x200x16). Ray coverage: the cells LiDAR rays pass through on
+their way to the return (the training diagnostics' ray passes, the density prior's observed
+space).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -48,3 +50,84 @@ def upsample_nearest(volume: Volume, factors: Sequence[int]) -> Volume:
         else:
             volume = np.repeat(volume, int(factor), axis=first + offset)
     return volume
+
+
+def flat_cell_index(points: torch.Tensor, pc_range: Sequence[float],
+                    grid_size: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n,) int64 flat index ``(x * Y + y) * Z + z`` of the (X, Y, Z) grid cell holding each of
+    the (n, 3) points, and (n,) bool whether the point lies inside the grid."""
+    lo = torch.tensor(pc_range[:3], dtype=points.dtype, device=points.device)
+    size = torch.tensor([int(v) for v in grid_size], dtype=torch.long, device=points.device)
+    cell = (torch.tensor(pc_range[3:], dtype=points.dtype, device=points.device) - lo) / size
+    cells = torch.floor((points - lo) / cell).long()  # (n, 3)
+    inside = ((cells >= 0) & (cells < size)).all(-1)
+    return (cells[:, 0] * size[1] + cells[:, 1]) * size[2] + cells[:, 2], inside
+
+
+def ray_segment_cells(origins: torch.Tensor,
+                      directions: torch.Tensor,
+                      lengths: torch.Tensor,
+                      pc_range: Sequence[float],
+                      grid_size: Sequence[int],
+                      near: float = 0.0,
+                      step: float | None = None,
+                      chunk: int = 4096) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The cells of an (X, Y, Z) grid that ray segments pass through, sampled along each ray.
+
+    A ray covers ``origin + t * direction`` for ``near <= t < length``, sampled at
+    ``t = near + step * (k + 1/2)``; a sample inside the grid marks its cell. With the default
+    step (a quarter of the smallest cell edge) a ray misses only a cell it clips by less than
+    that. Only the samples before each ray's length are formed (no padding to the longest ray).
+
+    Args:
+        origins, directions: (R, 3) ray origins (metres, the grid's frame) and unit directions.
+        lengths: (R,) segment ends along the directions, metres.
+        pc_range: (x_min, y_min, z_min, x_max, y_max, z_max) of the grid.
+        grid_size: (X, Y, Z) cells.
+        near: segment start. Defaults to 0.
+        step: sampling step, metres. Defaults to None (a quarter of the smallest cell edge).
+        chunk: rays per yielded part (bounds memory). Defaults to 4096.
+
+    Yields:
+        per chunk of rays: (n,) int64 ray index (into the R rays) and (n,) int64 flat cell index
+        ``(x * Y + y) * Z + z`` of each sample inside the grid (a ray may repeat a cell).
+    """
+    if not (len(origins) == len(directions) == len(lengths)):
+        raise ValueError(f'{len(origins)} origins, {len(directions)} directions and '
+                         f'{len(lengths)} lengths differ')
+    device, dtype = origins.device, origins.dtype
+    if step is None:
+        step = min((hi - lo) / int(n) for lo, hi, n in
+                   zip(pc_range[:3], pc_range[3:], grid_size)) / 4
+    if step <= 0:
+        raise ValueError(f'step must be positive, got {step}')
+    for start in range(0, len(origins), chunk):
+        part = slice(start, start + chunk)
+        num_steps = torch.ceil((lengths[part] - near) / step).clamp(min=0).long()  # (r,)
+        ray_ids = torch.repeat_interleave(torch.arange(len(num_steps), device=device),
+                                          num_steps)  # (n,)
+        first = torch.cumsum(num_steps, 0) - num_steps  # (r,) offset of each ray's samples
+        k = torch.arange(len(ray_ids), device=device) - first[ray_ids]
+        t = near + step * (k.to(dtype) + 0.5)  # (n,)
+        points = origins[part][ray_ids] + t[:, None] * directions[part][ray_ids]  # (n, 3)
+        flat, inside = flat_cell_index(points, pc_range, grid_size)
+        valid = (t < lengths[part][ray_ids]) & inside
+        yield ray_ids[valid] + start, flat[valid]
+
+
+def ray_coverage(origins: torch.Tensor,
+                 directions: torch.Tensor,
+                 lengths: torch.Tensor,
+                 pc_range: Sequence[float],
+                 grid_size: Sequence[int],
+                 near: float = 0.0,
+                 step: float | None = None) -> torch.Tensor:
+    """(X, Y, Z) bool: the cells a ray passes through on its way to its return, and the
+    return's cell (:func:`ray_segment_cells`'s sampling; arguments as there)."""
+    size = [int(v) for v in grid_size]
+    covered = torch.zeros(size[0] * size[1] * size[2], dtype=torch.bool, device=origins.device)
+    for _, flat in ray_segment_cells(origins, directions, lengths, pc_range, size, near, step):
+        covered[flat] = True
+    ends, inside = flat_cell_index(origins + lengths[:, None] * directions, pc_range, size)
+    covered[ends[inside]] = True
+    return covered.view(*size)

@@ -1,11 +1,12 @@
-"""Grid refinement shared by the detector and the evaluation: factors and nearest upsampling."""
+"""Grids shared by the detector and the evaluation: factors, nearest upsampling, ray coverage."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from mmdet3d.structures.voxel_grids import grid_factors, swap_x_z, upsample_nearest
+from mmdet3d.structures.voxel_grids import (grid_factors, ray_coverage, ray_segment_cells, swap_x_z,
+                                            upsample_nearest)
 
 
 def test_grid_factors_and_their_error():
@@ -33,3 +34,42 @@ def test_swap_x_z_converts_the_model_layout_to_occ3d_and_back():
     assert torch.equal(swap_x_z(xyz), zyx)
     labels = np.arange(24).reshape(2, 3, 4)  # (X, Y, Z), no batch
     np.testing.assert_array_equal(swap_x_z(labels, dim=0), labels.transpose(2, 1, 0))
+
+
+# a 4 x 4 x 2 grid of 1 m cells over [0, 4) x [0, 4) x [0, 2)
+RAY_RANGE, RAY_GRID = (0.0, 0.0, 0.0, 4.0, 4.0, 2.0), (4, 4, 2)
+
+
+def test_ray_coverage_marks_the_crossed_cells_and_the_return_cell():
+    """Along +x at y = 1.5, z = 0.5, sampled every metre (t = 0.5, 1.5): a return at x = 2.05
+    lies in cell 2, which no sample reaches but the return's cell is marked; a second ray along
+    -y from (3.5, 3.5, 1.5) leaves the grid (its return outside is not marked)."""
+    origins = torch.tensor([[0.0, 1.5, 0.5], [3.5, 3.5, 1.5]])
+    directions = torch.tensor([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+    covered = ray_coverage(origins, directions, torch.tensor([2.05, 9.0]), RAY_RANGE, RAY_GRID,
+                           step=1.0)
+    expected = torch.zeros(RAY_GRID, dtype=torch.bool)
+    expected[0:3, 1, 0] = True
+    expected[3, :, 1] = True
+    assert torch.equal(covered, expected)
+    # `near` skips the first metre of the first ray (its sample at t = 0.5 is not formed)
+    covered = ray_coverage(origins[:1], directions[:1], torch.tensor([2.05]), RAY_RANGE,
+                           RAY_GRID, near=1.0, step=1.0)
+    expected = torch.zeros(RAY_GRID, dtype=torch.bool)
+    expected[1:3, 1, 0] = True
+    assert torch.equal(covered, expected)
+
+
+def test_ray_segment_cells_samples_only_before_each_return():
+    origins = torch.tensor([[0.0, 0.5, 0.5], [0.0, 2.5, 0.5]])
+    directions = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    parts = list(ray_segment_cells(origins, directions, torch.tensor([3.0, 1.0]), RAY_RANGE,
+                                   RAY_GRID, step=0.5, chunk=1))
+    assert len(parts) == 2  # one per chunk of one ray; the ray indices are global
+    (ids0, flat0), (ids1, flat1) = parts
+    assert ids0.tolist() == [0] * 6 and ids1.tolist() == [1, 1]
+    # flat index (x * 4 + y) * 2 + z: ray 0 in row (y 0, z 0) at x = 0.25 ... 2.75
+    assert flat0.tolist() == [0, 0, 8, 8, 16, 16]
+    assert flat1.tolist() == [4, 4]  # ray 1 at x = 0.25, 0.75 of row (y 2, z 0)
+    with pytest.raises(ValueError, match='differ'):
+        next(ray_segment_cells(origins, directions, torch.ones(3), RAY_RANGE, RAY_GRID))

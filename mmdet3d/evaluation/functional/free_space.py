@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from mmdet3d.structures.occ3d import FREE_LABEL, NUM_CLASSES
-from mmdet3d.structures.voxel_grids import grid_factors, swap_x_z
+from mmdet3d.structures.voxel_grids import grid_factors, ray_segment_cells, swap_x_z
 
 # Bin edges of the reports: horizontal distance of a voxel centre from the ego origin (m),
 # LiDAR depth of a ray (m) and ray passes through a voxel's model cell.
@@ -59,37 +59,16 @@ def ray_cell_passes(origins: Tensor,
     Returns:
         (X, Y, Z) int64 number of rays per cell.
     """
-    lo = torch.tensor(pc_range[:3], dtype=torch.float64)
-    hi = torch.tensor(pc_range[3:], dtype=torch.float64)
-    size = torch.tensor([int(v) for v in grid_size], dtype=torch.long)
-    cell = (hi - lo) / size
-    if step is None:
-        step = float(cell.min()) / 4
-    if step <= 0:
-        raise ValueError(f'step must be positive, got {step}')
-    num_cells = int(size.prod())
+    size = [int(v) for v in grid_size]
+    num_cells = size[0] * size[1] * size[2]
     counts = torch.zeros(num_cells, dtype=torch.long)
-    origins = origins.detach().cpu().double()
-    directions = directions.detach().cpu().double()
-    lengths = lengths.detach().cpu().double()
-    if not (len(origins) == len(directions) == len(lengths)):
-        raise ValueError(f'{len(origins)} origins, {len(directions)} directions and '
-                         f'{len(lengths)} lengths differ')
-    if len(lengths) == 0:
-        return counts.view(*size.tolist())
-    num_steps = max(1, int(np.ceil((float(lengths.max()) - near) / step)))
-    t = near + step * (torch.arange(num_steps, dtype=torch.float64) + 0.5)  # (S,)
-    strides = torch.tensor([int(size[1] * size[2]), int(size[2]), 1], dtype=torch.long)
-    for start in range(0, len(origins), chunk):
-        part = slice(start, start + chunk)
-        points = origins[part, None] + t[None, :, None] * directions[part, None]  # (r, S, 3)
-        cells = torch.floor((points - lo) / cell).long()  # (r, S, 3)
-        valid = (t[None] < lengths[part, None]) & ((cells >= 0) & (cells < size)).all(-1)
-        flat = (cells * strides).sum(-1)  # (r, S)
-        ray_ids = torch.arange(flat.shape[0]).unsqueeze(1).expand_as(flat)
-        pairs = torch.unique(ray_ids[valid] * num_cells + flat[valid])  # one per (ray, cell)
+    for ray_ids, flat in ray_segment_cells(origins.detach().cpu().double(),
+                                           directions.detach().cpu().double(),
+                                           lengths.detach().cpu().double(), pc_range, size,
+                                           near, step, chunk):
+        pairs = torch.unique(ray_ids * num_cells + flat)  # one per (ray, cell)
         counts += torch.bincount(pairs % num_cells, minlength=num_cells)
-    return counts.view(*size.tolist())
+    return counts.view(*size)
 
 
 def pool_majority(labels: np.ndarray, factors: Sequence[int],
