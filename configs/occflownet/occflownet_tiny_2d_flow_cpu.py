@@ -26,6 +26,11 @@
 # - an L1 render depth loss (weight 0.3) instead of the original's MSE (0.05): with the squared
 #   error the 30-40 m rays, whose rendered depth errs by metres, outweigh the near ground and
 #   walls; with L1 every ray pulls equally hard (docs/training_diagnostics.md);
+# - the semantic logits at each rendered ray's LiDAR return trained on its label
+#   (`point_semantic_loss_weight` 1.0) next to the rendered class: a grazing ground ray enters
+#   the ground layer metres before its return, in the cells of the neighbouring class (a
+#   sidewalk ray over the road), so the rendered class alone blurs the flat classes; with it the
+#   quickstart learns sidewalk and terrain on every seed (docs/training_diagnostics.md);
 # - schedule: batch 2, AdamW 2e-3, 20-iteration warm-up then cosine decay, 8 epochs (320
 #   iterations), one checkpoint + validation at the end, EMA adapted to the short run.
 # Measured: see the README's quickstart section.
@@ -67,7 +72,7 @@ model = dict(
         render_frame_ids=_base_.render_frame_ids, use_flow=True, samples_per_ray=32,
         prop_samples_per_ray=16, rays_batch_size=4096, align_corners=False, density_scale=5.0,
         render_impl='torch', class_frequencies=class_frequencies, depth_loss_type='l1',
-        depth_loss_weight=0.3),
+        depth_loss_weight=0.3, point_semantic_loss_weight=1.0),
     # an L1 prior towards free on the whole density field: space that no LiDAR ray crosses
     # (half of the scored voxels) is otherwise left at the untrained density, i.e. occupied
     # (measured: docs/training_diagnostics.md)
