@@ -1,12 +1,11 @@
-"""Voxel layouts, grids and ray coverage shared by the detector and the evaluation.
+"""Voxel layouts, grids and ray segments shared by the detector and the evaluation.
 
 Layouts: inside the model every volume is (B, Z, Y, X, C) (the 3-D encoder's (B, C, Z, Y, X)
 with the channels last, the order the renderer and the flow rows index); the Occ3D ground truth,
 predictions and metrics are (X, Y, Z). :func:`swap_x_z` converts between the two, at prediction
 and metric time only. Grids: integer refinement between a coarse model grid and a fine label
-grid (e.g. 100x100x16 -> Occ3D's 200x200x16). Ray coverage: the cells LiDAR rays pass through on
-their way to the return (the training diagnostics' ray passes, the density prior's observed
-space).
+grid (e.g. 100x100x16 -> Occ3D's 200x200x16). Ray segments: the cells LiDAR rays pass through on
+their way to the return (the training diagnostics' ray passes).
 """
 from __future__ import annotations
 
@@ -114,20 +113,3 @@ def ray_segment_cells(origins: torch.Tensor,
         valid = (t < lengths[part][ray_ids]) & inside
         yield ray_ids[valid] + start, flat[valid]
 
-
-def ray_coverage(origins: torch.Tensor,
-                 directions: torch.Tensor,
-                 lengths: torch.Tensor,
-                 pc_range: Sequence[float],
-                 grid_size: Sequence[int],
-                 near: float = 0.0,
-                 step: float | None = None) -> torch.Tensor:
-    """(X, Y, Z) bool: the cells a ray passes through on its way to its return, and the
-    return's cell (:func:`ray_segment_cells`'s sampling; arguments as there)."""
-    size = [int(v) for v in grid_size]
-    covered = torch.zeros(size[0] * size[1] * size[2], dtype=torch.bool, device=origins.device)
-    for _, flat in ray_segment_cells(origins, directions, lengths, pc_range, size, near, step):
-        covered[flat] = True
-    ends, inside = flat_cell_index(origins + lengths[:, None] * directions, pc_range, size)
-    covered[ends[inside]] = True
-    return covered.view(*size)

@@ -1,11 +1,11 @@
-"""Grids shared by the detector and the evaluation: factors, nearest upsampling, ray coverage."""
+"""Grids shared by the detector and the evaluation: factors, nearest upsampling, ray segments."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from mmdet3d.structures.voxel_grids import (grid_factors, ray_coverage, ray_segment_cells, swap_x_z,
+from mmdet3d.structures.voxel_grids import (grid_factors, ray_segment_cells, swap_x_z,
                                             upsample_nearest)
 
 
@@ -38,26 +38,6 @@ def test_swap_x_z_converts_the_model_layout_to_occ3d_and_back():
 
 # a 4 x 4 x 2 grid of 1 m cells over [0, 4) x [0, 4) x [0, 2)
 RAY_RANGE, RAY_GRID = (0.0, 0.0, 0.0, 4.0, 4.0, 2.0), (4, 4, 2)
-
-
-def test_ray_coverage_marks_the_crossed_cells_and_the_return_cell():
-    """Along +x at y = 1.5, z = 0.5, sampled every metre (t = 0.5, 1.5): a return at x = 2.05
-    lies in cell 2, which no sample reaches but the return's cell is marked; a second ray along
-    -y from (3.5, 3.5, 1.5) leaves the grid (its return outside is not marked)."""
-    origins = torch.tensor([[0.0, 1.5, 0.5], [3.5, 3.5, 1.5]])
-    directions = torch.tensor([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
-    covered = ray_coverage(origins, directions, torch.tensor([2.05, 9.0]), RAY_RANGE, RAY_GRID,
-                           step=1.0)
-    expected = torch.zeros(RAY_GRID, dtype=torch.bool)
-    expected[0:3, 1, 0] = True
-    expected[3, :, 1] = True
-    assert torch.equal(covered, expected)
-    # `near` skips the first metre of the first ray (its sample at t = 0.5 is not formed)
-    covered = ray_coverage(origins[:1], directions[:1], torch.tensor([2.05]), RAY_RANGE,
-                           RAY_GRID, near=1.0, step=1.0)
-    expected = torch.zeros(RAY_GRID, dtype=torch.bool)
-    expected[1:3, 1, 0] = True
-    assert torch.equal(covered, expected)
 
 
 def test_ray_segment_cells_samples_only_before_each_return():

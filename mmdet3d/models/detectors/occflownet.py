@@ -17,7 +17,7 @@ from mmdet3d.registry import MODELS
 from mmdet3d.structures import OccDataSample
 from mmdet3d.structures.lidar_rays import LidarRays
 from mmdet3d.structures.occ3d import FREE_LABEL
-from mmdet3d.structures.voxel_grids import grid_factors, ray_coverage, swap_x_z, upsample_nearest
+from mmdet3d.structures.voxel_grids import grid_factors, swap_x_z, upsample_nearest
 
 from .bevstereo4d import BEVStereo4D
 
@@ -46,9 +46,7 @@ class OccFlowNet(BEVStereo4D):
             the Occ3D grid (the paper configs). Defaults to None.
         loss_density_prior: config of a prior on the whole density field (e.g.
             ``DensitySparsityLoss``), for the space no ray constrains; ``loss_density_prior``
-            in the losses. A prior that ``uses_coverage`` gets the cells the sample's LiDAR
-            rays cross or end in (:meth:`ray_coverage`). None: none (the original).
-            Defaults to None.
+            in the losses. None: none (the original). Defaults to None.
     """
 
     def __init__(self,
@@ -127,17 +125,6 @@ class OccFlowNet(BEVStereo4D):
         """Nearest-upsample (..., X, Y, Z) model-grid labels to ``gt_occ_size`` (no-op if unset)."""
         return upsample_nearest(labels, self.grid_factors(labels.shape[-3:]))
 
-    def ray_coverage(self, rays: Sequence[LidarRays]) -> Tensor:
-        """(B, Z, Y, X) bool: the model cells a LiDAR ray of each sample crosses (from the
-        renderer's near plane, sampled every smallest cell edge) or ends in."""
-        renderer = self.renderer
-        step = min((hi - lo) / n for lo, hi, n in
-                   zip(renderer.pc_range[:3], renderer.pc_range[3:], renderer.grid_size))
-        with torch.no_grad():
-            return torch.stack([swap_x_z(ray_coverage(
-                sample.ray_origins(), sample.directions, sample.depth, renderer.pc_range,
-                renderer.grid_size, renderer.near, step), dim=0) for sample in rays])
-
     def render(self, density: Tensor, semantics: Tensor, rays: Sequence[LidarRays],
                bda: Tensor, voxel_flow: list[Tensor] | None = None,
                **renderer_kwargs) -> dict[str, Tensor]:
@@ -202,9 +189,7 @@ class OccFlowNet(BEVStereo4D):
             losses['loss_density'] = self.loss_occ_density(density, labels)
             losses['loss_semantic'] = self.loss_occ_semantics(semantics, labels)
         if self.loss_density_prior is not None:
-            observed = (self.ray_coverage(inputs['rays'])
-                        if self.loss_density_prior.uses_coverage else None)
-            losses['loss_density_prior'] = self.loss_density_prior(density, observed)
+            losses['loss_density_prior'] = self.loss_density_prior(density)
         render_preds = self.render(density, semantics, inputs['rays'], inputs['img_inputs'].bda,
                                    inputs.get('voxel_flow'))
         losses.update(self.renderer.loss(render_preds, inputs['rays']))

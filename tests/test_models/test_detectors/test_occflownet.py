@@ -438,30 +438,3 @@ def test_density_prior_adds_the_weighted_mean_density():
                            'loss_density_prior'}
     (density, ) = captured
     torch.testing.assert_close(losses['loss_density_prior'], 0.3 * density.mean())
-
-
-def test_density_prior_on_unobserved_voxels_uses_the_rays_coverage():
-    """With ``observed_weight`` the prior weighs the voxels the sample's rays cross or end in
-    (``ray_coverage`` of all its rays, on the model grid, in the model's (Z, Y, X) layout) apart
-    from the others."""
-    model = build_model(loss_density_prior=dict(type='DensitySparsityLoss', loss_weight=1.0,
-                                                observed_weight=0.0))
-    captured = []
-    model.density_decoder.register_forward_hook(lambda m, i, out: captured.append(out))
-    model.train()
-    batch = make_batch(batch_size=1)
-    losses = model(batch, mode='loss')
-    (density, ) = captured
-    observed = model.ray_coverage(batch['rays'])
-    assert observed.shape == density.shape[:-1] and 0 < observed.float().mean() < 1
-    rays = batch['rays'][0]
-    ends = rays.ray_origins() + rays.depth[:, None] * rays.directions  # (R, 3) returns
-    renderer = model.renderer
-    lo = torch.tensor(renderer.pc_range[:3])
-    cell = (torch.tensor(renderer.pc_range[3:]) - lo) / torch.tensor(renderer.grid_size)
-    x, y, z = ((ends - lo) / cell).floor().long().T
-    inside = ((x >= 0) & (y >= 0) & (z >= 0) & (x < renderer.grid_size[0])
-              & (y < renderer.grid_size[1]) & (z < renderer.grid_size[2]))
-    assert observed[0, z[inside], y[inside], x[inside]].all()  # the returns' cells, (Z, Y, X)
-    expected = (density[..., 0] * ~observed).mean()
-    torch.testing.assert_close(losses['loss_density_prior'], expected)

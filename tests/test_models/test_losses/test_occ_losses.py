@@ -55,18 +55,3 @@ def test_density_sparsity_is_the_weighted_mean_density_and_pulls_every_voxel_dow
     torch.testing.assert_close(density.grad, torch.full_like(density, 0.5 / 4))
     with pytest.raises(ValueError, match='loss_weight'):
         MODELS.build(dict(type='DensitySparsityLoss', loss_weight=-1.0))
-
-
-def test_density_sparsity_weighs_observed_and_unobserved_voxels_apart():
-    loss_fn = MODELS.build(dict(type='DensitySparsityLoss', loss_weight=1.0,
-                                observed_weight=0.1))
-    density = torch.tensor([0.9, 0.2, 0.6, 0.1]).view(1, 2, 2, 1, 1).requires_grad_()
-    observed = torch.tensor([True, False, True, False]).view(1, 2, 2, 1)
-    loss = loss_fn(density, observed)
-    torch.testing.assert_close(loss, torch.tensor((0.1 * 0.9 + 0.2 + 0.1 * 0.6 + 0.1) / 4))
-    loss.backward()
-    torch.testing.assert_close(density.grad.flatten(), torch.tensor([0.1, 1.0, 0.1, 1.0]) / 4)
-    with pytest.raises(ValueError, match='observed mask'):
-        loss_fn(density)
-    with pytest.raises(ValueError, match='observed_weight'):
-        MODELS.build(dict(type='DensitySparsityLoss', observed_weight=-1.0))
