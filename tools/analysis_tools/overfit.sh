@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The over-fit check of docs/training_diagnostics.md: can the tiny CPU model fit the 4 samples of
 # one train scene (train = val, augmentation off, constant learning rate) at the sizes of the CI
-# learning test (64x192 input, 40x40x16 model grid, batch 1)?
+# learning test (64x192 input, 40x40x16 model grid, sigma = 2 x the sigmoid density, batch 1)?
 #
 #   bash tools/analysis_tools/overfit.sh [WORK_DIR] [--cfg-options k=v ...]
 #
@@ -44,7 +44,7 @@ OPTIONS=(
     "test_dataloader.dataset.pipeline.0.data_config.input_size=(64,192)"
     "model.img_view_transformer.grid_config.x=[-40,40,2.0]"
     "model.img_view_transformer.grid_config.y=[-40,40,2.0]"
-    "model.renderer.grid_size=[40,40,16]"
+    "model.renderer.grid_size=[40,40,16]" "model.renderer.density_scale=2.0"
     "train_dataloader.dataset.pipeline.0.is_train=False"
     "train_dataloader.dataset.pipeline.1.is_train=False"
     "train_dataloader.batch_size=1" "train_dataloader.num_workers=0"
