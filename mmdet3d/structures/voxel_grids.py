@@ -51,18 +51,6 @@ def upsample_nearest(volume: Volume, factors: Sequence[int]) -> Volume:
     return volume
 
 
-def flat_cell_index(points: torch.Tensor, pc_range: Sequence[float],
-                    grid_size: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(n,) int64 flat index ``(x * Y + y) * Z + z`` of the (X, Y, Z) grid cell holding each of
-    the (n, 3) points, and (n,) bool whether the point lies inside the grid."""
-    lo = torch.tensor(pc_range[:3], dtype=points.dtype, device=points.device)
-    size = torch.tensor([int(v) for v in grid_size], dtype=torch.long, device=points.device)
-    cell = (torch.tensor(pc_range[3:], dtype=points.dtype, device=points.device) - lo) / size
-    cells = torch.floor((points - lo) / cell).long()  # (n, 3)
-    inside = ((cells >= 0) & (cells < size)).all(-1)
-    return (cells[:, 0] * size[1] + cells[:, 1]) * size[2] + cells[:, 2], inside
-
-
 def ray_segment_cells(origins: torch.Tensor,
                       directions: torch.Tensor,
                       lengths: torch.Tensor,
@@ -95,9 +83,11 @@ def ray_segment_cells(origins: torch.Tensor,
         raise ValueError(f'{len(origins)} origins, {len(directions)} directions and '
                          f'{len(lengths)} lengths differ')
     device, dtype = origins.device, origins.dtype
+    lo = torch.tensor(pc_range[:3], dtype=dtype, device=device)
+    size = torch.tensor([int(v) for v in grid_size], dtype=torch.long, device=device)
+    cell = (torch.tensor(pc_range[3:], dtype=dtype, device=device) - lo) / size
     if step is None:
-        step = min((hi - lo) / int(n) for lo, hi, n in
-                   zip(pc_range[:3], pc_range[3:], grid_size)) / 4
+        step = float(cell.min()) / 4
     if step <= 0:
         raise ValueError(f'step must be positive, got {step}')
     for start in range(0, len(origins), chunk):
@@ -109,7 +99,8 @@ def ray_segment_cells(origins: torch.Tensor,
         k = torch.arange(len(ray_ids), device=device) - first[ray_ids]
         t = near + step * (k.to(dtype) + 0.5)  # (n,)
         points = origins[part][ray_ids] + t[:, None] * directions[part][ray_ids]  # (n, 3)
-        flat, inside = flat_cell_index(points, pc_range, grid_size)
-        valid = (t < lengths[part][ray_ids]) & inside
-        yield ray_ids[valid] + start, flat[valid]
+        cells = torch.floor((points - lo) / cell).long()  # (n, 3)
+        valid = (t < lengths[part][ray_ids]) & ((cells >= 0) & (cells < size)).all(-1)
+        cells = cells[valid]
+        yield ray_ids[valid] + start, (cells[:, 0] * size[1] + cells[:, 1]) * size[2] + cells[:, 2]
 
