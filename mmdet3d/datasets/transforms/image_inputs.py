@@ -17,6 +17,7 @@ from mmdet3d.structures.camera_inputs import CameraInputs
 from mmdet3d.structures.pose import pose_matrix
 
 from .base import BaseTransform
+from .image_resample import resize_crop
 from .utils import check_file, make_rng, require, sensor_poses
 
 IMG_MEAN = (123.675, 116.28, 103.53)
@@ -69,13 +70,19 @@ def aug_affine(aug: ImageAug) -> tuple[np.ndarray, np.ndarray]:
     return post_rot, post_tran
 
 
-def augment_image(img: Image.Image, aug: ImageAug) -> Image.Image:
-    """PIL resize (default BICUBIC), crop (zero fill), horizontal flip, rotate (NEAREST, centre)."""
-    img = img.resize(aug.resize_dims)
-    img = img.crop(aug.crop)
-    if aug.flip:
-        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return img.rotate(aug.rotate)
+def augment_image(img: np.ndarray | Image.Image, aug: ImageAug) -> np.ndarray:
+    """PIL resize (default BICUBIC), crop (zero fill), horizontal flip, rotate (NEAREST, centre).
+
+    The resize is computed only inside the crop window (:func:`resize_crop`, byte-identical to
+    PIL's resize + crop + flip); the rotation is PIL's.
+
+    Returns:
+        (H, W, 3) uint8 with (W, H) the crop size.
+    """
+    out = resize_crop(np.asarray(img), aug.resize_dims, aug.crop, aug.flip)
+    if aug.rotate % 360 == 0:  # PIL returns a copy
+        return out
+    return np.asarray(Image.fromarray(out).rotate(aug.rotate))
 
 
 def normalization_table() -> np.ndarray:
@@ -206,11 +213,13 @@ class PrepareImageInputs(BaseTransform):
         return ImageAug(float(resize), (new_w, new_h),
                         (crop_w, crop_h, crop_w + out_w, crop_h + out_h), flip, rotate)
 
-    def _load(self, info: dict, cam: str) -> Image.Image:
+    def _load(self, info: dict, cam: str) -> np.ndarray:
+        """The camera's image as (H, W, 3) RGB uint8."""
         if cam not in info.get('cams', {}):
             raise KeyError(f'PrepareImageInputs: camera {cam!r} missing in info cams')
         path = info['cams'][cam]['data_path']
-        return Image.open(check_file(path, f'image of {cam}')).convert('RGB')
+        with Image.open(check_file(path, f'image of {cam}')) as img:
+            return np.asarray(img if img.mode == 'RGB' else img.convert('RGB'))
 
     def _frame_poses(self, info: dict, cams: list[str], key_lidar_ego: np.ndarray | None
                      ) -> tuple[np.ndarray, np.ndarray]:
@@ -236,16 +245,15 @@ class PrepareImageInputs(BaseTransform):
         intrins, post_rots, post_trans = [], [], []
         for i, cam in enumerate(cams):
             img = self._load(curr, cam)
-            aug = self.sample_augmentation(img.height, img.width)
+            aug = self.sample_augmentation(*img.shape[:2])
             post_rot, post_tran = aug_affine(aug)
             post_rots.append(post_rot)
             post_trans.append(post_tran)
             intrins.append(np.asarray(curr['cams'][cam]['cam_intrinsic'], dtype=np.float64))
-            normalize_image(np.asarray(augment_image(img, aug)), self.swap_rb,
-                            out=imgs[i * n_frames])
+            normalize_image(augment_image(img, aug), self.swap_rb, out=imgs[i * n_frames])
             for f, adj in enumerate(frames[1:], start=1):
-                normalize_image(np.asarray(augment_image(self._load(adj, cam), aug)),
-                                self.swap_rb, out=imgs[i * n_frames + f])
+                normalize_image(augment_image(self._load(adj, cam), aug), self.swap_rb,
+                                out=imgs[i * n_frames + f])
         key_lidar_ego = None
         if self.lidar_key_ego:
             key_lidar_ego = pose_matrix(curr['ego2global_translation'],
