@@ -43,18 +43,18 @@ def resample_weights(in_size: int, out_size: int, first: int, count: int
     scale = in_size / out_size  # PIL: (double)(in1 - in0) / outSize with box (0, in_size)
     filter_scale = max(scale, 1.0)
     support = _BICUBIC_SUPPORT * filter_scale
-    taps = int(np.ceil(support)) * 2 + 1
+    kernel_size = int(np.ceil(support)) * 2 + 1
     centre = (np.arange(first, first + count, dtype=np.float64) + 0.5) * scale
     start = (centre - support + 0.5).astype(np.int64)  # C casts truncate towards zero
     start = np.maximum(start, 0)
     stop = np.minimum((centre + support + 0.5).astype(np.int64), in_size)
-    offsets = np.arange(taps)
+    offsets = np.arange(kernel_size)
     valid = offsets[None] < (stop - start)[:, None]  # (count, K)
     weights = _bicubic(((offsets[None] + start[:, None]) - centre[:, None] + 0.5)
                        * (1.0 / filter_scale))
     weights = np.where(valid, weights, 0.0)
     total = np.zeros(count)
-    for tap in range(taps):  # PIL sums the taps in order
+    for tap in range(kernel_size):  # PIL sums the taps in order
         total = total + weights[:, tap]
     weights = np.where(total[:, None] != 0.0, weights / np.where(total == 0.0, 1.0, total)[:, None],
                        weights)
