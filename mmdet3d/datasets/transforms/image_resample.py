@@ -56,8 +56,7 @@ def resample_weights(in_size: int, out_size: int, first: int, count: int
     total = np.zeros(count)
     for tap in range(kernel_size):  # PIL sums the taps in order
         total = total + weights[:, tap]
-    weights = np.where(total[:, None] != 0.0, weights / np.where(total == 0.0, 1.0, total)[:, None],
-                       weights)
+    weights = weights / np.where(total == 0.0, 1.0, total)[:, None]  # PIL: only if total != 0
     fixed = weights * (1 << _PRECISION_BITS)
     fixed = np.where(weights < 0, -0.5 + fixed, 0.5 + fixed)
     return start, stop - start, np.trunc(fixed).astype(np.int32)
