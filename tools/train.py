@@ -17,6 +17,7 @@ from mmengine.config import DictAction
 from mmdet3d.engine.distributed import shutdown_distributed
 from mmdet3d.engine.runner_setup import apply_train_args, build_runner, load_config
 from mmdet3d.utils import register_all_modules
+from mmdet3d.utils.checkpoint_io import allow_nonfinite_weights
 from mmdet3d.utils.host_memory import keep_freed_host_memory
 
 
@@ -36,6 +37,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--deterministic', action='store_true',
                         help='deterministic cuDNN / torch algorithms')
     parser.add_argument('--amp', action='store_true', help='mixed-precision training')
+    parser.add_argument('--allow-nonfinite-weights', action='store_true',
+                        help='load checkpoint weights holding NaN/inf (refused by default)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
                         help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -45,6 +48,7 @@ def main() -> None:
     args = parse_args()
     keep_freed_host_memory()  # CPU iterations reuse freed tensors (mmdet3d/utils/host_memory.py)
     register_all_modules()
+    allow_nonfinite_weights(args.allow_nonfinite_weights)
     cfg = apply_train_args(load_config(args.config, args.cfg_options), args)
     build_runner(cfg).train()
     shutdown_distributed()

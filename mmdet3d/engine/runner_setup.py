@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import inspect
 import os.path as osp
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -17,7 +16,9 @@ from mmengine.runner import Runner
 from mmdet3d.evaluation.functional.occ_io import check_occ_gt_headers
 from mmdet3d.registry import RUNNERS
 
-from mmdet3d.utils.checkpoint_io import load_checkpoint_file, register_checkpoint_safe_globals
+from mmdet3d.utils.checkpoint_io import (load_checkpoint_file,
+                                         route_mmengine_checkpoint_loading)
+from .cfg_keywords import callable_keywords, copies_of, dict_keys_read, spread_keywords
 from .distributed import init_cpu_distributed
 from .hooks.random_state_hook import RandomStateHook
 
@@ -37,22 +38,34 @@ def _suggest(key: str, candidates: Sequence[str]) -> str:
     return f'; did you mean {" or ".join(repr(c) for c in close)}?' if close else ''
 
 
-def constructor_keywords(type_: Any) -> list[str] | None:
-    """Argument names of the constructor that a config ``type`` builds, or None when the type
-    is unknown, ambiguous across the registries or takes ``**kwargs``."""
+def constructor_keywords(type_: Any, runner_cls: type | None = Runner) -> list[str] | None:
+    """Argument names that the config dict of a ``type`` may hold, or None when they cannot be
+    known before the build (the type is unknown or ambiguous across the registries, or takes
+    ``**kwargs`` that go somewhere open-ended).
+
+    ``**kwargs`` are followed through the code (:mod:`mmdet3d.engine.cfg_keywords`): along
+    ``super().__init__(**kwargs)`` into the bases (mmengine's ``LinearLR`` accepts what
+    ``LinearParamScheduler`` does, less the ``param_name`` that ``LRSchedulerMixin`` sets) and
+    into the calls that spread them (``CheckpointHook`` into ``runner.save_checkpoint``, resolved
+    on ``runner_cls``). Keys that the registry's build function takes out of the dict (e.g.
+    ``convert_to_iter_based`` of the parameter schedulers) count as accepted.
+    """
+    registries = _config_registries()
     if isinstance(type_, str):
-        found = {id(c): c for c in (registry.get(type_) for registry in _config_registries())
+        found = {id(c): c for c in (registry.get(type_) for registry in registries)
                  if c is not None}
         if len(found) != 1:
             return None
         type_ = next(iter(found.values()))
-    try:
-        signature = inspect.signature(type_.__init__ if inspect.isclass(type_) else type_)
-    except (TypeError, ValueError):
+    name = getattr(type_, '__name__', None)
+    accepted = callable_keywords(type_, runner_cls)
+    if accepted is None:
         return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
-        return None
-    return [name for name in signature.parameters if name != 'self']
+    for registry in registries:
+        if name is not None and registry.get(name) is type_:
+            accepted |= dict_keys_read(registry.build_func)
+    accepted.discard('self')
+    return sorted(accepted)
 
 
 def _config_registries() -> list:
@@ -60,17 +73,78 @@ def _config_registries() -> list:
     return [value for value in vars(registry).values() if isinstance(value, Registry)]
 
 
-def check_cfg_options(cfg: Config, options: Mapping[str, Any]) -> None:
-    """Reject ``--cfg-options`` keys that cannot be meant for this config.
+#: the Runner arguments that it builds with ``build_dataloader``
+DATALOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
-    Every component of a dotted key must exist, except the last one below a dict with a
-    ``type``, which must be an argument of that type's constructor (when the type resolves to
-    one class in the registries and takes no ``**kwargs``). A top-level key may also be one
-    that the Runner reads (:data:`RUNNER_KEYS`).
+
+def _runner_class(cfg: Config) -> type | None:
+    """The Runner class that :func:`build_runner` builds for ``cfg`` (None if unknown)."""
+    runner_type = cfg.get('runner_type')
+    if runner_type is None:
+        return Runner
+    if isinstance(runner_type, str):
+        return RUNNERS.get(runner_type)
+    return runner_type if isinstance(runner_type, type) else None
+
+
+def dataloader_keywords(runner_cls: type | None = Runner) -> list[str] | None:
+    """Keys a ``*_dataloader`` dict may hold: those that ``runner_cls.build_dataloader`` takes
+    out (``sampler``, ``collate_fn``, ``num_batch_per_epoch``, ...) and the arguments of the
+    ``DataLoader`` it spreads the rest into. None when that cannot be read."""
+    build = getattr(runner_cls, 'build_dataloader', None)
+    accepted = spread_keywords(build, 0, runner_cls) if build is not None else None
+    return None if accepted is None else sorted(accepted)
+
+
+def _refuse_copied_variable(cfg: Config, full_key: str, parts: list[str]) -> None:
+    """Refuse an option on a top-level variable of the config file (not read by the Runner)
+    whose value, or the value at a prefix of the key, other entries hold a copy of: those
+    copies were taken when the config file was executed, so the override would not reach
+    them."""
+    if parts[0] in RUNNER_KEYS or parts[0] not in cfg._cfg_dict:
+        return
+    copies, reported, example = [], [], None
+    node: Any = cfg._cfg_dict
+    for depth, part in enumerate(parts):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            break
+        places = [p for p in copies_of(cfg._cfg_dict, node, parts[0],
+                                       lambda top: top in RUNNER_KEYS)
+                  if not any(p.startswith(q + '.') for q in reported)]
+        if places:
+            reported.extend(places)
+            copies.append(f'{".".join(parts[:depth + 1])} into {", ".join(places)}')
+            example = example or '.'.join([places[0], *parts[depth + 1:]])
+    if copies:
+        raise KeyError(
+            f'--cfg-options {full_key}: {parts[0]} is a variable of the config file, which '
+            f'nothing reads at run time; these entries hold its value, copied when the config '
+            f'file was read: {"; ".join(copies)}. Set it there (e.g. --cfg-options '
+            f'{example}=...) or edit the config file')
+
+
+def check_cfg_options(cfg: Config, options: Mapping[str, Any]) -> None:
+    """Reject ``--cfg-options`` keys that cannot be meant for this config or would not take
+    effect.
+
+    Every component of a dotted key must exist, except the last one
+    - below a dict with a ``type``, which must be an argument that the type accepts (see
+      :func:`constructor_keywords`; not checked where that cannot be known);
+    - below ``train/val/test_dataloader``, which may be any key that the Runner's
+      ``build_dataloader`` understands (:func:`dataloader_keywords`: ``DataLoader`` arguments
+      such as ``pin_memory`` and mmengine's own).
+    A top-level key may also be one that the Runner reads (:data:`RUNNER_KEYS`). A key on a
+    top-level variable of the config file that other entries copied when the file was executed
+    (e.g. ``data_config``, copied into the pipelines) is refused, naming the copies.
 
     Raises:
-        KeyError: naming the offending key and the closest existing names.
+        KeyError: naming the offending key and the closest existing names, or the copies.
     """
+    runner_cls = _runner_class(cfg)
     for full_key in options:
         parts = full_key.split('.')
         node: Any = cfg._cfg_dict
@@ -91,15 +165,25 @@ def check_cfg_options(cfg: Config, options: Mapping[str, Any]) -> None:
             if depth == 0 and part in RUNNER_KEYS:
                 break
             if last and 'type' in node:
-                accepted = constructor_keywords(node['type'])
+                accepted = constructor_keywords(node['type'], runner_cls)
                 if accepted is None or part in accepted:
                     break
                 raise KeyError(f'--cfg-options {full_key}: {node["type"]!r} at '
                                f'{".".join(parts[:depth])} takes no argument {part!r}'
                                f'{_suggest(part, accepted)}')
             where = '.'.join(parts[:depth]) or 'the config'
+            if last and depth == 1 and parts[0] in DATALOADER_KEYS:
+                accepted = dataloader_keywords(runner_cls)
+                if accepted is None or part in accepted:
+                    break
+                raise KeyError(f'--cfg-options {full_key}: {where} has no key {part!r} and it '
+                               f'is no argument of the DataLoader that '
+                               f'{getattr(runner_cls, "__name__", "the Runner")}'
+                               f'.build_dataloader builds'
+                               f'{_suggest(part, sorted({*node.keys(), *accepted}))}')
             raise KeyError(f'--cfg-options {full_key}: {where} has no key {part!r}'
                            f'{_suggest(part, list(node.keys()))}')
+        _refuse_copied_variable(cfg, full_key, parts)
 
 
 def load_config(config: str, cfg_options: Mapping[str, Any] | None = None) -> Config:
@@ -184,7 +268,8 @@ def apply_train_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def _require_resumable(path: str) -> None:
     """Refuse a checkpoint without the training state that mmengine's resume restores."""
-    checkpoint = load_checkpoint_file(path, map_location='cpu', mmap=zipfile.is_zipfile(path))
+    checkpoint = load_checkpoint_file(path, map_location='cpu', mmap=zipfile.is_zipfile(path),
+                                      allow_nonfinite=True)  # the resume itself checks them
     meta = checkpoint.get('meta') if isinstance(checkpoint, Mapping) else None
     if isinstance(meta, Mapping) and 'epoch' in meta and 'optimizer' in checkpoint:
         return
@@ -207,7 +292,9 @@ def apply_test_args(cfg: Config, args: argparse.Namespace) -> Config:
 
     ``test_evaluator`` becomes the config's ``OccMetric`` (``--out`` sets its ``save_dir``;
     without ``--eval mIoU`` it only saves) and, for ``--eval RayIoU``, a ``RayIoUMetric`` on
-    the test dataset's ``ann_file``: one dict for one metric, else a list.
+    the test dataset's ``ann_file``: one dict for one metric, else a list. ``--out DIR`` is
+    refused when ``DIR`` or ``DIR.partial`` exists and is not empty, unless ``--overwrite``
+    (``args.overwrite``; then ``DIR`` is replaced as a whole, see ``OccMetric``).
     """
     _require_file(args.checkpoint, 'checkpoint')
     _set_work_dir(cfg, args.config, args.work_dir)
@@ -229,6 +316,8 @@ def apply_test_args(cfg: Config, args: argparse.Namespace) -> Config:
         evaluator = dict(evaluator)
         if args.out is not None:
             evaluator['save_dir'] = args.out
+            if _check_out_dir(args.out, getattr(args, 'overwrite', False)):
+                evaluator['overwrite'] = True
         evaluator['format_only'] = 'mIoU' not in selected
         evaluators.append(evaluator)
     if 'RayIoU' in selected:
@@ -236,6 +325,26 @@ def apply_test_args(cfg: Config, args: argparse.Namespace) -> Config:
     cfg.test_evaluator = evaluators[0] if len(evaluators) == 1 else evaluators
     _set_launcher(cfg, args.launcher)
     return cfg
+
+
+def _check_out_dir(out: str, overwrite: bool) -> bool:
+    """Refuse ``--out`` before anything heavy where writing would lose or mix data (see
+    :func:`~mmdet3d.evaluation.functional.occ_io.check_prediction_dir`); under ``--overwrite``
+    log what will be replaced. Returns ``overwrite``."""
+    import logging
+
+    from mmengine.logging import print_log
+
+    from mmdet3d.evaluation.functional.occ_io import check_prediction_dir
+    replaced = check_prediction_dir(out, overwrite)
+    if overwrite:
+        partial = osp.normpath(out) + '.partial'
+        print_log(f'--overwrite: {out} ' + (
+            f'holds {replaced} files; they are replaced as a whole by this run\'s predictions '
+            'once the whole split is predicted' if replaced else 'holds no files') + (
+            f'; {partial} is left as it is' if osp.lexists(partial) else ''),
+            logger='current', level=logging.WARNING if replaced else logging.INFO)
+    return overwrite
 
 
 def _ray_iou_evaluator(cfg: Config) -> dict:
@@ -251,7 +360,7 @@ def _ray_iou_evaluator(cfg: Config) -> dict:
 
 def build_runner(cfg: Config) -> Runner:
     """Build the Runner (``runner_type`` if set) with checkpoint unpickling allowed."""
-    register_checkpoint_safe_globals()
+    route_mmengine_checkpoint_loading()
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)

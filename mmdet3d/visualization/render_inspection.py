@@ -20,7 +20,7 @@ from mmdet3d.datasets.transforms.image_inputs import IMG_MEAN, IMG_STD, PrepareI
 from mmdet3d.datasets.transforms.ray_generation import GenerateRays
 from mmdet3d.registry import DATASETS, MODELS
 from mmdet3d.structures.lidar_rays import LidarRays
-from mmdet3d.utils.checkpoint_io import register_checkpoint_safe_globals
+from mmdet3d.utils.checkpoint_io import route_mmengine_checkpoint_loading
 
 
 @dataclass
@@ -117,7 +117,7 @@ def build_model(cfg: Config, checkpoint: str | None = None,
     """Build ``cfg.model`` in eval mode, with weights from ``checkpoint`` (None: random init)."""
     model = MODELS.build(cfg.model)
     if checkpoint is not None:
-        register_checkpoint_safe_globals()
+        route_mmengine_checkpoint_loading()
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     return model.to(device).eval()
 

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from mmdet3d.engine.runner_setup import apply_train_args, build_runner, load_config
+from mmdet3d.utils.checkpoint_io import load_checkpoint_file
 
 FIXTURES = Path(__file__).resolve().parents[1] / 'fixtures'
 TOY_CFG = str(FIXTURES / 'configs' / 'toy_occ_2e.py')
@@ -39,7 +40,7 @@ def train(work_dir: Path, name: str, resume_from: Path | None = None,
 
 
 def max_difference(a: Path, b: Path) -> float:
-    first, second = (torch.load(p, weights_only=True)['state_dict'] for p in (a, b))
+    first, second = (load_checkpoint_file(str(p))['state_dict'] for p in (a, b))
     assert first.keys() == second.keys()
     return max(float((first[k].double() - second[k].double()).abs().max()) for k in first)
 
@@ -63,3 +64,44 @@ def test_resume_gives_the_uninterrupted_weights_exactly(straight, tmp_path):
 def test_without_the_hook_the_resumed_run_differs(straight, tmp_path):
     train(tmp_path, 'rs_control', resume_from=straight / 'epoch_1.pth', random_state_hook=False)
     assert max_difference(straight / 'epoch_3.pth', tmp_path / 'epoch_3.pth') > 1e-4
+
+
+def _corrupt(states: dict, which: str) -> dict:
+    states = dict(states)
+    if which == 'numpy_position':  # numpy would read its key array at this position
+        states['numpy'] = states['numpy'][:2] + (10**6, ) + states['numpy'][3:]
+    elif which == 'numpy_key':
+        states['numpy'] = (states['numpy'][0], states['numpy'][1][:100]) + states['numpy'][2:]
+    elif which == 'python_position':
+        states['python'] = (3, states['python'][1][:-1] + (700, ), None)
+    elif which == 'torch_size':
+        states['torch'] = states['torch'][:100]
+    elif which == 'missing':
+        del states['torch']
+    return states
+
+
+@pytest.mark.parametrize('which, expected', [
+    ('numpy_position', "'numpy' is not an MT19937 state"), ('numpy_key', "'numpy'"),
+    ('python_position', "'python'"), ('torch_size', "'torch' is not a uint8 tensor"),
+    ('missing', 'expected a dict with python, numpy and torch')])
+def test_invalid_random_states_are_named_before_any_is_restored(which, expected):
+    from mmdet3d.engine.hooks.random_state_hook import (capture_random_states,
+                                                        check_random_states)
+
+    states = capture_random_states()
+    check_random_states(states, 'x.pth')
+    with pytest.raises(ValueError, match=f'x.pth: invalid random_states: {expected}'):
+        check_random_states(_corrupt(states, which), 'x.pth')
+
+
+def test_resume_from_a_checkpoint_with_an_out_of_range_state_names_it(tmp_path):
+    from mmdet3d.utils.checkpoint_io import atomic_torch_save
+
+    train(tmp_path / 'first', 'state_first')
+    checkpoint = load_checkpoint_file(str(tmp_path / 'first' / 'epoch_1.pth'))
+    checkpoint['random_states'] = _corrupt(checkpoint['random_states'], 'numpy_position')
+    bad = tmp_path / 'bad.pth'
+    atomic_torch_save(checkpoint, str(bad))
+    with pytest.raises(ValueError, match=f'checkpoint {bad}: invalid random_states'):
+        train(tmp_path / 'resumed', 'state_resumed', resume_from=bad)

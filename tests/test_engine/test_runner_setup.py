@@ -11,7 +11,7 @@ import torch
 
 from mmdet3d.engine.runner_setup import (apply_test_args, apply_train_args, build_runner,
                                          load_config, run_test)
-from mmdet3d.utils.checkpoint_io import atomic_torch_save, register_checkpoint_safe_globals
+from mmdet3d.utils.checkpoint_io import atomic_torch_save, load_checkpoint_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / 'tests' / 'fixtures'
@@ -140,8 +140,7 @@ def test_atomic_save_and_weights_only_load_of_mmengine_objects(tmp_path):
     path = tmp_path / 'x.pth'
     atomic_torch_save(dict(buf=buffer, eta=np.float64(2.0), w=torch.ones(2)), str(path))
     assert [p.name for p in tmp_path.iterdir()] == ['x.pth']  # no temporary left behind
-    register_checkpoint_safe_globals()
-    loaded = torch.load(path, weights_only=True)
+    loaded = load_checkpoint_file(str(path))
     assert loaded['buf'].current() == 1.5 and loaded['eta'] == 2.0
 
 
@@ -158,3 +157,84 @@ def test_test_refuses_a_checkpoint_that_does_not_fit_the_model(tmp_path):
     cfg.experiment_name = 'strict_test'
     with pytest.raises(RuntimeError, match='semantic.bias'):
         run_test(cfg)
+
+
+TINY_CFG = 'configs/occflownet/occflownet_tiny_2d_flow_cpu.py'
+
+
+@pytest.mark.parametrize('option, message', [
+    # CheckpointHook takes **kwargs: they go to runner.save_checkpoint, which takes none more
+    ('default_hooks.checkpoint.max_keep_ckpt=1',
+     "'CheckpointHook' at default_hooks.checkpoint takes no argument 'max_keep_ckpt'; did you "
+     "mean 'max_keep_ckpts'?"),
+    # CosineAnnealingLR(optimizer, *args, **kwargs) -> CosineAnnealingParamScheduler.__init__
+    ('param_scheduler.1.T_maxx=8',
+     "'CosineAnnealingLR' at param_scheduler.1 takes no argument 'T_maxx'; did you mean "
+     "'T_max'?"),
+])
+def test_train_tool_rejects_a_kwargs_typo_before_writing(tmp_path, option, message):
+    """Typos under classes taking ``**kwargs`` are refused up front, not after an epoch."""
+    work_dir = tmp_path / 'work'
+    result = subprocess.run(
+        [sys.executable, 'tools/train.py', TINY_CFG, '--work-dir', str(work_dir),
+         '--cfg-options', option], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not work_dir.exists()
+
+
+def test_valid_keywords_of_kwargs_classes_merge():
+    cfg = load_config(TINY_CFG, {'default_hooks.checkpoint.max_keep_ckpts': 1,
+                                 'param_scheduler.1.eta_min_ratio': 0.01,
+                                 'param_scheduler.0.convert_to_iter_based': True,
+                                 'default_hooks.logger.log_metric_by_epoch': False})
+    assert cfg.default_hooks.checkpoint.max_keep_ckpts == 1
+    assert cfg.param_scheduler[1].eta_min_ratio == 0.01
+    assert cfg.param_scheduler[0].convert_to_iter_based
+
+
+def test_kwargs_are_followed_through_the_bases():
+    from mmengine.hooks import CheckpointHook, DistSamplerSeedHook, EMAHook
+    from mmengine.optim import LinearLR
+
+    from mmdet3d.engine.runner_setup import constructor_keywords
+
+    checkpoint = constructor_keywords(CheckpointHook)
+    assert 'max_keep_ckpts' in checkpoint and 'max_keep_ckpt' not in checkpoint
+    linear = constructor_keywords('LinearLR')
+    assert linear == constructor_keywords(LinearLR)
+    # the named parameters of LinearParamScheduler and _ParamScheduler-level ones; param_name is
+    # set by LRSchedulerMixin; convert_to_iter_based is taken by the scheduler build function
+    assert {'start_factor', 'end_factor', 'begin', 'end', 'by_epoch', 'optimizer',
+            'convert_to_iter_based'} <= set(linear)
+    assert 'param_name' not in linear
+    # object.__init__ takes no argument: only the keys that the registry's build takes out
+    assert constructor_keywords(DistSamplerSeedHook) == ['_scope_', 'type']
+    assert constructor_keywords(EMAHook) is None  # **kwargs build an open-ended EMA model
+
+
+def test_dataloader_arguments_pass_and_typos_are_named():
+    cfg = load_config(TINY_CFG, {'test_dataloader.pin_memory': True,
+                                 'train_dataloader.num_batch_per_epoch': 2,
+                                 'val_dataloader.prefetch_factor': 2})
+    assert cfg.test_dataloader.pin_memory and cfg.train_dataloader.num_batch_per_epoch == 2
+    with pytest.raises(KeyError, match=r"test_dataloader has no key 'pin_memori'.*DataLoader"
+                                       r".*did you mean 'pin_memory'"):
+        load_config(TINY_CFG, {'test_dataloader.pin_memori': True})
+
+
+def test_option_on_a_copied_config_variable_names_the_copies():
+    with pytest.raises(KeyError) as error:
+        load_config(TINY_CFG, {'data_config.input_size': (256, 704)})
+    message = str(error.value)
+    assert 'data_config is a variable of the config file' in message
+    for split in ('train', 'val', 'test'):
+        assert f'{split}_dataloader.dataset.pipeline.0.data_config' in message
+    assert 'model.img_view_transformer.input_size' in message
+    assert '--cfg-options train_dataloader.dataset.pipeline.0.data_config.input_size=' in message
+    with pytest.raises(KeyError, match=r'max_epochs into .*train_cfg\.max_epochs'):
+        load_config(TINY_CFG, {'max_epochs': 3})
+    # the places themselves take the override
+    cfg = load_config(TINY_CFG, {'train_dataloader.dataset.pipeline.0.data_config.input_size':
+                                 (256, 704)})
+    assert cfg.train_dataloader.dataset.pipeline[0].data_config.input_size == (256, 704)

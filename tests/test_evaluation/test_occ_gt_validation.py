@@ -4,6 +4,10 @@ checks the split before inference (``check_split_ground_truth``) and ``--out`` i
 partial (``OccMetric`` stages predictions)."""
 from __future__ import annotations
 
+import io
+import tracemalloc
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +16,7 @@ import torch
 
 from mmdet3d.datasets.transforms.occ_gt import LoadOccGTFromFile
 from mmdet3d.engine.runner_setup import check_split_ground_truth
+from mmdet3d.evaluation.functional import occ_io
 from mmdet3d.evaluation.functional.occ_io import OccGTError, check_occ_gt_headers, load_occ_gt
 from mmdet3d.evaluation.metrics.occ_metric import OccMetric
 from mmdet3d.structures import OccDataSample
@@ -131,3 +136,170 @@ def test_out_is_never_left_partial(tmp_path):
     metric.compute_metrics(metric.results)
     assert sorted(p.name for p in (out / 'scene-1').iterdir()) == ['a.npz', 'c.npz']
     assert not Path(f'{out}.partial').exists()
+
+
+# --- the zip directory of labels.npz (issue 29): duplicate, unknown and oversized members ---
+
+def npy_bytes(array: np.ndarray, extra: int = 0) -> bytes:
+    """An .npy file of ``array``, followed by ``extra`` zero bytes that its header does not
+    declare."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    return buffer.getvalue() + bytes(extra)
+
+
+def write_zip(folder: Path, members: list[tuple[str, bytes]],
+              compression=zipfile.ZIP_DEFLATED) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # zipfile warns of duplicate names
+        with zipfile.ZipFile(folder / 'labels.npz', 'w', compression) as archive:
+            for name, data in members:
+                archive.writestr(name, data)
+    return folder
+
+
+def valid_members(shape=(4, 4, 2)) -> list[tuple[str, bytes]]:
+    return [(f'{key}.npy', npy_bytes(np.ones(shape, np.uint8)))
+            for key in ('semantics', 'mask_lidar', 'mask_camera')]
+
+
+def set_directory_size(folder: Path, member: str, file_size: int) -> None:
+    """Rewrite the uncompressed size of ``member`` in the zip central directory only."""
+    path = folder / 'labels.npz'
+    data = bytearray(path.read_bytes())
+    entry = data.index(b'PK\x01\x02')
+    while True:
+        name_len = int.from_bytes(data[entry + 28:entry + 30], 'little')
+        if data[entry + 46:entry + 46 + name_len].decode() == member:
+            break
+        entry = data.index(b'PK\x01\x02', entry + 4)
+    data[entry + 24:entry + 28] = file_size.to_bytes(4, 'little')
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def forbid_member_reads(monkeypatch):
+    """Call it to fail the test from then on if any zip member is opened (decompressed)."""
+    def refuse(*args, **kwargs):
+        raise AssertionError('a zip member was opened')
+    return lambda: monkeypatch.setattr(zipfile.ZipFile, 'open', refuse)
+
+
+@pytest.mark.parametrize('save', [np.savez, np.savez_compressed])
+@pytest.mark.parametrize('shape', [(4, 4, 2), (200, 200, 16)])
+def test_numpy_written_files_pass_every_check(tmp_path, save, shape):
+    folder = tmp_path / 'tok'
+    folder.mkdir()
+    semantics = np.random.default_rng(0).integers(0, 18, shape, dtype=np.uint8)
+    save(folder / 'labels.npz', semantics=semantics, mask_lidar=np.ones(shape, np.uint8),
+         mask_camera=np.zeros(shape, np.uint8))
+    check_occ_gt_headers([(str(folder), 'tok')])
+    check_occ_gt_headers([(str(folder), 'tok')], shape)
+    gt = load_occ_gt(str(folder), 'tok', shape)
+    assert np.array_equal(gt['semantics'], semantics) and gt['mask_lidar'].all()
+    assert not gt['mask_camera'].any() and gt['mask_camera'].dtype == np.uint8
+
+
+def test_a_duplicate_member_is_refused_before_anything_is_read(tmp_path, forbid_member_reads):
+    shadow = ('semantics.npy', npy_bytes(np.full((64, 64, 64), 17, np.uint8)))
+    folder = write_zip(tmp_path / 'tok1', valid_members() + [shadow])
+    forbid_member_reads()
+    with pytest.raises(OccGTError, match=r'tok1/labels.npz \(sample tok1\): holds the member '
+                       r'semantics.npy twice .*; expected an .npz'):
+        check_occ_gt_headers([(str(folder), 'tok1')], (4, 4, 2))
+    with pytest.raises(OccGTError, match='semantics.npy twice'):
+        check_occ_gt_headers([(str(folder), 'tok1')])
+    with pytest.raises(OccGTError, match=r'\(sample tok1\): holds the member semantics.npy twice'):
+        load_occ_gt(str(folder), 'tok1')
+
+
+def test_an_unknown_member_is_refused(tmp_path, forbid_member_reads):
+    folder = write_zip(tmp_path / 'tok2', valid_members() + [('notes.txt', b'hello')])
+    forbid_member_reads()
+    with pytest.raises(OccGTError, match=r"\(sample tok2\): holds a member 'notes.txt'; an Occ3D "
+                       'labels.npz holds only semantics.npy, mask_lidar.npy, mask_camera.npy'):
+        check_occ_gt_headers([(str(folder), 'tok2')])
+    with pytest.raises(OccGTError, match="'notes.txt'"):
+        load_occ_gt(str(folder), 'tok2')
+
+
+def test_a_member_larger_than_its_shape_is_refused_from_the_directory(tmp_path, monkeypatch):
+    """A (4, 4, 2) header followed by 4 MB that compress to a few kB: refused from the sizes in
+    the zip directory while the expected shape is known, without opening the member."""
+    members = valid_members()
+    members[0] = ('semantics.npy', npy_bytes(np.ones((4, 4, 2), np.uint8), extra=4 << 20))
+    folder = write_zip(tmp_path / 'tok3', members)
+    assert (folder / 'labels.npz').stat().st_size < 64 << 10
+    opened = []
+    real_open = zipfile.ZipFile.open
+    monkeypatch.setattr(zipfile.ZipFile, 'open',
+                        lambda self, *a, **k: opened.append(a) or real_open(self, *a, **k))
+    size = 4 * 4 * 2 + (4 << 20) + 128
+    with pytest.raises(OccGTError, match=rf'\(sample tok3\): member semantics.npy unpacks to '
+                       rf'{size} bytes \(\d+ stored, zip directory\), more than the \d+ that a '
+                       r'\(4, 4, 2\) volume'):
+        check_occ_gt_headers([(str(folder), 'tok3')], (4, 4, 2))
+    with pytest.raises(OccGTError, match='member semantics.npy unpacks to'):
+        load_occ_gt(str(folder), 'tok3', (4, 4, 2))
+    assert opened == []
+    # without an expected shape the header is read (a few bytes) and must fill the member
+    with pytest.raises(OccGTError, match=rf'member semantics.npy holds {size} bytes, but its '
+                       r'header \(128 bytes\) declares \(4, 4, 2\) uint8: 160 bytes'):
+        load_occ_gt(str(folder), 'tok3')
+    # nor above the bound of any Occ3D volume
+    opened.clear()
+    monkeypatch.setattr(occ_io, 'MAX_GT_VOXELS', 1 << 16)
+    with pytest.raises(OccGTError, match=r'unpacks to \d+ bytes .* at most 65536 voxels'):
+        check_occ_gt_headers([(str(folder), 'tok3')])
+    assert opened == []
+
+
+def test_a_directory_claiming_a_huge_member_is_refused_without_reading(tmp_path,
+                                                                        forbid_member_reads):
+    """The tester's case: a labels.npz whose directory claims a 1.5 GB semantics member."""
+    folder = write_zip(tmp_path / 'tok4', valid_members())
+    set_directory_size(folder, 'semantics.npy', 1_500_000_000)
+    forbid_member_reads()
+    tracemalloc.start()
+    try:
+        for check in (lambda: check_occ_gt_headers([(str(folder), 'tok4')]),
+                      lambda: load_occ_gt(str(folder), 'tok4')):
+            with pytest.raises(OccGTError, match='member semantics.npy unpacks to 1500000000 '
+                               'bytes'):
+                check()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_a_directory_understating_a_member_bounds_what_is_decompressed(tmp_path):
+    """A member whose directory size is its header's but that holds 32 MB more (deflated to a
+    few kB): reading stops at the directory's size and the CRC check fails."""
+    members = valid_members()
+    members[0] = ('semantics.npy', npy_bytes(np.ones((4, 4, 2), np.uint8), extra=32 << 20))
+    folder = write_zip(tmp_path / 'tok5', members)
+    set_directory_size(folder, 'semantics.npy', 128 + 32)
+    tracemalloc.start()
+    try:
+        with pytest.raises(OccGTError, match=r'\(sample tok5\): damaged file \(BadZipFile: Bad '
+                           'CRC-32'):
+            load_occ_gt(str(folder), 'tok5', (4, 4, 2))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+
+
+def test_a_file_larger_than_three_volumes_is_refused_before_its_directory_is_read(
+        tmp_path, monkeypatch):
+    folder = tmp_path / 'tok6'
+    folder.mkdir()
+    ones = np.ones((64, 64, 16), np.uint8)
+    np.savez(folder / 'labels.npz', semantics=ones, mask_lidar=ones, mask_camera=ones)
+    monkeypatch.setattr(occ_io, 'MAX_GT_VOXELS', 1 << 10)
+    monkeypatch.setattr(zipfile, 'ZipFile', None)  # not even the directory is parsed
+    with pytest.raises(OccGTError, match=r'\(sample tok6\): \d+ bytes on disk, more than the '
+                       r'\d+ that three arrays of at most 1024 voxels take'):
+        check_occ_gt_headers([(str(folder), 'tok6')])

@@ -25,9 +25,11 @@ from mmengine.runner.checkpoint import load_checkpoint
 from mmdet3d.engine.runner_setup import (apply_test_args, apply_train_args, build_runner,
                                          load_config, run_test)
 from mmdet3d.models.utils.checkpoint import load_checkpoint_non_strict
-from mmdet3d.utils.checkpoint_io import (CheckpointRefusedError, atomic_torch_save,
-                                         history_buffer_statistic, load_checkpoint_file,
-                                         register_checkpoint_safe_globals)
+from mmdet3d.utils.checkpoint_io import (CheckpointRefusedError, HistoryBufferState,
+                                         atomic_torch_save, history_buffer_statistic,
+                                         load_checkpoint_file,
+                                         route_mmengine_checkpoint_loading)
+from mmdet3d.utils.safe_pickle import UnsafePickleError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / 'tests' / 'fixtures'
@@ -94,7 +96,7 @@ def test_mmengine_and_pretrained_loaders_refuse_payloads(tmp_path, name, payload
     path, marker = save_payload(tmp_path, payload, name)
     # what the tools do before any loading (build_runner); without it mmengine's own loader
     # depends on which earlier test of the same worker process happened to call it
-    register_checkpoint_safe_globals()
+    route_mmengine_checkpoint_loading()
     with pytest.raises(CheckpointRefusedError, match=str(path)):
         load_checkpoint(toy_occ.ToyOccModel(), str(path), map_location='cpu')
     with pytest.raises(CheckpointRefusedError, match=str(path)):
@@ -149,12 +151,12 @@ def test_mmengine_training_state_still_loads(tmp_path):
     assert loaded['eta'] == 2.0 and loaded['arr'].tolist() == [0, 1, 2]
 
 
-def test_getattr_stand_in_returns_only_history_buffer_statistics():
+def test_getattr_stand_in_accepts_only_history_buffer_statistics():
     for name in ('min', 'max', 'current', 'mean'):
-        assert history_buffer_statistic(HistoryBuffer, name) is getattr(HistoryBuffer, name)
-    for owner, name in [(HistoryBuffer, '__init__'), (HistoryBuffer, '__class__'),
-                        (os, 'system'), (getattr, '__self__')]:
-        with pytest.raises(CheckpointRefusedError, match=repr(name)):
+        assert history_buffer_statistic(HistoryBufferState, name) == f'HistoryBuffer.{name}'
+    for owner, name in [(HistoryBufferState, '__init__'), (HistoryBufferState, '__class__'),
+                        (HistoryBuffer, 'mean'), (os, 'system'), (getattr, '__self__')]:
+        with pytest.raises(UnsafePickleError, match=repr(name)):
             history_buffer_statistic(owner, name)
 
 

@@ -1,15 +1,20 @@
 """Reading and writing the BEVDet/OccFlowNet info pkls (spec 5.1).
 
 File layout: ``{'infos': [info, ...], 'metadata': {'version': str}}`` written with pickle.
+Info pkls are often downloaded, so they are read as plain data only
+(:class:`mmdet3d.utils.safe_pickle.DataUnpickler`): a pickle that refers to any other global
+(code, classes) is refused before anything it names is imported or called.
 """
 from __future__ import annotations
 
+import io
 import os
 import pickle
 from collections.abc import Iterable
 from typing import Any
 
 from mmdet3d.utils.file_io import atomic_open
+from mmdet3d.utils.safe_pickle import DataUnpickler, finish
 
 
 def atomic_write_bytes(path: str, payload: bytes) -> None:
@@ -25,21 +30,27 @@ def dump_infos(path: str, infos: list[dict[str, Any]], version: str) -> None:
 
 
 def load_infos(path: str, required_keys: Iterable[str] = ()) -> tuple[list[dict], dict]:
-    """Load an info pkl and check that every info holds ``required_keys``.
+    """Load an info pkl (plain data only) and check that every info holds ``required_keys``.
 
     Returns:
         ``(infos, metadata)`` in file order.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: the file is not a readable pickle of the expected layout.
+        IsADirectoryError: ``path`` is a directory.
+        ValueError: the file is not a pickle of plain data (dicts, lists, tuples, strings,
+            bytes, numbers, bools, None and numeric/bool/string numpy arrays) in the expected
+            layout; the message names the file and, for a refused global, that global.
         KeyError: an info lacks a required key (the message names file, index, token and key).
     """
+    if os.path.isdir(path):
+        raise IsADirectoryError(f'info file {path} is a directory; expected a .pkl file')
     if not os.path.isfile(path):
         raise FileNotFoundError(f'info file not found: {path}')
     try:
         with open(path, 'rb') as f:
-            data = pickle.load(f)
+            payload = f.read()
+        data = finish(DataUnpickler(io.BytesIO(payload)).load())
     except Exception as err:  # unpickling raises many exception types on corrupt input
         raise ValueError(f'cannot read info file {path}: {type(err).__name__}: {err}') from err
     if not isinstance(data, dict) or not isinstance(data.get('infos'), list):

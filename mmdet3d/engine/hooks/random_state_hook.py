@@ -22,6 +22,56 @@ def capture_random_states() -> dict[str, Any]:
     return states
 
 
+def _python_state_ok(state: Any) -> bool:
+    """``random.getstate()``: (3, 624 words + position, cached gauss)."""
+    if type(state) is not tuple or len(state) != 3 or state[0] != 3 \
+            or type(state[1]) is not tuple or len(state[1]) != 625:
+        return False
+    *key, pos = state[1]
+    return (all(type(w) is int and 0 <= w < 2**32 for w in key) and type(pos) is int
+            and 0 <= pos <= 624 and (state[2] is None or type(state[2]) is float))
+
+
+def _numpy_state_ok(state: Any) -> bool:
+    """``np.random.get_state()``: ('MT19937', 624 uint32 words, position, has_gauss, gauss)."""
+    if type(state) is not tuple or len(state) != 5 or state[0] != 'MT19937':
+        return False
+    key, pos, has_gauss, gauss = state[1:]
+    return (isinstance(key, np.ndarray) and key.shape == (624, ) and key.dtype == np.uint32
+            and isinstance(pos, (int, np.integer)) and 0 <= pos <= 624
+            and has_gauss in (0, 1) and isinstance(gauss, (float, np.floating)))
+
+
+def _torch_state_ok(state: Any, reference: torch.Tensor) -> bool:
+    return (isinstance(state, torch.Tensor) and state.dtype == torch.uint8
+            and state.shape == reference.shape)
+
+
+def check_random_states(states: Any, source: str) -> None:
+    """Validate saved random states (types, shapes, dtypes, ranges) before any is restored:
+    numpy and torch read an out-of-range state as memory positions.
+
+    Raises:
+        ValueError: naming ``source`` (the checkpoint) and the first invalid state.
+    """
+    problem = None
+    if not isinstance(states, dict) or not {'python', 'numpy', 'torch'} <= set(states):
+        problem = 'expected a dict with python, numpy and torch states'
+    elif not _python_state_ok(states['python']):
+        problem = "'python' is not a random.getstate() of 624 32-bit words and a position <= 624"
+    elif not _numpy_state_ok(states['numpy']):
+        problem = ("'numpy' is not an MT19937 state of 624 uint32 words, a position <= 624 "
+                   'and a cached Gaussian')
+    elif not _torch_state_ok(states['torch'], torch.get_rng_state()):
+        problem = "'torch' is not a uint8 tensor of the CPU generator's state size"
+    elif 'cuda' in states and torch.cuda.is_available() and not (
+            isinstance(states['cuda'], (list, tuple)) and all(
+                _torch_state_ok(s, torch.cuda.get_rng_state()) for s in states['cuda'])):
+        problem = "'cuda' is not a list of uint8 tensors of the CUDA generator's state size"
+    if problem:
+        raise ValueError(f'{source}: invalid random_states: {problem}')
+
+
 def restore_random_states(states: dict[str, Any]) -> None:
     """Inverse of :func:`capture_random_states` (CUDA only where saved and present)."""
     random.setstate(states['python'])
@@ -58,6 +108,8 @@ class RandomStateHook(Hook):
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if runner._resume and 'random_states' in checkpoint:
+            source = f'checkpoint {runner._load_from or "(latest in " + runner.work_dir + ")"}'
+            check_random_states(checkpoint['random_states'], source)
             self._resumed = checkpoint['random_states']
 
     def before_train(self, runner) -> None:

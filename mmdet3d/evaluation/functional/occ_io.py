@@ -1,6 +1,7 @@
 """Reading Occ3D ground truth and writing occupancy predictions (``.npz`` files)."""
 from __future__ import annotations
 
+import os
 import os.path as osp
 import zipfile
 import zlib
@@ -45,11 +46,28 @@ def _fail(path: str, token: str | None, problem: str) -> OccGTError:
 
 
 DAMAGED_FILE_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+#: errors of reading a zip that is damaged or uses what ``zipfile`` cannot read (encryption,
+#: an unknown compression method: ``RuntimeError`` / ``NotImplementedError``)
+_ZIP_READ_ERRORS = DAMAGED_FILE_ERRORS + (RuntimeError, )
+
+#: the members of an Occ3D ``labels.npz``: one ``.npy`` per array, nothing else
+OCC_GT_MEMBERS = tuple(f'{key}.npy' for key in OCC_GT_KEYS)
+#: room for one member's ``.npy`` header (numpy reads at most 10000 header bytes)
+NPY_HEADER_SLACK = 1 << 14
+#: the widest dtype a GT array may have (int64 / uint64; uint8 is what Occ3D writes)
+MAX_GT_ITEMSIZE = 8
+#: the most voxels of a GT array when no shape is expected yet: 26x Occ3D-nuScenes
+#: (200 x 200 x 16 = 640,000), above OpenOccupancy's 512 x 512 x 40; 128 MiB as int64
+MAX_GT_VOXELS = 1 << 24
 
 
 def load_occ_gt(occ_path: str, token: str | None = None,
                 shape: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
     """Load and validate one sample's Occ3D-nuScenes ``labels.npz``.
+
+    Before any array is read, the zip directory and the ``.npy`` headers are checked as by
+    :func:`check_occ_gt_headers` (no duplicate or unknown members, no member larger than its
+    shape needs); the arrays are then read from exactly the members that were checked.
 
     Args:
         occ_path: folder of one sample's ``labels.npz``, or the ``.npz`` file itself.
@@ -63,18 +81,11 @@ def load_occ_gt(occ_path: str, token: str | None = None,
     Raises:
         FileNotFoundError: the file does not exist.
         OccGTError: naming the file, the token and what was expected, when the file is damaged
-            (not a zip, truncated, bad CRC), lacks a key or holds wrong shapes, dtypes or values.
+            (not a zip, truncated, bad CRC), lacks a key, holds other or duplicate members or
+            members larger than their shape needs, or holds wrong shapes, dtypes or values.
     """
     path = _existing_file(occ_path, token)
-    try:
-        with np.load(path) as data:
-            _check_layout(path, token, {k: None for k in data.files}, None)
-            arrays = {k: data[k] for k in OCC_GT_KEYS}
-    except DAMAGED_FILE_ERRORS as error:
-        if isinstance(error, OccGTError):
-            raise
-        raise _fail(path, token, f'damaged file ({type(error).__name__}: {error})') from error
-    _check_layout(path, token, {k: (v.shape, v.dtype) for k, v in arrays.items()}, shape)
+    arrays = _read_occ_npz(path, token, shape, values=True)
     for key, value in arrays.items():
         high = FREE_LABEL if key == 'semantics' else 1
         if value.size and (value.min() < 0 or value.max() > high):
@@ -87,6 +98,14 @@ def check_occ_gt_headers(files: Sequence[tuple[str, str | None]],
     """Check every GT file of a split before inference, reading only the zip directory and the
     arrays' ``.npy`` headers (no decompression of the data); values are checked on loading.
 
+    From the zip directory alone (before any member is opened) a file is refused that holds a
+    member name twice (numpy would read the last copy, the header check the first), a member
+    other than ``semantics.npy``, ``mask_lidar.npy``, ``mask_camera.npy``, or a member whose
+    uncompressed size (``ZipInfo.file_size``, which also bounds what decompression can yield,
+    whatever the compression ratio) exceeds an ``.npy`` header plus ``prod(shape)`` voxels of
+    :data:`MAX_GT_ITEMSIZE` bytes (``shape`` known: the argument or the split's first file;
+    else :data:`MAX_GT_VOXELS`). Then each header must declare exactly the member's size.
+
     Args:
         files: (occ_path, token) per sample.
         shape: the (X, Y, Z) every array must have; None: the first file's shape.
@@ -96,11 +115,7 @@ def check_occ_gt_headers(files: Sequence[tuple[str, str | None]],
     """
     for occ_path, token in files:
         path = _existing_file(occ_path, token)
-        try:
-            headers = _npz_headers(path)
-        except DAMAGED_FILE_ERRORS as error:
-            raise _fail(path, token, f'damaged file ({type(error).__name__}: {error})') from error
-        _check_layout(path, token, headers, shape)
+        headers = _read_occ_npz(path, token, shape, values=False)
         shape = shape if shape is not None else headers['semantics'][0]
 
 
@@ -134,20 +149,90 @@ def _check_layout(path: str, token: str | None,
             raise _fail(path, token, f'{key} has dtype {dtype}')
 
 
-def _npz_headers(path: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """{array name: (shape, dtype)} of an ``.npz`` from its members' ``.npy`` headers."""
-    headers = {}
-    with zipfile.ZipFile(path) as archive:
-        for name in archive.namelist():
-            if not name.endswith('.npy'):
-                continue
-            with archive.open(name) as member:
-                version = np.lib.format.read_magic(member)
-                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
-                               np.lib.format.read_array_header_2_0)
-                shape, _, dtype = read_header(member)
-            headers[name[:-4]] = (tuple(shape), dtype)
-    return headers
+def _max_voxels(shape: tuple[int, ...] | None) -> tuple[int, str]:
+    """The most voxels one GT array may hold, and how that bound is named in errors."""
+    if shape is None:
+        return MAX_GT_VOXELS, f'at most {MAX_GT_VOXELS} voxels'
+    return int(np.prod(shape, dtype=np.int64)), f'a {tuple(shape)} volume'
+
+
+def _read_occ_npz(path: str, token: str | None, shape: tuple[int, ...] | None,
+                  values: bool) -> dict:
+    """The checked members of ``path``: {name: (shape, dtype)} from the ``.npy`` headers, or
+    with ``values`` {name: array} read from the very members that were checked.
+
+    Order: the file size on disk, the zip directory (names, duplicates, uncompressed sizes;
+    nothing opened yet), the ``.npy`` headers (each member's size must be exactly its header
+    plus its declared data), the layout (:func:`_check_layout`), then the values if asked.
+    """
+    # the zip directory is read whole: first bound the file (stored members, + zip headers)
+    file_limit = len(OCC_GT_MEMBERS) * (NPY_HEADER_SLACK + MAX_GT_VOXELS * MAX_GT_ITEMSIZE
+                                        + 1024) + 65536
+    size = osp.getsize(path)
+    if size > file_limit:
+        raise _fail(path, token, f'{size} bytes on disk, more than the {file_limit} that three '
+                    f'arrays of at most {MAX_GT_VOXELS} voxels take')
+    voxels, bound = _max_voxels(shape)
+    member_limit = NPY_HEADER_SLACK + voxels * MAX_GT_ITEMSIZE
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = _directory_members(archive, path, token, member_limit, bound)
+            _check_layout(path, token, {name: None for name in members}, None)
+            headers = {name: _member_header(archive, info, path, token)
+                       for name, info in members.items()}
+            _check_layout(path, token, headers, shape)
+            if not values:
+                return headers
+            arrays = {}
+            for name in OCC_GT_KEYS:
+                with archive.open(members[name]) as member:
+                    arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
+            return arrays
+    except _ZIP_READ_ERRORS as error:
+        if isinstance(error, OccGTError):
+            raise
+        raise _fail(path, token, f'damaged file ({type(error).__name__}: {error})') from error
+
+
+def _directory_members(archive: zipfile.ZipFile, path: str, token: str | None,
+                       member_limit: int, bound: str) -> dict[str, zipfile.ZipInfo]:
+    """{array name: ZipInfo} after the checks that need only the zip directory."""
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in archive.infolist():
+        name = info.filename
+        if name not in OCC_GT_MEMBERS:
+            raise _fail(path, token, f'holds a member {name!r}; an Occ3D labels.npz holds only '
+                        f'{", ".join(OCC_GT_MEMBERS)}')
+        if name[:-4] in members:
+            raise _fail(path, token, f'holds the member {name} twice (a later copy shadows the '
+                        'first when read)')
+        if info.file_size > member_limit:
+            raise _fail(path, token, f'member {name} unpacks to {info.file_size} bytes '
+                        f'({info.compress_size} stored, zip directory), more than the '
+                        f'{member_limit} that {bound} of at most {MAX_GT_ITEMSIZE}-byte '
+                        'integers and an .npy header take')
+        members[name[:-4]] = info
+    return members
+
+
+def _member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str,
+                   token: str | None) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of one member's ``.npy`` header, whose data must fill the member."""
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
+                       np.lib.format.read_array_header_2_0)
+        declared, _, dtype = read_header(member)
+        header_bytes = member.tell()
+    declared = tuple(int(n) for n in declared)
+    # the member's size is bounded by the directory check; so is then the declared shape
+    count = int(np.prod(declared, dtype=object)) if declared else 1
+    needed = header_bytes + count * dtype.itemsize
+    if info.file_size != needed:
+        raise _fail(path, token, f'member {info.filename} holds {info.file_size} bytes, but '
+                    f'its header ({header_bytes} bytes) declares {declared} {dtype}: '
+                    f'{needed} bytes')
+    return declared, dtype
 
 
 def save_occ_prediction(out_dir: str, scene_name: str, token: str,
@@ -167,3 +252,57 @@ def save_occ_prediction(out_dir: str, scene_name: str, token: str,
     with atomic_open(path) as f:
         np.savez_compressed(f, semantics=np.asarray(semantics, dtype=np.uint8))
     return path
+
+
+def count_files(folder: str) -> int:
+    """Files (and links) below ``folder``, recursively; 0 when it does not exist."""
+    if not osp.isdir(folder):
+        return 0
+    return sum(len(files) for _, _, files in os.walk(folder))
+
+
+def _holds_something(path: str) -> bool:
+    if osp.isdir(path):
+        with os.scandir(path) as entries:
+            return any(True for _ in entries)
+    return osp.lexists(path)
+
+
+def check_prediction_dir(out_dir: str, overwrite: bool = False) -> int:
+    """Refuse an output folder of predictions where writing would lose or mix data.
+
+    Predictions never join earlier files: ``out_dir`` is refused when it exists and is not
+    empty, unless ``overwrite`` (``tools/test.py --overwrite``), which replaces it as a whole
+    once the new predictions are complete. ``<out_dir>.partial`` (the staging folder of earlier
+    versions, or a user's) is refused when it exists and is not empty, unless ``overwrite``;
+    it is never written to nor deleted.
+
+    Args:
+        out_dir: the ``--out`` folder.
+        overwrite: allow replacing a non-empty ``out_dir``. Defaults to False.
+
+    Returns:
+        The number of files in ``out_dir`` that the run will replace (0 if none).
+
+    Raises:
+        NotADirectoryError: ``out_dir`` exists and is not a folder (even with ``overwrite``).
+        FileExistsError: naming the folder and ``--overwrite``, as described above.
+    """
+    out_dir = osp.normpath(out_dir)
+    if osp.lexists(out_dir) and not osp.isdir(out_dir):
+        raise NotADirectoryError(f'--out {out_dir} exists and is not a folder; predictions go '
+                                 'into a folder: choose another path')
+    if overwrite:
+        return count_files(out_dir)
+    if _holds_something(out_dir):
+        raise FileExistsError(
+            f'--out {out_dir} already exists and holds {count_files(out_dir)} files; new '
+            'predictions are never mixed with earlier ones. Choose another folder, or pass '
+            '--overwrite to replace it as a whole once this run has predicted the whole split')
+    partial = out_dir + '.partial'
+    if _holds_something(partial):
+        raise FileExistsError(
+            f'{partial} exists and is not empty ({count_files(partial)} files: an unfinished '
+            f'run of an earlier version, or your data); tools/test.py --out {out_dir} never '
+            'deletes it. Move it away, or pass --overwrite (which leaves it as it is)')
+    return 0

@@ -1,13 +1,18 @@
 """``OccMetric``: Occ3D-nuScenes mIoU over a split, one confusion matrix per threshold (spec 6)."""
 from __future__ import annotations
 
+import logging
 import os
 import os.path as osp
 import shutil
+import sys
+import tempfile
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
@@ -15,7 +20,9 @@ from mmengine.structures import BaseDataElement
 from mmdet3d.registry import METRICS
 from mmdet3d.structures.occ3d import CLASS_NAMES, FREE_LABEL, NUM_CLASSES
 
-from ..functional.occ_io import save_occ_prediction
+from mmdet3d.utils.file_io import current_umask
+
+from ..functional.occ_io import check_prediction_dir, count_files, save_occ_prediction
 from ..functional.occ_miou import format_iou_report, occ_confusion_matrix, occ_miou, threshold_key
 from .occ_sample import as_mapping, predicted_labels, sample_ground_truth, to_numpy
 
@@ -38,14 +45,28 @@ class OccMetric(BaseMetric):
         num_classes: labels in the confusion matrix (free included). Defaults to 18.
         path_prefix: joined to a relative ``occ_path``; None uses it as given. Defaults to None.
         save_dir: if set, write ``<save_dir>/<scene_name>/<sample_idx>.npz`` (key ``semantics``,
-            the first threshold's labels) for every sample. The files are written into
-            ``<save_dir>.partial`` and moved into ``save_dir`` once every sample is predicted,
-            so that a failed run never leaves ``save_dir`` partial. Defaults to None.
+            the first threshold's labels) for every sample; see "Saving" below. Defaults to
+            None.
+        overwrite: replace a non-empty ``save_dir`` as a whole; without it such a folder (or a
+            non-empty ``<save_dir>.partial``) is refused at construction. Defaults to False.
         format_only: only save predictions (needs ``save_dir``); no GT is read and no metric
             is returned. Defaults to False.
         collect_device: mmengine result gathering device. Defaults to 'cpu'.
         prefix: metric-key prefix; '' keeps the original's bare keys. Defaults to ''.
         collect_dir: mmengine gathering folder for ``collect_device='cpu'``. Defaults to None.
+
+    Saving: at construction rank 0 checks ``save_dir`` (:func:`check_prediction_dir`) and
+    creates a new staging folder ``<save_dir>.partial-XXXXXXXX`` beside it
+    (``tempfile.mkdtemp``), whose name it broadcasts, so that every rank writes its samples
+    there (the ranks must share the filesystem). Once the split is predicted,
+    ``compute_metrics`` (rank 0) checks that every collected prediction is there and renames
+    the staging folder to ``save_dir``; an existing ``save_dir`` (empty, written by this
+    metric's previous evaluation, or replaced under ``overwrite``) is first renamed aside into
+    another new folder, which is deleted after the swap. So ``save_dir`` holds exactly one
+    run's predictions, and the only folders ever deleted are those this metric created and the
+    replaced ``save_dir``. When the run fails, ``save_dir`` is untouched and the staging folder
+    is left as it is (never reused), with a message naming it when the process ends; an empty
+    one is removed. A later evaluation (validation during training) stages into a new folder.
     """
 
     default_prefix = ''
@@ -56,6 +77,7 @@ class OccMetric(BaseMetric):
                  num_classes: int = NUM_CLASSES,
                  path_prefix: str | None = None,
                  save_dir: str | None = None,
+                 overwrite: bool = False,
                  format_only: bool = False,
                  collect_device: str = 'cpu',
                  prefix: str = '',
@@ -67,8 +89,13 @@ class OccMetric(BaseMetric):
         self.use_lidar_mask = use_lidar_mask
         self.num_classes = num_classes
         self.path_prefix = path_prefix
-        self.save_dir = save_dir
+        self.save_dir = None if save_dir is None else osp.normpath(save_dir)
         self.format_only = format_only
+        self.overwrite = overwrite
+        self._owns_save_dir = False  # save_dir was published by this metric
+        self._staging: str | None = None
+        if self.save_dir is not None:
+            self._staging = self._new_staging_dir()
 
     def process(self, data_batch: Any, data_samples: Sequence[Mapping | BaseDataElement]) -> None:
         """Confusion matrices of a batch of predicted samples (see class docstring)."""
@@ -81,10 +108,12 @@ class OccMetric(BaseMetric):
                                  f'but eval_thresholds={list(thresholds)} in its metainfo')
             saved = None
             if self.save_dir is not None:
-                staged = save_occ_prediction(self.staging_dir,
+                if self._staging is None:  # compute_metrics called directly, without evaluate
+                    self._staging = self._new_staging_dir()
+                staged = save_occ_prediction(self._staging,
                                              str(sample.get('scene_name', 'unknown')),
                                              str(token), pred[0])
-                saved = osp.relpath(staged, self.staging_dir)
+                saved = osp.relpath(staged, self._staging)
             if self.format_only:
                 self.results.append(dict(thresholds=thresholds, hists=None, saved=saved))
                 continue
@@ -102,17 +131,78 @@ class OccMetric(BaseMetric):
             self.results.append(dict(thresholds=thresholds, hists=hists, saved=saved))
 
     @property
-    def staging_dir(self) -> str:
-        """Where predictions wait until the whole split is predicted."""
-        return osp.normpath(self.save_dir) + '.partial'
+    def staging_dir(self) -> str | None:
+        """The folder this evaluation's predictions wait in until the split is predicted."""
+        return self._staging
+
+    def _new_staging_dir(self, announce: bool = True) -> str:
+        """Rank 0 checks ``save_dir`` and creates a staging folder; every rank returns its name.
+
+        A collective call: every rank must make it (construction and :meth:`evaluate`).
+        ``announce`` logs the folder (not for the one prepared for a possible next evaluation).
+        """
+        answer: list = [None]
+        if is_main_process():
+            try:
+                if not self._owns_save_dir:
+                    check_prediction_dir(self.save_dir, self.overwrite)
+                parent, name = osp.split(osp.abspath(self.save_dir))
+                os.makedirs(parent, exist_ok=True)
+                staging = tempfile.mkdtemp(prefix=f'{name}.partial-', dir=parent)
+                os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp's 0700 would stay
+                answer = [('ok', staging)]
+            except OSError as error:
+                answer = [(type(error).__name__, str(error))]
+        broadcast_object_list(answer, src=0)
+        status, value = answer[0]
+        if status != 'ok':
+            error = {'FileExistsError': FileExistsError,
+                     'NotADirectoryError': NotADirectoryError}.get(status, OSError)
+            raise error(f'OccMetric save_dir: {value}')
+        if is_main_process():
+            weakref.finalize(self, _report_unpublished, value, self.save_dir)
+            if announce:
+                print_log(f'OccMetric: predictions are staged in {value} and become '
+                          f'{self.save_dir} once the split is predicted', logger='current')
+        return value
 
     def _publish_predictions(self, results: list[dict]) -> None:
-        """Move this run's predictions from :attr:`staging_dir` into ``save_dir``."""
-        for rel in (r['saved'] for r in results):
-            target = osp.join(self.save_dir, rel)
-            os.makedirs(osp.dirname(target), exist_ok=True)
-            os.replace(osp.join(self.staging_dir, rel), target)
-        shutil.rmtree(self.staging_dir, ignore_errors=True)
+        """Make the staging folder ``save_dir`` (see "Saving" in the class docstring)."""
+        staging, save_dir = self._staging, self.save_dir
+        if staging is None or not osp.isdir(staging):
+            raise RuntimeError(f'OccMetric: the staging folder {staging} of {save_dir} is gone; '
+                               'were these predictions published already?')
+        missing = [r['saved'] for r in results
+                   if not osp.isfile(osp.join(staging, r['saved']))]
+        if missing:
+            raise FileNotFoundError(
+                f'OccMetric: {len(missing)} of {len(results)} predictions are not in the '
+                f'staging folder {staging} (e.g. {missing[0]}); do all ranks share its '
+                f'filesystem? {save_dir} is untouched; the staging folder is left')
+        replaced = None
+        if osp.lexists(save_dir):
+            replaced = count_files(save_dir)
+            if replaced and not (self.overwrite or self._owns_save_dir):
+                raise FileExistsError(
+                    f'OccMetric: {save_dir} received {replaced} files during the run; it is '
+                    f'left as it is and the predictions stay in {staging} (pass --overwrite / '
+                    'overwrite=True to replace it)')
+            _swap_in(staging, save_dir)
+        else:
+            os.rename(staging, save_dir)
+        self._staging, self._owns_save_dir = None, True
+        what = '' if replaced is None else (
+            f' (replaced the previous {save_dir}: {replaced} files)' if replaced else
+            f' (replaced the empty folder {save_dir})')
+        print_log(f'OccMetric: {len(results)} predictions written to {save_dir}{what}',
+                  logger='current', level=logging.WARNING if replaced else logging.INFO)
+
+    def evaluate(self, size: int) -> dict:
+        """mmengine's evaluation; then, on every rank, a new staging folder for the next one."""
+        metrics = super().evaluate(size)
+        if self.save_dir is not None:
+            self._staging = self._new_staging_dir(announce=False)
+        return metrics
 
     def compute_metrics(self, results: list[dict]) -> dict[str, float]:
         """Sum the confusion matrices over the split and compute mIoU per threshold."""
@@ -136,3 +226,36 @@ class OccMetric(BaseMetric):
             metrics[threshold_key(tau)] = occ_miou(hist)
         metrics['top_mIoU'] = float(np.nanmax(list(metrics.values())))
         return metrics
+
+
+def _swap_in(staging: str, save_dir: str) -> None:
+    """Rename ``staging`` to ``save_dir``, moving the existing ``save_dir`` aside into a new
+    folder first and deleting that folder afterwards; on a failed rename the old one is put
+    back."""
+    parent, name = osp.split(osp.abspath(save_dir))
+    aside = tempfile.mkdtemp(prefix=f'{name}.replaced-', dir=parent)
+    old = osp.join(aside, name)
+    os.rename(save_dir, old)
+    try:
+        os.rename(staging, save_dir)
+    except BaseException:
+        os.rename(old, save_dir)
+        os.rmdir(aside)
+        raise
+    shutil.rmtree(aside)
+
+
+def _report_unpublished(staging: str, save_dir: str) -> None:
+    """At the end of the metric (or of the process): remove the staging folder if it is empty;
+    else say where the predictions of the unfinished evaluation are."""
+    if not osp.isdir(staging):
+        return
+    try:
+        os.rmdir(staging)  # only succeeds when empty
+        return
+    except OSError:
+        pass
+    sys.stderr.write(
+        f'OccMetric: the evaluation ended before its predictions were published; {save_dir} '
+        f'is untouched and the {count_files(staging)} files predicted so far are left in '
+        f'{staging} (created by this run; delete it when no longer needed)\n')
