@@ -9,14 +9,12 @@ write memory a file chooses): the builders return placeholders that record the a
 and :func:`finish` turns them into arrays, dtypes and scalars after checking every field
 (numeric, bool and fixed-width string dtypes only; the bytes must match the shape exactly).
 
-Two unpicklers share the table:
-
-* :class:`DataUnpickler` (the C unpickler, fast enough for info pkls of hundreds of MB). A
-  BUILD can only reach objects without ``__dict__`` (builtins, which refuse it) or the
-  placeholders and builders here, whose ``__setstate__`` validates or refuses.
-* :class:`CheckedBuildUnpickler` (the pure-Python unpickler, for the small ``data.pkl`` of a
-  checkpoint, where torch objects with their own ``__setstate__`` are on the stack): BUILD is
-  replaced by one that accepts placeholders and the ``_metadata`` of an ``OrderedDict`` only.
+:class:`CheckedBuildUnpickler` is the pure-Python unpickler with this ``find_class`` and a
+BUILD opcode that accepts placeholders and the ``_metadata`` of an ``OrderedDict`` only (torch
+objects on a checkpoint's stack have ``__setstate__`` methods of their own). The C unpickler is
+not used: it allocates the length a BINBYTES/BYTEARRAY opcode declares before reading it, so a
+small file could make it reserve gigabytes; the pure-Python one reads what the file holds
+(twice as slow: 10 s for a 28,000-sample, 71 MB info pkl).
 
 Every allocation is bounded by the file: arrays are built from bytes the file holds, strings
 and numbers are the file's own, and :func:`finish` refuses nesting deeper than
@@ -247,10 +245,6 @@ class RestrictedGlobals:
         raise UnsafePickleError('it holds a persistent reference, which a data file has not')
 
 
-class DataUnpickler(RestrictedGlobals, pickle.Unpickler):
-    """The C unpickler restricted to :data:`PLAIN_DATA_BUILDERS` (info pkls)."""
-
-
 def _checked_build(self: pickle._Unpickler) -> None:
     state = self.stack.pop()
     inst = self.stack[-1]
@@ -264,7 +258,8 @@ def _checked_build(self: pickle._Unpickler) -> None:
 
 
 class CheckedBuildUnpickler(RestrictedGlobals, pickle._Unpickler):
-    """The pure-Python unpickler with :func:`_checked_build` as its BUILD opcode."""
+    """The pure-Python unpickler with :func:`_checked_build` as its BUILD opcode, restricted to
+    :data:`PLAIN_DATA_BUILDERS` (info pkls; subclasses widen :attr:`builders`)."""
     dispatch = dict(pickle._Unpickler.dispatch)
     dispatch[pickle.BUILD[0]] = _checked_build
 

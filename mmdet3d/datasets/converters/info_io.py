@@ -2,7 +2,7 @@
 
 File layout: ``{'infos': [info, ...], 'metadata': {'version': str}}`` written with pickle.
 Info pkls are often downloaded, so they are read as plain data only
-(:class:`mmdet3d.utils.safe_pickle.DataUnpickler`): a pickle that refers to any other global
+(:class:`mmdet3d.utils.safe_pickle.CheckedBuildUnpickler`): a pickle that refers to any other global
 (code, classes) is refused before anything it names is imported or called.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from mmdet3d.utils.file_io import atomic_open
-from mmdet3d.utils.safe_pickle import DataUnpickler, finish
+from mmdet3d.utils.safe_pickle import CheckedBuildUnpickler, finish
 
 
 def atomic_write_bytes(path: str, payload: bytes) -> None:
@@ -50,7 +50,7 @@ def load_infos(path: str, required_keys: Iterable[str] = ()) -> tuple[list[dict]
     try:
         with open(path, 'rb') as f:
             payload = f.read()
-        data = finish(DataUnpickler(io.BytesIO(payload)).load())
+        data = finish(CheckedBuildUnpickler(io.BytesIO(payload)).load())
     except Exception as err:  # unpickling raises many exception types on corrupt input
         raise ValueError(f'cannot read info file {path}: {type(err).__name__}: {err}') from err
     if not isinstance(data, dict) or not isinstance(data.get('infos'), list):

@@ -46,9 +46,6 @@ def _fail(path: str, token: str | None, problem: str) -> OccGTError:
 
 
 DAMAGED_FILE_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
-#: errors of reading a zip that is damaged or uses what ``zipfile`` cannot read (encryption,
-#: an unknown compression method: ``RuntimeError`` / ``NotImplementedError``)
-_ZIP_READ_ERRORS = DAMAGED_FILE_ERRORS + (RuntimeError, )
 
 #: the members of an Occ3D ``labels.npz``: one ``.npy`` per array, nothing else
 OCC_GT_MEMBERS = tuple(f'{key}.npy' for key in OCC_GT_KEYS)
@@ -188,8 +185,10 @@ def _read_occ_npz(path: str, token: str | None, shape: tuple[int, ...] | None,
                 with archive.open(members[name]) as member:
                     arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
             return arrays
-    except _ZIP_READ_ERRORS as error:
-        if isinstance(error, OccGTError):
+    except MemoryError:
+        raise
+    except Exception as error:  # a damaged zip or .npy header raises many types (zipfile,
+        if isinstance(error, OccGTError):  # zlib, numpy's header parser: tokenize, ast, ...)
             raise
         raise _fail(path, token, f'damaged file ({type(error).__name__}: {error})') from error
 
