@@ -979,8 +979,6 @@ def _fake_over_cap(path: str) -> bytearray:
 
 
 def _fake_class_attribute(path: str) -> None:
-    from collections import OrderedDict
-
     from mmengine.logging import HistoryBuffer
     HistoryBuffer.fuzz_attr = 1
 

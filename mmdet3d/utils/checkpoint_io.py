@@ -40,7 +40,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 
 from mmdet3d.utils.file_io import atomic_open
 from mmdet3d.utils.safe_pickle import (MAX_NDIM, PLAIN_DATA_BUILDERS, CheckedBuildUnpickler,
-                                       Placeholder, UnsafePickleError, finish)
+                                       Placeholder, UnsafePickleError, brief, finish)
 
 HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
 #: longest history a ``HistoryBuffer`` in a checkpoint may hold (mmengine's default maximum)
@@ -102,14 +102,15 @@ def history_buffer_statistic(owner: Any, name: str) -> str:
     if owner is HistoryBufferState and name in HISTORY_BUFFER_STATISTICS:
         return f'HistoryBuffer.{name}'
     raise UnsafePickleError(
-        f'the file asks for attribute {name!r} of a {type(owner).__name__}; a checkpoint may '
+        f'the file asks for attribute {brief(name)} of a {type(owner).__name__}; a checkpoint may '
         f'only refer to HistoryBuffer.{{{", ".join(HISTORY_BUFFER_STATISTICS)}}}')
 
 
 def _ints(values: Any, what: str) -> tuple[int, ...]:
     if type(values) not in (tuple, torch.Size) or len(values) > MAX_NDIM or not all(
             type(v) is int and v >= 0 for v in values):
-        raise UnsafePickleError(f'tensor {what} {values!r} is not a tuple of non-negative ints')
+        raise UnsafePickleError(f'tensor {what} {brief(values)} is not a tuple of non-negative '
+                                f'ints')
     return tuple(values)
 
 
@@ -234,12 +235,13 @@ def _checkpoint_pickle_module(record_sizes: Mapping[str, int]) -> types.ModuleTy
                      and type(pid[2]) is str and type(pid[3]) is str
                      and type(pid[4]) is int and pid[4] >= 0)
             if not valid:
-                raise UnsafePickleError(f'an invalid storage reference {pid!r:.200}')
+                raise UnsafePickleError(f'an invalid storage reference {brief(pid)}')
             _, storage_type, key, _, numel = pid
             nbytes = numel * torch._utils._element_size(storage_type.dtype)
             if nbytes > record_sizes.get(key, -1):
                 raise UnsafePickleError(
-                    f'storage {key!r} of {nbytes} bytes has no record of that size in the file')
+                    f'storage {brief(key)} of {nbytes} bytes has no record of that size in the '
+                    f'file')
             return self._torch_persistent_load(pid)
 
     module = types.ModuleType('mmdet3d_checkpoint_pickle')

@@ -11,10 +11,11 @@ and :func:`finish` turns them into arrays, dtypes and scalars after checking eve
 
 :class:`CheckedBuildUnpickler` is the pure-Python unpickler with this ``find_class`` and a
 BUILD opcode that accepts placeholders and the ``_metadata`` of an ``OrderedDict`` only (torch
-objects on a checkpoint's stack have ``__setstate__`` methods of their own). The C unpickler is
-not used: it allocates the length a BINBYTES/BYTEARRAY opcode declares before reading it, so a
-small file could make it reserve gigabytes; the pure-Python one reads what the file holds
-(twice as slow: 10 s for a 28,000-sample, 71 MB info pkl).
+objects on a checkpoint's stack have ``__setstate__`` methods of their own), and a BYTEARRAY8
+opcode that reads before it allocates. The C unpickler is not used: it allocates the length a
+BINBYTES/BYTEARRAY opcode declares before reading it, so a small file could make it reserve
+gigabytes; the pure-Python one reads what the file holds (twice as slow: 10 s for a
+28,000-sample, 71 MB info pkl).
 
 Every allocation is bounded by the file: arrays are built from bytes the file holds, strings
 and numbers are the file's own, and :func:`finish` refuses nesting deeper than
@@ -22,9 +23,14 @@ and numbers are the file's own, and :func:`finish` refuses nesting deeper than
 """
 from __future__ import annotations
 
+import encodings.ascii  # noqa: F401  the codecs unpickling may use, imported here so that
+import encodings.latin_1  # noqa: F401  loading a file never imports a module
+import encodings.raw_unicode_escape  # noqa: F401
+import encodings.utf_8  # noqa: F401
 import math
 import pickle
 import re
+import struct
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -84,6 +90,18 @@ class Builder:
         raise UnsafePickleError(f'the file sets state on the global {self.name}')
 
 
+def brief(value: Any) -> str:
+    """A short description of a value from a file for messages: the repr of a small number or
+    string, else the type (the repr of other objects can be huge, slow or import modules)."""
+    if isinstance(value, (int, float, bool, type(None))) or (
+            isinstance(value, (str, bytes)) and len(value) <= 40):
+        return repr(value)[:60]
+    if type(value) is tuple and len(value) <= 8:
+        return '(' + ', '.join(brief(v) for v in value) + (',)' if len(value) == 1 else ')')
+    return f'a {type(value).__name__}' + (f' of length {len(value)}' if isinstance(
+        value, (str, bytes, tuple, list, dict)) else '')
+
+
 def _require(condition: bool, problem: str) -> None:
     if not condition:
         raise UnsafePickleError(problem)
@@ -99,7 +117,7 @@ class DtypeState(Placeholder):
 
     def __init__(self, spec: Any, align: Any = False, copy: Any = True) -> None:
         _require(isinstance(spec, str) and _PLAIN_DTYPE.fullmatch(spec) is not None,
-                 f'numpy dtype {spec!r} is not a numeric, bool or fixed-width string dtype')
+                 f'numpy dtype {brief(spec)} is not a numeric, bool or fixed-width string dtype')
         _require(type(align) is bool and type(copy) is bool, 'numpy dtype flags must be bools')
         self.spec, self.state = spec, None
 
@@ -146,7 +164,8 @@ class NdarrayState(Placeholder):
         _require(self.state is not None, 'numpy array without state')
         _, shape, dtype, is_fortran, data = self.state
         _require(type(shape) is tuple and len(shape) <= MAX_NDIM
-                 and all(_is_int(n) and n >= 0 for n in shape), f'numpy array: bad shape {shape!r}')
+                 and all(_is_int(n) and n >= 0 for n in shape),
+                 f'numpy array: bad shape {brief(shape)}')
         _require(type(is_fortran) is bool, 'numpy array: bad order flag')
         _require(isinstance(data, (bytes, bytearray)),
                  'numpy array: the data must be bytes (object arrays are not allowed)')
@@ -245,6 +264,15 @@ class RestrictedGlobals:
         raise UnsafePickleError('it holds a persistent reference, which a data file has not')
 
 
+def _bounded_bytearray8(self: pickle._Unpickler) -> None:
+    """BYTEARRAY8 reading what the file holds (the stock opcode allocates the declared length
+    first)."""
+    size, = struct.unpack('<Q', self.read(8))
+    data = self.read(size)
+    _require(len(data) == size, f'a bytearray of {size} bytes, the file holds {len(data)}')
+    self.append(bytearray(data))
+
+
 def _checked_build(self: pickle._Unpickler) -> None:
     state = self.stack.pop()
     inst = self.stack[-1]
@@ -262,6 +290,7 @@ class CheckedBuildUnpickler(RestrictedGlobals, pickle._Unpickler):
     :data:`PLAIN_DATA_BUILDERS` (info pkls; subclasses widen :attr:`builders`)."""
     dispatch = dict(pickle._Unpickler.dispatch)
     dispatch[pickle.BUILD[0]] = _checked_build
+    dispatch[pickle.BYTEARRAY8[0]] = _bounded_bytearray8
 
 
 def _is_plain_key(key: Any) -> bool:

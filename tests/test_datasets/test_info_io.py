@@ -119,3 +119,12 @@ def test_deep_nesting_truncation_and_directories_are_named(tmp_path):
         load_infos(str(path))
     with pytest.raises(IsADirectoryError, match=f'info file {tmp_path} is a directory'):
         load_infos(str(tmp_path))
+
+
+def test_a_declared_length_is_not_allocated_before_it_is_read(tmp_path):
+    """BYTEARRAY8 claiming 1 TB in a 20-byte file: refused from what the file holds (the stock
+    unpicklers allocate the declared length first)."""
+    path = tmp_path / 'claim.pkl'
+    path.write_bytes(b'\x80\x05\x96' + (10**12).to_bytes(8, 'little') + b'abc.')
+    with pytest.raises(ValueError, match='a bytearray of 1000000000000 bytes, the file holds 4'):
+        load_infos(str(path))
