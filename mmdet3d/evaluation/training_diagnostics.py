@@ -12,6 +12,8 @@
   (semantics alone);
 - the mIoU for each free-space threshold tau (a sweep) and the model grid's ceiling (the GT
   pooled to the model grid by majority and upsampled back);
+- per class: IoU and the grid's ceiling IoU, the missed rate of its GT voxels (predicted free)
+  and the false-occupied rate of the voxels predicted as it (GT free), overall and by z layer;
 - render losses and depth errors by LiDAR depth of the model's fields and of the GT volume
   rendered as a field, on the same rays.
 
@@ -73,6 +75,28 @@ class TrainingDiagnostics:
                        passes=np.zeros((len(PASS_EDGES) - 1, 2), np.int64))
             for kind in ERROR_KINDS}
         self.render: dict[str, dict] = {}
+        # per class and z layer: [GT voxels, of them predicted free, predicted voxels, of
+        # them GT free]; allocated at the first sample (the GT's height)
+        self.per_class_height: np.ndarray | None = None
+
+    def _add_per_class(self, gt: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> None:
+        """Accumulate :attr:`per_class_height` from one sample's (X, Y, Z) labels."""
+        depth = gt.shape[2]
+        if self.per_class_height is None:
+            self.per_class_height = np.zeros((4, FREE_LABEL, depth), np.int64)
+        layer = np.broadcast_to(np.arange(depth), gt.shape)[mask]
+        gt_m, pred_m = gt[mask].astype(np.int64), pred[mask].astype(np.int64)
+        size = FREE_LABEL * depth
+
+        def count(labels: np.ndarray, where: np.ndarray) -> np.ndarray:
+            keep = where & (labels < FREE_LABEL)
+            return np.bincount(labels[keep] * depth + layer[keep],
+                               minlength=size).reshape(FREE_LABEL, depth)
+
+        everywhere = np.ones(gt_m.shape, bool)
+        self.per_class_height += np.stack([
+            count(gt_m, everywhere), count(gt_m, pred_m == FREE_LABEL),
+            count(pred_m, everywhere), count(pred_m, gt_m == FREE_LABEL)])
 
     def add_sample(self, gt: np.ndarray, mask: np.ndarray, sigma: np.ndarray,
                    classes: np.ndarray, passes: np.ndarray) -> None:
@@ -98,6 +122,7 @@ class TrainingDiagnostics:
             self.hist[tau] += occ_confusion_matrix(gt, pred, mask)
             if tau == self.tau:
                 pred_tau = pred
+        self._add_per_class(gt, pred_tau, mask)
         self.hist_semantics_only += occ_confusion_matrix(
             gt, free_where_gt_free(gt, classes_fine), mask)
         self.hist_ceiling += occ_confusion_matrix(
@@ -168,6 +193,7 @@ class TrainingDiagnostics:
                                   round(100.0 * self.scored_uncovered / self.scored_total, 2)),
             miou_covered=miou(self.hist_covered),
             miou_uncovered=miou(self.hist_uncovered),
+            per_class=self._per_class_summary(),
             render={})
         for kind, bins in self.binned.items():
             out[f'{kind}_by_range'] = dict(zip(bin_labels(RANGE_EDGES), _rate(bins['range'])))
@@ -186,6 +212,50 @@ class TrainingDiagnostics:
                             if np.any(inside & (bins == i)) else None)
                     for i, label in enumerate(bin_labels(DEPTH_EDGES))})
         return out
+
+
+    def _per_class_summary(self) -> dict:
+        """{class: IoU, ceiling IoU, GT voxels, missed % / false-occupied % overall and by z
+        layer} for the classes present in the GT or the predictions."""
+        if self.per_class_height is None:
+            return {}
+        ious = per_class_iou(self.hist[self.tau])
+        ceilings = per_class_iou(self.hist_ceiling)
+        gt_count, missed, pred_count, false = self.per_class_height
+        out = {}
+        for c, name in enumerate(CLASS_NAMES[:FREE_LABEL]):
+            if gt_count[c].sum() == 0 and pred_count[c].sum() == 0:
+                continue
+            out[name] = dict(
+                iou=None if np.isnan(ious[c]) else round(100 * float(ious[c]), 2),
+                ceiling=None if np.isnan(ceilings[c]) else round(100 * float(ceilings[c]), 2),
+                gt_voxels=int(gt_count[c].sum()),
+                missed_occupied=_rate(np.array([[gt_count[c].sum(), missed[c].sum()]]))[0],
+                false_occupied=_rate(np.array([[pred_count[c].sum(), false[c].sum()]]))[0],
+                missed_occupied_by_height=dict(enumerate(
+                    _rate(np.stack([gt_count[c], missed[c]], axis=1)))),
+                false_occupied_by_height=dict(enumerate(
+                    _rate(np.stack([pred_count[c], false[c]], axis=1)))))
+        return out
+
+
+def _format_per_class(per_class: dict) -> list[str]:
+    """The per-class table: IoU, ceiling, missed and false-occupied rates (z layers 0-7)."""
+    def num(v: float | None) -> str:
+        return '  n/a' if v is None else f'{v:5.1f}'
+
+    lines = ['  per class (%): IoU, grid ceiling, GT voxels, missed (GT voxels predicted free),',
+             '  false (predicted voxels GT-free), then missed/false by z layer 0-7',
+             f'    {"class":<21}{"IoU":>6}{"ceil":>6}{"GT vox":>9}{"missed":>7}{"false":>7}'
+             '   by z layer (missed/false)']
+    for name, row in per_class.items():
+        layers = ' '.join(
+            f'{num(row["missed_occupied_by_height"].get(z)).strip()}/'
+            f'{num(row["false_occupied_by_height"].get(z)).strip()}' for z in range(8))
+        lines.append(f'    {name:<21}{num(row["iou"]):>6}{num(row["ceiling"]):>6}'
+                     f'{row["gt_voxels"]:>9}{num(row["missed_occupied"]):>7}'
+                     f'{num(row["false_occupied"]):>7}   {layers}')
+    return lines
 
 
 def format_summary(summary: dict) -> str:
@@ -209,6 +279,7 @@ def format_summary(summary: dict) -> str:
             lines.append(f'  {what} (%) by {title}:')
             lines.append('    ' + '  '.join(f'{k}: {pct(v).strip()}'
                                              for k, v in summary[f'{kind}_by_{key}'].items()))
+    lines.extend(_format_per_class(summary.get('per_class', {})))
     lines.append('  tau sweep (mIoU): ' + '  '.join(
         f'{k}: {pct(v).strip()}' for k, v in summary['tau_sweep'].items()))
     for name, entry in summary['render'].items():

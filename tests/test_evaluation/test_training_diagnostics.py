@@ -166,6 +166,16 @@ def test_accumulator_figures_on_a_hand_built_sample():
     assert s['false_occupied_by_passes'] == {'0-1': 100.0, '1-10': 0.0, '10-100': None,
                                              '>=100': None}
     assert s['missed_occupied_by_height'] == {'0': 0.0, '1': 0.0}  # nothing missed at 0.2
+    # per class: ROAD 8 GT voxels, 10 predicted (2 haze voxels GT-free); CAR 1 GT voxel, 2
+    # predicted (1 GT-free); the ceiling's CAR block covers the free voxel beside the car
+    road, car = s['per_class']['driveable_surface'], s['per_class']['car']
+    assert set(s['per_class']) == {'driveable_surface', 'car'}
+    assert (road['iou'], road['ceiling'], road['gt_voxels']) == (80.0, 100.0, 8)
+    assert (road['missed_occupied'], road['false_occupied']) == (0.0, 20.0)
+    assert road['false_occupied_by_height'] == {0: 0.0, 1: 100.0}
+    assert (car['iou'], car['ceiling'], car['missed_occupied'], car['false_occupied']) == (
+        50.0, 50.0, 0.0, 50.0)
+    assert car['missed_occupied_by_height'] == {0: None, 1: 0.0}
     assert s['miou_covered'] == 100.0
     assert s['miou_uncovered'] == occ_miou(occ_confusion_matrix(gt[2:], pred[2:]))
     # at 0.35 the haze is free: the car voxel (z 1, uncrossed, range ~3.8 m) is missed
@@ -177,8 +187,11 @@ def test_accumulator_figures_on_a_hand_built_sample():
                                               '>=100': None}
     assert t['missed_occupied_by_range']['0-10'] == pytest.approx(100 / 9, abs=0.01)
     assert t['false_occupied_by_passes']['0-1'] == 0.0
+    assert t['per_class']['car']['missed_occupied_by_height'] == {0: None, 1: 100.0}
+    assert t['per_class']['car']['false_occupied'] is None  # nothing predicted as car
     text = format_summary(s)
     assert 'tau sweep' in text and 'GT-occupied voxels predicted free (%) by ray passes' in text
+    assert 'driveable_surface      80.0 100.0        8    0.0   20.0   0.0/0.0 n/a/100.0' in text
 
 
 def test_render_entries_report_losses_and_binned_depth_errors():
