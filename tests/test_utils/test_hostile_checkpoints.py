@@ -9,6 +9,7 @@ the old loader passed on to numpy/torch unchecked.
 from __future__ import annotations
 
 import codecs
+from contextlib import nullcontext
 import os
 import pickle
 import struct
@@ -173,18 +174,9 @@ def test_zip_layout_is_checked_before_any_record_is_read(tmp_path, case):
         extra = {'duplicate': {'archive/data.pkl': data_pkl}, 'dotdot': {'archive/../x': b''},
                  'two_folders': {'other/x': b''},
                  'torchscript': {'archive/constants.pkl': pickle.dumps(())}}[case]
-        with pytest.warns(UserWarning) if case == 'duplicate' else _nothing():
+        with pytest.warns(UserWarning) if case == 'duplicate' else nullcontext():
             write_torch_zip(str(path), data_pkl, extra=extra)
     refused(path, expected)
-
-
-class _nothing:
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 # ---- row 8: NaN/inf weights -------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import os.path as osp
 import zipfile
-import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -44,8 +43,6 @@ def _fail(path: str, token: str | None, problem: str) -> OccGTError:
     where = path if token is None else f'{path} (sample {token})'
     return OccGTError(f'{where}: {problem}; expected {EXPECTED}')
 
-
-DAMAGED_FILE_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 
 #: the members of an Occ3D ``labels.npz``: one ``.npy`` per array, nothing else
 OCC_GT_MEMBERS = tuple(f'{key}.npy' for key in OCC_GT_KEYS)
