@@ -26,11 +26,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from mmdet3d.structures.occ3d import CLASS_NAMES, FREE_LABEL, NUM_CLASSES, POINT_CLOUD_RANGE
-from mmdet3d.structures.voxel_grids import grid_factors, upsample_nearest
+from mmdet3d.structures.voxel_grids import grid_factors, pool_majority, upsample_nearest
 
 from .functional.free_space import (DEPTH_EDGES, PASS_EDGES, RANGE_EDGES, bin_labels,
-                                    binned_counts, free_where_gt_free, pool_majority,
-                                    voxel_ranges)
+                                    binned_counts, free_where_gt_free, voxel_ranges)
 from .functional.occ_miou import occ_confusion_matrix, occ_miou, per_class_iou
 
 ERROR_KINDS = {'false_occupied': 'GT-free voxels predicted occupied',

@@ -15,6 +15,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from mmdet3d.structures.occ3d import NUM_CLASSES
+
 Volume = TypeVar('Volume', np.ndarray, torch.Tensor)
 
 
@@ -49,6 +51,39 @@ def upsample_nearest(volume: Volume, factors: Sequence[int]) -> Volume:
         else:
             volume = np.repeat(volume, int(factor), axis=first + offset)
     return volume
+
+
+def pool_majority(labels: Volume, factors: Sequence[int],
+                  num_classes: int = NUM_CLASSES) -> Volume:
+    """Most frequent label of each (fx, fy, fz) block of (..., X, Y, Z) labels.
+
+    Ties go to the smallest label, so the free label (the largest) wins a block only outright.
+    The inverse direction of :func:`upsample_nearest`; an array gives an array, a tensor a
+    tensor of the input's dtype.
+
+    Returns:
+        (..., X / fx, Y / fy, Z / fz) labels.
+
+    Raises:
+        ValueError: if the grid is not a multiple of ``factors`` or a label is outside
+            [0, num_classes).
+    """
+    is_array = isinstance(labels, np.ndarray)
+    tensor = torch.from_numpy(np.ascontiguousarray(labels)) if is_array else labels
+    fx, fy, fz = (int(v) for v in factors)
+    *lead, sx, sy, sz = tensor.shape
+    x, y, z = sx // fx, sy // fy, sz // fz
+    if grid_factors((sx, sy, sz), (x, y, z)) != (fx, fy, fz):
+        raise ValueError(f'grid {[sx, sy, sz]} is not a multiple of {[fx, fy, fz]}')
+    if tensor.numel() and (int(tensor.min()) < 0 or int(tensor.max()) >= num_classes):
+        raise ValueError(f'labels must lie in [0, {num_classes})')
+    n = len(lead)
+    blocks = tensor.long().reshape(*lead, x, fx, y, fy, z, fz).permute(
+        *range(n), n, n + 2, n + 4, n + 1, n + 3, n + 5).reshape(*lead, x, y, z, fx * fy * fz)
+    counts = torch.zeros(*lead, x, y, z, num_classes, dtype=torch.int32, device=tensor.device)
+    counts.scatter_add_(-1, blocks, torch.ones_like(blocks, dtype=torch.int32))
+    pooled = counts.argmax(-1).to(tensor.dtype)  # the first maximum: the smallest label
+    return pooled.numpy() if is_array else pooled
 
 
 def ray_segment_cells(origins: torch.Tensor,

@@ -82,8 +82,28 @@ def test_paper_model_builds_with_paper_sizes():
     assert isinstance(model.final_conv.activate, torch.nn.ReLU)
 
 
-def test_coarse_model_grid_with_3d_losses_is_rejected():
-    cfg = load('occflownet_stbase_2d_flow_3d')
-    cfg.model.gt_occ_size = [200, 200, 16]
-    with pytest.raises(ValueError, match='gt_occ_size'):
-        MODELS.build(cfg.model)
+def test_tiny_members_differ_from_the_tiny_flow_config_as_the_paper_configs_do():
+    tiny_2d, tiny_flow, tiny_3d = (load(f'occflownet_tiny_{v}_cpu')
+                                   for v in ('2d', '2d_flow', '2d_flow_3d'))
+    assert tiny_2d.model.renderer.temporal_filter and not tiny_2d.model.renderer.use_flow
+    assert tiny_2d.model.renderer.ignore_classes == [0, 1, 3, 4, 5, 7, 9, 10]
+    assert tiny_3d.model.renderer == tiny_flow.model.renderer
+    assert tiny_3d.model.eval_threshold_range == [0.3 * tiny_flow.model.renderer.density_scale]
+    assert 'loss_occ_density' not in tiny_flow.model and 'loss_occ_density' in tiny_3d.model
+    assert tiny_3d.model.gt_occ_size == [200, 200, 16]  # the 3-D losses pool the labels
+
+    def steps(cfg):
+        return [step['type'] for step in cfg.train_dataloader.dataset.pipeline]
+
+    assert steps(tiny_2d) == steps(load('occflownet_stbase_2d'))
+    assert steps(tiny_3d) == steps(load('occflownet_stbase_2d_flow_3d'))
+    rays = {name: [s for s in cfg.train_dataloader.dataset.pipeline if s.type == 'GenerateRays'][0]
+            for name, cfg in (('2d', tiny_2d), ('flow', tiny_flow))}
+    assert rays['2d'].ignore_classes == [0, 1, 3, 4, 5, 7, 9, 10]
+    assert {k: v for k, v in rays['2d'].items() if k != 'ignore_classes'} == {
+        k: v for k, v in rays['flow'].items() if k != 'ignore_classes'}
+    assert tiny_2d.train_dataloader.dataset.pipeline[-1]['keys'] == ['img_inputs', 'gt_depth',
+                                                                     'rays']
+    for cfg in (tiny_2d, tiny_3d):  # the tiny recipe, inherited unchanged
+        assert cfg.train_cfg == tiny_flow.train_cfg and cfg.optim_wrapper == tiny_flow.optim_wrapper
+        assert cfg.test_dataloader == tiny_flow.test_dataloader

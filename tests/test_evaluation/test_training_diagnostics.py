@@ -7,11 +7,11 @@ import torch
 
 from mmdet3d.evaluation.functional.free_space import (PASS_EDGES, bin_labels, binned_counts,
                                                       free_where_gt_free, occupancy_fields,
-                                                      pool_majority, ray_cell_passes,
+                                                      ray_cell_passes,
                                                       voxel_ranges)
 from mmdet3d.evaluation.functional.occ_miou import occ_confusion_matrix, occ_miou
 from mmdet3d.evaluation.training_diagnostics import TrainingDiagnostics, format_summary
-from mmdet3d.structures.voxel_grids import upsample_nearest
+from mmdet3d.structures.voxel_grids import pool_majority, upsample_nearest
 
 CAR, ROAD, FREE = 4, 11, 17
 # a 4 x 4 x 2 grid of 1 m cells over [0, 4) x [0, 4) x [0, 2)

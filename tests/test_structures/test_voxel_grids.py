@@ -1,12 +1,13 @@
-"""Grids shared by the detector and the evaluation: factors, nearest upsampling, ray segments."""
+"""Grids shared by the detector and the evaluation: factors, nearest upsampling, majority
+pooling, ray segments."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from mmdet3d.structures.voxel_grids import (grid_factors, ray_segment_cells, swap_x_z,
-                                            upsample_nearest)
+from mmdet3d.structures.voxel_grids import (grid_factors, pool_majority, ray_segment_cells,
+                                            swap_x_z, upsample_nearest)
 
 
 def test_grid_factors_and_their_error():
@@ -24,6 +25,25 @@ def test_upsample_nearest_repeats_the_last_three_axes_for_arrays_and_tensors():
         assert fine[b, x, y, z] == coarse[b, x // 2, y, z // 3]
     np.testing.assert_array_equal(upsample_nearest(torch.from_numpy(coarse), (2, 1, 3)).numpy(),
                                   fine)
+
+
+def test_pool_majority_counts_each_block_by_hand_with_batch_axes():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, size=(2, 4, 6, 2)).astype(np.uint8)  # (B, X, Y, Z), 5 classes
+    pooled = pool_majority(labels, (2, 3, 1), num_classes=5)
+    assert pooled.shape == (2, 2, 2, 2) and pooled.dtype == np.uint8
+    for b, x, y, z in np.ndindex(pooled.shape):
+        block = labels[b, 2 * x:2 * x + 2, 3 * y:3 * y + 3, z]
+        counts = np.bincount(block.ravel(), minlength=5)
+        assert pooled[b, x, y, z] == np.flatnonzero(counts == counts.max())[0]  # ties: smallest
+    as_tensor = pool_majority(torch.from_numpy(labels).long(), (2, 3, 1), num_classes=5)
+    assert as_tensor.dtype == torch.long
+    np.testing.assert_array_equal(as_tensor.numpy(), pooled)
+    # pooling undoes nearest upsampling
+    np.testing.assert_array_equal(pool_majority(upsample_nearest(pooled, (2, 3, 1)), (2, 3, 1),
+                                                num_classes=5), pooled)
+    with pytest.raises(ValueError, match=r'labels must lie in \[0, 5\)'):
+        pool_majority(labels + 1, (2, 3, 1), num_classes=5)
 
 
 def test_swap_x_z_converts_the_model_layout_to_occ3d_and_back():

@@ -9,10 +9,10 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmdet3d.evaluation.functional.free_space import occupancy_fields, pool_majority
+from mmdet3d.evaluation.functional.free_space import occupancy_fields
 from mmdet3d.evaluation.training_diagnostics import TrainingDiagnostics
 from mmdet3d.registry import DATASETS
-from mmdet3d.structures.voxel_grids import grid_factors
+from mmdet3d.structures.voxel_grids import grid_factors, pool_majority
 from mmdet3d.utils import register_all_modules
 
 from tools.analysis_tools import diagnose_training

@@ -32,12 +32,12 @@ from tqdm import tqdm  # noqa: E402
 
 from mmdet3d.engine.runner_setup import load_config  # noqa: E402
 from mmdet3d.evaluation.functional.free_space import (  # noqa: E402
-    occupancy_fields, pool_majority, ray_cell_passes)
+    occupancy_fields, ray_cell_passes)
 from mmdet3d.evaluation.training_diagnostics import (  # noqa: E402
     TrainingDiagnostics, format_summary)
 from mmdet3d.models.rendering.ray_batching import flatten_rays  # noqa: E402
 from mmdet3d.registry import DATASETS  # noqa: E402
-from mmdet3d.structures.voxel_grids import grid_factors, swap_x_z  # noqa: E402
+from mmdet3d.structures.voxel_grids import grid_factors, pool_majority, swap_x_z  # noqa: E402
 from mmdet3d.utils import register_all_modules  # noqa: E402
 from mmdet3d.utils.file_io import atomic_open  # noqa: E402
 from mmdet3d.visualization.render_inspection import (  # noqa: E402

@@ -53,24 +53,33 @@ ANN="$WORLD/overfit_scene_infos.pkl"
 "$PY" tools/misc/subset_infos.py "$WORLD/bevdetv2-nuscenes-mini_infos_train.pkl" "$ANN" \
     --first-scene --max-samples 4
 EPOCHS=$(( ITERS / 4 ))
+# The config without augmentation: every training step that has ``is_train`` gets False (by
+# type, not by pipeline position, so that configs with other steps work too).
+mkdir -p "$WORK"
+RUN_CONFIG="$WORK/overfit_config.py"
+cat > "$RUN_CONFIG.tmp" <<PYEOF
+_base_ = ['$(realpath "$CONFIG")']
+train_dataloader = dict(dataset=dict(pipeline=[
+    dict(step, is_train=False) if 'is_train' in step else step
+    for step in _base_.train_dataloader.dataset.pipeline]))
+PYEOF
+mv "$RUN_CONFIG.tmp" "$RUN_CONFIG"
 OPTIONS=(
     "train_dataloader.dataset.ann_file=$ANN" "val_dataloader.dataset.ann_file=$ANN"
     "test_dataloader.dataset.ann_file=$ANN" "train_dataloader.dataset.flow_root=$WORLD/flow"
     "val_dataloader.dataset.flow_root=$WORLD/flow" "test_dataloader.dataset.flow_root=$WORLD/flow"
     "${SIZES[@]}"
-    "train_dataloader.dataset.pipeline.0.is_train=False"
-    "train_dataloader.dataset.pipeline.1.is_train=False"
     "train_dataloader.batch_size=1" "train_dataloader.num_workers=0"
     "val_dataloader.num_workers=0" "test_dataloader.num_workers=0"
     "train_cfg.max_epochs=$EPOCHS" "train_cfg.val_interval=$EPOCHS"
     "param_scheduler.1.T_max=$EPOCHS" "param_scheduler.1.end=$EPOCHS"
     "param_scheduler.1.eta_min=2e-3" "default_hooks.checkpoint.interval=$EPOCHS"
 )
-"$PY" tools/train.py "$CONFIG" --work-dir "$WORK" --seed 0 --deterministic \
+"$PY" tools/train.py "$RUN_CONFIG" --work-dir "$WORK" --seed 0 --deterministic \
     --cfg-options "${OPTIONS[@]}" "${EXTRA[@]}"
-"$PY" tools/test.py "$CONFIG" "$WORK/epoch_${EPOCHS}_ema.pth" --eval mIoU --work-dir "$WORK" \
+"$PY" tools/test.py "$RUN_CONFIG" "$WORK/epoch_${EPOCHS}_ema.pth" --eval mIoU --work-dir "$WORK" \
     --cfg-options "${OPTIONS[@]}" "${EXTRA[@]}" | grep -E '===>|top_mIoU'
 "$PY" tools/eval_prior.py --train-ann "$ANN" --val-ann "$ANN" | tail -1
-"$PY" tools/analysis_tools/diagnose_training.py "$CONFIG" "$WORK/epoch_${EPOCHS}_ema.pth" \
+"$PY" tools/analysis_tools/diagnose_training.py "$RUN_CONFIG" "$WORK/epoch_${EPOCHS}_ema.pth" \
     --split val --json "$WORK/diagnostics.json" --no-progress \
     --cfg-options "${OPTIONS[@]}" "${EXTRA[@]}"

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mmdet3d.structures.occ3d import FREE_LABEL, NUM_CLASSES
-from mmdet3d.structures.voxel_grids import grid_factors, ray_segment_cells, swap_x_z
+from mmdet3d.structures.occ3d import FREE_LABEL
+from mmdet3d.structures.voxel_grids import ray_segment_cells, swap_x_z
 
 # Bin edges of the reports: horizontal distance of a voxel centre from the ego origin (m),
 # LiDAR depth of a ray (m) and ray passes through a voxel's model cell.
@@ -69,28 +69,6 @@ def ray_cell_passes(origins: Tensor,
         pairs = torch.unique(ray_ids * num_cells + flat)  # one per (ray, cell)
         counts += torch.bincount(pairs % num_cells, minlength=num_cells)
     return counts.view(*size)
-
-
-def pool_majority(labels: np.ndarray, factors: Sequence[int],
-                  num_classes: int = NUM_CLASSES) -> np.ndarray:
-    """Most frequent label of each (fx, fy, fz) block of an (X, Y, Z) label volume.
-
-    Ties go to the smallest label, so 'free' (17) wins a block only outright.
-
-    Returns:
-        (X / fx, Y / fy, Z / fz) uint8 labels.
-    """
-    fx, fy, fz = (int(v) for v in factors)
-    x, y, z = (int(s) // f for s, f in zip(labels.shape, (fx, fy, fz)))
-    if grid_factors(labels.shape, (x, y, z)) != (fx, fy, fz):
-        raise ValueError(f'grid {list(labels.shape)} is not a multiple of {[fx, fy, fz]}')
-    blocks = labels.reshape(x, fx, y, fy, z, fz).transpose(0, 2, 4, 1, 3, 5).reshape(
-        x * y * z, fx * fy * fz).astype(np.int64)
-    if blocks.size and (blocks.min() < 0 or blocks.max() >= num_classes):
-        raise ValueError(f'labels must lie in [0, {num_classes})')
-    cells = np.arange(x * y * z)[:, None]
-    counts = np.bincount((cells * num_classes + blocks).ravel(), minlength=x * y * z * num_classes)
-    return counts.reshape(-1, num_classes).argmax(axis=1).astype(np.uint8).reshape(x, y, z)
 
 
 def voxel_ranges(shape: Sequence[int], pc_range: Sequence[float]) -> np.ndarray:

@@ -17,7 +17,8 @@ from mmdet3d.registry import MODELS
 from mmdet3d.structures import OccDataSample
 from mmdet3d.structures.lidar_rays import LidarRays
 from mmdet3d.structures.occ3d import FREE_LABEL
-from mmdet3d.structures.voxel_grids import grid_factors, swap_x_z, upsample_nearest
+from mmdet3d.structures.voxel_grids import (grid_factors, pool_majority, swap_x_z,
+                                            upsample_nearest)
 
 from .bevstereo4d import BEVStereo4D
 
@@ -42,7 +43,8 @@ class OccFlowNet(BEVStereo4D):
         gt_occ_size: (X, Y, Z) of the Occ3D ground-truth grid when the model grid is coarser by
             integer factors per axis (e.g. a 100x100x8 model for the 200x200x16 Occ3D grid):
             predicted labels are nearest-upsampled to it and the voxel indices of the flow rows
-            (given in the Occ3D grid) are divided down to the model grid. None: the model grid is
+            (given in the Occ3D grid) are divided down to the model grid; the 3-D losses learn
+            each block's majority label (ties to the smaller label). None: the model grid is
             the Occ3D grid (the paper configs). Defaults to None.
         loss_density_prior: config of a prior on the whole density field (e.g.
             ``DensitySparsityLoss``), for the space no ray constrains; ``loss_density_prior``
@@ -86,9 +88,6 @@ class OccFlowNet(BEVStereo4D):
         if gt_occ_size is not None and (len(gt_occ_size) != 3
                                         or any(int(v) <= 0 for v in gt_occ_size)):
             raise ValueError(f'gt_occ_size must be 3 positive sizes, got {gt_occ_size}')
-        if gt_occ_size is not None and loss_occ_density is not None:
-            raise ValueError('gt_occ_size (a model grid coarser than Occ3D) cannot be combined '
-                             'with the 3-D losses, which need the Occ3D grid')
         self.gt_occ_size = None if gt_occ_size is None else tuple(int(v) for v in gt_occ_size)
         self.loss_density_prior = (
             MODELS.build(loss_density_prior) if loss_density_prior is not None else None)
@@ -183,9 +182,12 @@ class OccFlowNet(BEVStereo4D):
         losses = self.img_view_transformer.get_depth_loss(inputs['gt_depth'], depth)
         density, semantics = self.decode_fields(voxel_feats)
         if self.loss_occ_density is not None:
-            labels = swap_x_z(inputs['voxel_semantics'])  # (B, X, Y, Z) -> (B, Z, Y, X)
+            labels = inputs['voxel_semantics']  # (B, *gt grid) in (X, Y, Z)
             if int(labels.min()) < 0 or int(labels.max()) > FREE_LABEL:
                 raise ValueError(f'voxel_semantics must lie in [0, {FREE_LABEL}]')
+            # a coarser model grid learns each block's majority label (the grid's ceiling)
+            model_grid = swap_x_z(density[..., 0]).shape[-3:]
+            labels = swap_x_z(pool_majority(labels, self.grid_factors(model_grid)))
             losses['loss_density'] = self.loss_occ_density(density, labels)
             losses['loss_semantic'] = self.loss_occ_semantics(semantics, labels)
         if self.loss_density_prior is not None:

@@ -1,7 +1,7 @@
 """OccFlowNet ``gt_occ_size``: a coarse model grid predicted and supervised on the Occ3D grid.
 
 Predictions are nearest-upsampled to ``gt_occ_size``; flow rows given in ``gt_occ_size`` indices
-are divided down to the model grid. Built from the tiny golden config (32x32x8 model grid) with
+are divided down to the model grid; the 3-D losses learn each block's majority label. Built from the tiny golden config (32x32x8 model grid) with
 ``gt_occ_size`` = 64x64x16 on the synthetic world of ``occ_inputs``.
 """
 from __future__ import annotations
@@ -106,6 +106,36 @@ def test_loss_with_fine_flow_equals_loss_with_coarse_flow(single):
         other = fine(dict(single, voxel_flow=[other_flow.to(torch.uint8)]), mode='loss')
         assert not torch.allclose(other['loss_render_semantics'],
                                   expected['loss_render_semantics'])
+
+
+def test_3d_losses_on_fine_labels_equal_those_on_the_pooled_coarse_labels():
+    """Fine labels train the coarse grid like their block majorities; a minority moved in does
+    not change the loss, a majority does."""
+    batch = make_batch(batch_size=1, with_voxel_semantics=True)
+    coarse_labels = batch['voxel_semantics']  # (1, 32, 32, 8)
+    fine_labels = coarse_labels.repeat_interleave(2, 1).repeat_interleave(2, 2).repeat_interleave(
+        2, 3).clone()
+    occupied = (coarse_labels != 17).nonzero()[0]
+    x, y, z = (2 * int(v) for v in occupied[1:])
+    fine_labels[0, x, y, z] = 17  # 1 of 8 sub-voxels freed: the block's majority is unchanged
+    losses_3d = dict(loss_occ_density=dict(type='OccDensityBCELoss'),
+                     loss_occ_semantics=dict(type='OccSemanticCELoss'))
+    torch.manual_seed(0)
+    coarse = build_model(**losses_3d)
+    fine = build_model(**losses_3d, gt_occ_size=list(FINE))
+    fine.load_state_dict(coarse.state_dict())
+
+    def losses(model, labels):
+        torch.manual_seed(1)
+        out = model(dict(batch, voxel_semantics=labels), mode='loss')
+        return out['loss_density'], out['loss_semantic']
+
+    expected = losses(coarse, coarse_labels)
+    for got, want in zip(losses(fine, fine_labels), expected):
+        torch.testing.assert_close(got, want)
+    fine_labels[0, x:x + 2, y:y + 2, z] = 17
+    fine_labels[0, x, y, z + 1] = 17  # 5 of 8 freed: the block becomes free (4 would tie)
+    assert not torch.allclose(losses(fine, fine_labels)[0], expected[0])
 
 
 @pytest.mark.parametrize('size', [[64, 64], [0, 64, 16]])

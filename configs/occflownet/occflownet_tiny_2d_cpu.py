@@ -1,0 +1,16 @@
+# The tiny CPU member of occflownet_stbase_2d.py: the tiny flow config without flow. The rays of
+# the other frames that hit a dynamic class are dropped (`GenerateRays(ignore_classes=...)`) and
+# the renderer's temporal filter drops the other frames' samples in dynamic voxels (spec 1.3).
+_base_ = ['./occflownet_tiny_2d_flow_cpu.py']
+
+model = dict(renderer=dict(use_flow=False, temporal_filter=True,
+                           ignore_classes=_base_.dynamic_classes))
+
+train_pipeline = [
+    *[step for step in _base_.train_pipeline
+      if step['type'] not in ('GenerateRays', 'LoadFlowGT', 'PackOccInputs')],
+    dict(_base_.generate_rays, ignore_classes=_base_.dynamic_classes, depth_along_ray=True,
+         half_pixel_shift=False, skip_copied_frames=True),
+    dict(type='PackOccInputs', keys=_base_.train_keys[:-1]),  # without voxel_flow
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
