@@ -1,8 +1,9 @@
 """OccFlowNet ``gt_occ_size``: a coarse model grid predicted and supervised on the Occ3D grid.
 
 Predictions are nearest-upsampled to ``gt_occ_size``; flow rows given in ``gt_occ_size`` indices
-are divided down to the model grid; the 3-D losses learn each block's majority label. Built from the tiny golden config (32x32x8 model grid) with
-``gt_occ_size`` = 64x64x16 on the synthetic world of ``occ_inputs``.
+are divided down to the model grid; the 3-D losses learn each block's majority label. Built
+from the tiny golden config (32x32x8 model grid) with ``gt_occ_size`` = 64x64x16 on the
+synthetic world of ``occ_inputs``.
 """
 from __future__ import annotations
 
