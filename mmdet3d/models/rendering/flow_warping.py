@@ -80,14 +80,15 @@ def apply_flow_clipped(density: Tensor,
                        semantics: Tensor,
                        voxel_flow: list[Tensor],
                        bda: Tensor,
-                       num_frames: int) -> tuple[Tensor, Tensor]:
+                       num_frames: int,
+                       class_filter: bool = True) -> tuple[Tensor, Tensor]:
     """Move predicted dynamic voxels into one volume per render frame (original
     ``apply_flow_clipped``).
 
     Every frame starts as a copy of the current prediction. Rows whose source voxel's argmax class
-    equals the row's class are kept (quirk 11); their source is zeroed in the row's frame, and each
-    unique target (b, t, z, y, x) is overwritten by the mean of its sources' values (quirk 10).
-    Values keep their gradient.
+    equals the row's class are kept (quirk 11; every row with ``class_filter=False``); their
+    source is zeroed in the row's frame, and each unique target (b, t, z, y, x) is overwritten by
+    the mean of its sources' values (quirk 10). Values keep their gradient.
 
     Args:
         density: (B, Z, Y, X, 1).
@@ -95,6 +96,11 @@ def apply_flow_clipped(density: Tensor,
         voxel_flow: B tensors (F_b, 11) uint8/int rows (see FLOW_* columns).
         bda: (B, 3, 3) BEV augmentation matrices (x/y flips).
         num_frames: T render frames.
+        class_filter: move only the rows whose source voxel is predicted as the row's class
+            (the original). With it, a voxel the model does not yet call the object's class
+            stays in place, and the other frames' rays on the moving object push the object
+            towards its position in their frame: the model paints the object along its track.
+            False moves every row (the rows come from the GT boxes). Defaults to True.
 
     Returns:
         density (B, T, Z, Y, X, 1) and semantics (B, T, Z, Y, X, K). Always a pair, also when
@@ -120,11 +126,12 @@ def apply_flow_clipped(density: Tensor,
         return framed(density_t), framed(semantics_t)
     rows = flip_flow_indices(rows, batch_idx, bda, (size_z, size_y, size_x))
     src_z, src_y, src_x = rows[:, FLOW_SRC].unbind(dim=1)
-    pred = semantics.detach().argmax(dim=-1)  # (B, Z, Y, X)
-    keep = pred[batch_idx, src_z, src_y, src_x] == rows[:, FLOW_CLASS]
-    if not bool(keep.any()):
-        return framed(density_t), framed(semantics_t)
-    rows, batch_idx = rows[keep], batch_idx[keep]
+    if class_filter:
+        pred = semantics.detach().argmax(dim=-1)  # (B, Z, Y, X)
+        keep = pred[batch_idx, src_z, src_y, src_x] == rows[:, FLOW_CLASS]
+        if not bool(keep.any()):
+            return framed(density_t), framed(semantics_t)
+        rows, batch_idx = rows[keep], batch_idx[keep]
     src_z, src_y, src_x = rows[:, FLOW_SRC].unbind(dim=1)
     tgt_z, tgt_y, tgt_x = rows[:, FLOW_TGT].unbind(dim=1)
     frame = rows[:, FLOW_FRAME]

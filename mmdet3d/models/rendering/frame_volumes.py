@@ -63,11 +63,13 @@ class FlowVolumes(nn.Module):
 
     Args:
         num_frames: T render frames.
+        class_filter: see :func:`apply_flow_clipped`. Defaults to True (the original).
     """
 
-    def __init__(self, num_frames: int) -> None:
+    def __init__(self, num_frames: int, class_filter: bool = True) -> None:
         super().__init__()
         self.num_frames = num_frames
+        self.class_filter = class_filter
 
     def forward(self, density: Tensor, semantics: Tensor, bda: Tensor,
                 voxel_flow: list[Tensor] | None) -> tuple[Tensor, Tensor]:
@@ -75,7 +77,7 @@ class FlowVolumes(nn.Module):
         if voxel_flow is None:
             raise ValueError('use_flow needs voxel_flow')
         density_t, semantics_t = apply_flow_clipped(density, semantics, voxel_flow, bda,
-                                                    self.num_frames)
+                                                    self.num_frames, self.class_filter)
         return density_t.flatten(0, 1), semantics_t.flatten(0, 1)
 
     def slots(self, batch_idx: Tensor, frame_idx: Tensor) -> tuple[Tensor, Tensor]:
@@ -85,7 +87,7 @@ class FlowVolumes(nn.Module):
 
 def build_frame_volumes(temporal_filter: bool, use_flow: bool,
                         ignore_classes: Sequence[int] | None, num_frames: int,
-                        current_timestep: int) -> nn.Module:
+                        current_timestep: int, flow_class_filter: bool = True) -> nn.Module:
     """The strategy of a renderer's ``temporal_filter`` / ``use_flow`` options.
 
     Raises:
@@ -94,7 +96,7 @@ def build_frame_volumes(temporal_filter: bool, use_flow: bool,
     if temporal_filter and use_flow:
         raise ValueError('temporal_filter and use_flow are exclusive')
     if use_flow:
-        return FlowVolumes(num_frames)
+        return FlowVolumes(num_frames, flow_class_filter)
     if temporal_filter:
         return StaticFilterVolumes(ignore_classes or [], current_timestep)
     return SharedVolumes()

@@ -49,6 +49,8 @@ class VolumeRenderer(nn.Module):
         temporal_filter: ``_2d``: non-current frames see the static density. Defaults to False.
         ignore_classes: classes made transparent by the filter. Defaults to None.
         use_flow: flow configs: per-frame volumes from ``apply_flow_clipped``. Defaults to False.
+        flow_class_filter: with ``use_flow``, move only the voxels predicted as the flow row's
+            class (the original, quirk 11); False moves every row. Defaults to True.
         depth_loss_weight: weight of ``loss_render_depth``. Defaults to 0.05.
         depth_loss_type: ``'mse'`` (the original) or ``'l1'`` (``RenderDepthLoss``).
             Defaults to 'mse'.
@@ -83,6 +85,7 @@ class VolumeRenderer(nn.Module):
                  temporal_filter: bool = False,
                  ignore_classes: Sequence[int] | None = None,
                  use_flow: bool = False,
+                 flow_class_filter: bool = True,
                  depth_loss_weight: float = 0.05,
                  depth_loss_type: str = 'mse',
                  semantic_loss_weight: float = 1.0,
@@ -113,7 +116,8 @@ class VolumeRenderer(nn.Module):
         self.density_scale = float(density_scale)
         self.render_impl = render_impl
         self.frame_volumes = build_frame_volumes(temporal_filter, use_flow, ignore_classes,
-                                                 self.num_frames, self.current_timestep)
+                                                 self.num_frames, self.current_timestep,
+                                                 flow_class_filter)
         self.losses = RenderLosses(class_balanced_loss, class_frequencies, depth_loss_weight,
                                    depth_loss_type, semantic_loss_weight, loss_distortion,
                                    loss_ray_occupancy, point_semantic_loss_weight)

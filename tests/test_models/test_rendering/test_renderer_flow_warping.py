@@ -49,6 +49,21 @@ def test_move_one_object_by_one_voxel_and_average_overlaps():
     torch.testing.assert_close(out_s[0, 1], semantics[0])
 
 
+def test_without_the_class_filter_every_row_moves():
+    """The pedestrian voxel moves although its row says car (``class_filter=False``)."""
+    density, semantics = _scene()
+    flow = torch.tensor([_row((0, 3, 0), (0, 0, 0), CAR, 1)], dtype=torch.uint8)
+    filtered, _ = apply_flow_clipped(density, semantics, [flow], torch.eye(3)[None], 3)
+    torch.testing.assert_close(filtered, density[:, None].expand(1, 3, 1, 4, 5, 1))
+    out_d, out_s = apply_flow_clipped(density, semantics, [flow], torch.eye(3)[None], 3,
+                                      class_filter=False)
+    expected = density[:, None].repeat(1, 3, 1, 1, 1, 1).clone()
+    expected[0, 1, 0, 3, 0] = 0.0
+    expected[0, 1, 0, 0, 0] = density[0, 0, 3, 0]
+    torch.testing.assert_close(out_d, expected, rtol=0, atol=0)
+    assert out_s[0, 1, 0, 0, 0].argmax() == PED and out_s[0, 1, 0, 3, 0].abs().sum() == 0
+
+
 def test_bev_flips_use_grid_size():
     density, semantics = _scene()
     flipped_d = density.flip(3)  # x-flip of the volume, (B, Z, Y, X, 1)
