@@ -11,7 +11,8 @@
 #   4. train configs/occflownet/occflownet_tiny_2d_flow_cpu.py (EMA, checkpoint, validation)
 #   5. evaluate epoch_N_ema.pth (Occ3D mIoU, camera mask), predictions -> <work_dir>/pred
 #   6. the prior baseline on the same val split
-#   7. both mIoUs side by side; BEV pictures if tools/visualize_occupancy.py exists
+#   7. both mIoUs side by side; pictures (BEV maps of 4 val samples, the first one in the six
+#      cameras and as an interactive HTML page) if tools/visualize_occupancy.py exists
 #
 # Environment: PYTHON (default python3), QUICKSTART_SKIP_INSTALL=1, OMP_NUM_THREADS (default:
 # PyTorch's, one thread per physical core; on 2 idle cores 2 threads train 1.4x faster than 1
@@ -79,8 +80,12 @@ step '7/7 results'
 if [ -f tools/visualize_occupancy.py ]; then
     "$PY" tools/visualize_occupancy.py --pred-dir "$WORK_DIR/pred" \
         --info "${INFO_PREFIX}_infos_val.pkl" --out "$WORK_DIR/vis" --max-samples 4
-    echo 'pictures (prediction next to ground truth, bird'"'"'s-eye view):'
-    find "$WORK_DIR/vis" -name '*.png' | sort | sed 's/^/  /'
+    # the first val sample in the six cameras, and as an interactive page (open it in a browser)
+    "$PY" tools/visualize_occupancy.py --pred-dir "$WORK_DIR/pred" \
+        --info "${INFO_PREFIX}_infos_val.pkl" --out "$WORK_DIR/vis" --max-samples 1 \
+        --view cameras html
+    echo 'pictures (prediction next to ground truth: bird'"'"'s-eye view, cameras, HTML viewer):'
+    find "$WORK_DIR/vis" \( -name '*.png' -o -name '*.html' \) | sort | sed 's/^/  /'
 fi
 echo
 echo "val mIoU (Occ3D, camera mask) | trained OccFlowNet: $MODEL_MIOU | prior: $PRIOR_MIOU"

@@ -5,6 +5,14 @@
 - :mod:`.occ_samples`: pair ``tools/test.py --out`` predictions with the Occ3D GT and draw them.
 - :mod:`.render_inspection`, :mod:`.render_figures`: render the key-frame LiDAR rays of a sample
   with the model's ``VolumeRenderer`` and draw them per camera.
+- :mod:`.voxel_faces`: exposed faces of occupied voxels as metric quads (numpy only).
+- :mod:`.rasterizer`: pinhole cameras and a numpy z-buffer rasteriser of those quads.
+- :mod:`.camera_overlay`: GT and prediction voxels drawn into the six raw camera images.
+- :mod:`.voxel_view`: 3-D view from a virtual camera, GT | prediction | disagreement.
+- :mod:`.html_viewer`: self-contained interactive HTML page per sample (plotly).
+- :mod:`.scene_video`: a scene's frames (camera overlay + 3-D view) as GIF/MP4 (imageio).
+- :mod:`.image_panels`: titles, grids and legends of RGB panels, atomic PNG writing.
+- :mod:`.sample_views`: choose samples by token/scene and write the chosen views.
 """
 from .occ_palette import OCC3D_PALETTE, UNOBSERVED, bev_image, bev_top_labels, label_colors
 

@@ -25,12 +25,14 @@ MASKS = ('camera', 'lidar', 'none')
 
 @dataclass
 class OccSample:
-    """One prediction file and the folder of its ground truth (None: prediction only)."""
+    """One prediction file, the folder of its ground truth (None: prediction only) and its info
+    (with ``--info``: the camera calibration and image paths; None otherwise)."""
 
     scene: str
     token: str
     pred_path: str
     occ_path: str | None
+    info: dict | None = None
 
 
 def load_prediction(path: str) -> np.ndarray:
@@ -50,6 +52,11 @@ def find_predictions(pred_dir: str) -> list[tuple[str, str, str]]:
     return [(osp.basename(osp.dirname(p)), osp.splitext(osp.basename(p))[0], p) for p in paths]
 
 
+def _prefixed(path: str, prefix: str | None) -> str:
+    """``prefix/path`` for a relative ``path`` and a given ``prefix``, else ``path``."""
+    return path if prefix is None or osp.isabs(path) else osp.join(prefix, path)
+
+
 def pair_samples(pred_dir: str, info_file: str | None = None, gt_root: str | None = None,
                  path_prefix: str | None = None) -> list[OccSample]:
     """Predictions with their GT folder.
@@ -59,8 +66,8 @@ def pair_samples(pred_dir: str, info_file: str | None = None, gt_root: str | Non
         info_file: info pkl; its ``occ_path`` gives the GT folder and its timestamps the order.
             Only infos with a prediction file are kept.
         gt_root: alternatively, the Occ3D ``gts`` folder (``<gt_root>/<scene>/<token>``).
-        path_prefix: joined to relative ``occ_path`` values (default: relative to the working
-            directory, i.e. the repository root, as in the infos).
+        path_prefix: joined to relative ``occ_path`` and camera ``data_path`` values (default:
+            relative to the working directory, i.e. the repository root, as in the infos).
 
     Returns:
         samples in timestamp order (``info_file``) or sorted by scene and token.
@@ -84,14 +91,34 @@ def pair_samples(pred_dir: str, info_file: str | None = None, gt_root: str | Non
         if info['token'] not in by_token:
             continue
         scene, path = by_token[info['token']]
-        occ_path = info['occ_path']
-        if path_prefix is not None and not osp.isabs(occ_path):
-            occ_path = osp.join(path_prefix, occ_path)
-        samples.append(OccSample(scene, info['token'], path, occ_path))
+        occ_path = _prefixed(info['occ_path'], path_prefix)
+        if path_prefix is not None and isinstance(info.get('cams'), dict):
+            info = dict(info, cams={cam: dict(entry, data_path=_prefixed(
+                entry.get('data_path', ''), path_prefix)) for cam, entry in info['cams'].items()})
+        samples.append(OccSample(scene, info['token'], path, occ_path, info))
     if not samples:
         raise FileNotFoundError(f'none of the {len(found)} predictions under {pred_dir} '
                                 f'belongs to a sample of {info_file}')
     return samples
+
+
+def load_sample_volumes(sample: OccSample, mask: str = 'camera'
+                        ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Prediction, GT and GT visibility mask of a sample, each (X, Y, Z).
+
+    Args:
+        sample: the sample. mask: 'camera', 'lidar' or 'none'. Defaults to 'camera'.
+
+    Returns:
+        pred uint8; gt (None without a GT folder); the mask (None without GT or for 'none').
+    """
+    if mask not in MASKS:
+        raise ValueError(f'mask must be one of {MASKS}, got {mask!r}')
+    pred = load_prediction(sample.pred_path)
+    if sample.occ_path is None:
+        return pred, None, None
+    labels = load_occ_gt(sample.occ_path, sample.token, shape=pred.shape)
+    return pred, labels['semantics'], None if mask == 'none' else labels[f'mask_{mask}']
 
 
 def write_occupancy_figures(samples: list[OccSample], out_dir: str, mask: str = 'camera',
@@ -117,12 +144,7 @@ def write_occupancy_figures(samples: list[OccSample], out_dir: str, mask: str = 
         raise ValueError(f'mask must be one of {MASKS}, got {mask!r}')
     written = []
     for sample in samples:
-        pred = load_prediction(sample.pred_path)
-        gt = vis = None
-        if sample.occ_path is not None:
-            labels = load_occ_gt(sample.occ_path)
-            gt = labels['semantics']
-            vis = None if mask == 'none' else labels[f'mask_{mask}']
+        pred, gt, vis = load_sample_volumes(sample, mask)
         title = f'{sample.scene} / {sample.token}'
         stem = osp.join(out_dir, sample.scene, sample.token)
         written.append(save_figure(
