@@ -2,7 +2,7 @@
 
     python tools/visualize_occupancy.py --pred-dir DIR (--info FILE | --gt-root DIR) --out DIR
         [--view bev cameras 3d html] [--token T ...] [--scene NAME] [--max-samples N]
-        [--mask camera|lidar|none] [--voxels] [--no-shade] [--panel-width PX]
+        [--mask camera|lidar|none] [--no-shade] [--panel-width PX]
         [--eye X Y Z] [--target X Y Z] [--fov DEG]
     python tools/visualize_occupancy.py --pred-dir DIR --info FILE --scene NAME --video OUT.gif
         [--fps N] [--size WxH]
@@ -54,8 +54,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--max-samples', type=int, default=None, help='draw the first N')
     parser.add_argument('--mask', choices=MASKS, default='camera',
                         help='GT visibility mask applied to GT and prediction')
-    parser.add_argument('--voxels', action='store_true',
-                        help='bev view: also write matplotlib 3-D views <token>_3d_{gt,pred}.png')
     parser.add_argument('--no-shade', action='store_true',
                         help='flat class colours (no darkening of low voxels)')
     parser.add_argument('--dpi', type=int, default=100)
@@ -92,7 +90,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     samples = select_samples(samples, args.token, args.scene)[:args.max_samples]
     viewpoint = Viewpoint(tuple(args.eye), tuple(args.target), args.fov)
     paths = write_sample_views(samples, args.out, args.view, args.mask, not args.no_shade,
-                               args.voxels, viewpoint, args.panel_width, dpi=args.dpi) \
+                               viewpoint, args.panel_width, dpi=args.dpi) \
         if args.view else []
     if args.video:
         from mmdet3d.visualization.scene_video import write_scene_video

@@ -1,4 +1,4 @@
-"""Occupancy figures: GT vs prediction bird's-eye views and a 3-D voxel view."""
+"""Occupancy figures: GT vs prediction bird's-eye views."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -8,11 +8,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from mmdet3d.evaluation.functional.occ_miou import occ_confusion_matrix, occ_miou
-from mmdet3d.structures.occ3d import FREE_LABEL, POINT_CLOUD_RANGE
+from mmdet3d.structures.occ3d import POINT_CLOUD_RANGE
 
 from .figures import class_legend_handles, new_figure
-from .occ_palette import (UNOBSERVED, bev_disagreement, bev_image, bev_top_labels, label_colors,
-                          present_classes)
+from .occ_palette import (UNOBSERVED, bev_disagreement, bev_image, bev_top_labels, present_classes)
 
 # Layout of :func:`bev_comparison_figure` in inches: width per map, legend width, height.
 BEV_PANEL_IN = 5.2
@@ -110,76 +109,4 @@ def bev_comparison_figure(pred: np.ndarray,
     if shade:
         fig.text(0.01, 0.015, 'BEV: class of the highest non-free voxel; darker = lower, '
                  'white = free column; ▲ ego', fontsize=7, color='0.3')
-    return fig
-
-
-def surface_voxels(semantics: np.ndarray, mask: np.ndarray | None = None,
-                   free_label: int = FREE_LABEL) -> np.ndarray:
-    """Non-free (visible) voxels with at least one 6-neighbour that is free or outside the grid.
-
-    Args:
-        semantics: (X, Y, Z) labels. mask: (X, Y, Z) visibility or None.
-
-    Returns:
-        (X, Y, Z) bool.
-    """
-    occ = np.asarray(semantics) != free_label
-    if mask is not None:
-        occ &= np.asarray(mask).astype(bool)
-    pad = np.pad(occ, 1, constant_values=False)
-    inner = np.ones_like(occ)
-    for axis in range(3):
-        for shift in (-1, 1):
-            inner &= np.roll(pad, shift, axis=axis)[1:-1, 1:-1, 1:-1]
-    return occ & ~inner
-
-
-def voxel_figure(semantics: np.ndarray,
-                 mask: np.ndarray | None = None,
-                 title: str = '',
-                 pc_range: Sequence[float] = POINT_CLOUD_RANGE,
-                 stride: int = 1,
-                 dpi: int = 100) -> Figure:
-    """3-D view of the surface voxels of a label volume as square markers at voxel centres.
-
-    Matplotlib's ``Axes3D.voxels`` takes minutes for a 200x200x16 volume; a depth-sorted
-    scatter of the surface voxels takes well under a second.
-
-    Args:
-        semantics: (X, Y, Z) labels (17 = free).
-        mask: (X, Y, Z) visibility or None. Defaults to None.
-        title: figure title. Defaults to ''.
-        pc_range: metric extent. Defaults to the Occ3D range.
-        stride: keep every ``stride``-th voxel along x and y. Defaults to 1.
-        dpi: dots per inch (figure of 9 x 7 inches). Defaults to 100.
-    """
-    semantics = np.asarray(semantics)
-    surface = surface_voxels(semantics, mask)
-    keep = np.zeros_like(surface)
-    keep[::stride, ::stride] = surface[::stride, ::stride]
-    ix, iy, iz = np.nonzero(keep)
-    size = np.asarray(pc_range[3:], float) - np.asarray(pc_range[:3], float)
-    voxel = size / np.asarray(semantics.shape, float)
-    centres = np.asarray(pc_range[:3], float) + (np.stack([ix, iy, iz], 1) + 0.5) * voxel
-    labels = semantics[ix, iy, iz]
-    fig = new_figure(9.0, 7.0, dpi)
-    ax = fig.add_axes((0.05, 0.02, 0.7, 0.9), projection='3d')
-    ax.scatter(centres[:, 0], centres[:, 1], centres[:, 2], c=label_colors(labels) / 255.0,
-               marker='s', s=3.0 * stride ** 2, depthshade=False, edgecolors='0.25',
-               linewidths=0.1)
-    ax.set_xlim(pc_range[0], pc_range[3])
-    ax.set_ylim(pc_range[1], pc_range[4])
-    ax.set_zlim(pc_range[2], pc_range[5])
-    ax.set_box_aspect((size[0], size[1], 2 * size[2]), zoom=0.9)  # heights exaggerated 2x
-    ax.scatter([0.0], [0.0], [pc_range[2]], marker='^', s=60, c='k', depthshade=False)
-    ax.view_init(elev=40, azim=-160)
-    ax.set_xlabel('x (forward) [m]', fontsize=8)
-    ax.set_ylabel('y (left) [m]', fontsize=8)
-    ax.set_zlabel('z [m]', fontsize=8)
-    ax.tick_params(labelsize=7)
-    fig.legend(handles=class_legend_handles(present_classes(labels)), loc='center right',
-               fontsize=8, frameon=False, title='class', title_fontsize=9)
-    fig.suptitle(title or 'occupancy (surface voxels)', fontsize=10)
-    fig.text(0.01, 0.015, 'surface voxels at their centres; heights exaggerated 2x; ▲ ego',
-             fontsize=7, color='0.3')
     return fig

@@ -18,7 +18,7 @@ from mmdet3d.evaluation.functional.occ_io import load_occ_gt
 from mmdet3d.structures.occ3d import POINT_CLOUD_RANGE
 
 from .figures import save_figure
-from .occ_figures import bev_comparison_figure, voxel_figure
+from .occ_figures import bev_comparison_figure
 
 MASKS = ('camera', 'lidar', 'none')
 
@@ -122,7 +122,7 @@ def load_sample_volumes(sample: OccSample, mask: str = 'camera'
 
 
 def write_occupancy_figures(samples: list[OccSample], out_dir: str, mask: str = 'camera',
-                            voxels: bool = False, shade: bool = True,
+                            shade: bool = True,
                             pc_range: Sequence[float] = POINT_CLOUD_RANGE,
                             dpi: int = 100) -> list[str]:
     """Write ``<out_dir>/<scene>/<token>.png`` (GT vs prediction BEV) per sample.
@@ -131,8 +131,6 @@ def write_occupancy_figures(samples: list[OccSample], out_dir: str, mask: str = 
         samples: output of :func:`pair_samples`.
         out_dir: output root.
         mask: GT visibility mask applied to both maps: 'camera', 'lidar' or 'none'.
-        voxels: also write ``<token>_3d.png`` 3-D views of the GT and the prediction (both
-            masked alike). Defaults to False.
         shade: height shading of the BEV maps. Defaults to True.
         pc_range: metric extent of the volumes. Defaults to the Occ3D range.
         dpi: figure resolution. Defaults to 100.
@@ -149,12 +147,4 @@ def write_occupancy_figures(samples: list[OccSample], out_dir: str, mask: str = 
         stem = osp.join(out_dir, sample.scene, sample.token)
         written.append(save_figure(
             bev_comparison_figure(pred, gt, vis, title, pc_range, shade, dpi), f'{stem}.png'))
-        if voxels:
-            for name, volume in (('gt', gt), ('pred', pred)):
-                if volume is None:
-                    continue
-                what = 'ground truth' if name == 'gt' else 'prediction'
-                masked = '' if vis is None else f', {mask} mask'
-                fig = voxel_figure(volume, vis, f'{title}\n{what}{masked}', pc_range, dpi=dpi)
-                written.append(save_figure(fig, f'{stem}_3d_{name}.png'))
     return written

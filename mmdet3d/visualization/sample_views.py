@@ -52,7 +52,7 @@ def select_samples(samples: Sequence[OccSample], tokens: Sequence[str] | None = 
 
 
 def write_sample_views(samples: Sequence[OccSample], out_dir: str, views: Sequence[str],
-                       mask: str = 'camera', shade: bool = True, voxels: bool = False,
+                       mask: str = 'camera', shade: bool = True,
                        viewpoint: Viewpoint = Viewpoint(), panel_width: int = 400,
                        pc_range: Sequence[float] = POINT_CLOUD_RANGE,
                        dpi: int = 100) -> list[str]:
@@ -62,7 +62,7 @@ def write_sample_views(samples: Sequence[OccSample], out_dir: str, views: Sequen
         samples: samples (with their ``info`` for 'cameras').
         out_dir: output root. views: subset of :data:`VIEWS`.
         mask: GT visibility mask applied to GT and prediction ('camera', 'lidar', 'none').
-        shade, voxels, dpi: options of the BEV figure (see
+        shade, dpi: options of the BEV figure (see
             :func:`.occ_samples.write_occupancy_figures`).
         viewpoint: camera of the '3d' view. panel_width: camera image width of 'cameras'.
         pc_range: metric extent of the volumes. Defaults to the Occ3D range.
@@ -83,8 +83,8 @@ def write_sample_views(samples: Sequence[OccSample], out_dir: str, views: Sequen
         stem = osp.join(out_dir, sample.scene, sample.token)
         title = f'{sample.scene} / {sample.token}'
         if 'bev' in views:
-            written += write_occupancy_figures([sample], out_dir, mask, voxels, shade,
-                                               pc_range, dpi)
+            written += write_occupancy_figures([sample], out_dir, mask, shade, pc_range,
+                                               dpi)
         if not set(views) - {'bev'}:
             continue
         pred, gt, vis = load_sample_volumes(sample, mask)

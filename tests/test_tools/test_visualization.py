@@ -13,7 +13,7 @@ from mmdet3d.datasets.converters.info_io import dump_infos
 from mmdet3d.datasets.transforms.image_inputs import normalize_image
 from mmdet3d.structures.occ3d import CLASS_NAMES, FREE_LABEL
 from mmdet3d.structures.voxel_grids import swap_x_z
-from mmdet3d.visualization.occ_figures import bev_figure_size, surface_voxels
+from mmdet3d.visualization.occ_figures import bev_figure_size
 from mmdet3d.visualization.occ_palette import (OCC3D_PALETTE, UNOBSERVED, UNOBSERVED_COLOR,
                                                bev_disagreement, bev_image, bev_top_labels,
                                                label_colors)
@@ -76,7 +76,7 @@ def test_bev_picks_the_highest_non_free_voxel():
     np.testing.assert_array_equal(shaded[0, 0], OCC3D_PALETTE[FREE_LABEL])
 
 
-def test_bev_disagreement_and_surface():
+def test_bev_disagreement():
     vol, mask = _hand_volume()
     pred = vol.copy()
     pred[0, 0, 0] = TRUCK  # 1 of the column's 4 voxels wrong
@@ -84,9 +84,6 @@ def test_bev_disagreement_and_surface():
     frac = bev_disagreement(vol, pred, mask)[::-1, ::-1]  # back to (X, Y)
     assert frac[0, 0] == pytest.approx(1 / 3) and frac[1, 0] == 0 and np.isnan(frac[1, 1])
     assert bev_disagreement(vol, pred)[::-1, ::-1][1, 1] == pytest.approx(0.25)
-    solid = np.full((3, 3, 3), ROAD, np.uint8)
-    surface = surface_voxels(solid)
-    assert surface.sum() == 26 and not surface[1, 1, 1]
 
 
 def _write_gt(folder: Path, semantics: np.ndarray) -> None:
@@ -139,10 +136,9 @@ def test_visualize_occupancy_cli(tmp_path, capsys):
 
     paths = visualize_occupancy.main(['--pred-dir', str(tmp_path / 'pred'), '--gt-root',
                                       str(tmp_path / 'data' / 'gts'), '--out',
-                                      str(tmp_path / 'out2'), '--mask', 'none', '--voxels'])
+                                      str(tmp_path / 'out2'), '--mask', 'none'])
     names = sorted(Path(p).name for p in paths)
-    assert names == ['tok_a.png', 'tok_a_3d_gt.png', 'tok_a_3d_pred.png', 'tok_b.png',
-                     'tok_b_3d_gt.png', 'tok_b_3d_pred.png']
+    assert names == ['tok_a.png', 'tok_b.png']
     assert not len(_color_columns(np.asarray(Image.open(paths[0]).convert('RGB')),
                                   UNOBSERVED_COLOR))
 
