@@ -11,9 +11,12 @@
 - occupied-vs-free IoU, and the mIoU with the GT's free space and the model's classes
   (semantics alone);
 - the mIoU for each free-space threshold tau (a sweep) and the model grid's ceiling (the GT
-  pooled to the model grid by majority and upsampled back);
-- per class: IoU and the grid's ceiling IoU, the missed rate of its GT voxels (predicted free)
-  and the false-occupied rate of the voxels predicted as it (GT free), overall and by z layer;
+  pooled to the model grid by majority and upsampled back), and the mIoU of the LiDAR-returns
+  volume (each model cell holding a return occupied by its returns' majority label: what the
+  rendering supervision shows of the scene at most);
+- per class: IoU, the grid's ceiling IoU and the returns volume's IoU, the missed rate of its
+  GT voxels (predicted free) and the false-occupied rate of the voxels predicted as it (GT
+  free), overall and by z layer;
 - render losses and depth errors by LiDAR depth of the model's fields and of the GT volume
   rendered as a field, on the same rays.
 
@@ -60,6 +63,7 @@ class TrainingDiagnostics:
         self.hist = {t: np.zeros(shape, np.int64) for t in self.thresholds}
         self.hist_semantics_only = np.zeros(shape, np.int64)
         self.hist_ceiling = np.zeros(shape, np.int64)
+        self.hist_returns = np.zeros(shape, np.int64)
         self.hist_covered = np.zeros(shape, np.int64)
         self.hist_uncovered = np.zeros(shape, np.int64)
         self.cells_total = 0
@@ -98,7 +102,8 @@ class TrainingDiagnostics:
             count(pred_m, everywhere), count(pred_m, gt_m == FREE_LABEL)])
 
     def add_sample(self, gt: np.ndarray, mask: np.ndarray, sigma: np.ndarray,
-                   classes: np.ndarray, passes: np.ndarray) -> None:
+                   classes: np.ndarray, passes: np.ndarray,
+                   returns: np.ndarray | None = None) -> None:
         """Add one sample.
 
         Args:
@@ -107,13 +112,18 @@ class TrainingDiagnostics:
             sigma: (x, y, z) the model's density in 1/m on its grid (a divisor of the GT's).
             classes: (x, y, z) the model's semantic argmax (0..16).
             passes: (x, y, z) rays through each model cell (``ray_cell_passes``).
+            returns: (x, y, z) the LiDAR-returns volume on the model grid (``returns_volume``)
+                or None. Defaults to None.
         """
         gt = np.asarray(gt)
         mask = np.asarray(mask).astype(bool)
         factors = grid_factors(gt.shape, sigma.shape)
-        if classes.shape != sigma.shape or passes.shape != sigma.shape:
-            raise ValueError(f'sigma {sigma.shape}, classes {classes.shape} and passes '
-                             f'{passes.shape} must share the model grid')
+        if classes.shape != sigma.shape or passes.shape != sigma.shape or (
+                returns is not None and returns.shape != sigma.shape):
+            raise ValueError(f'sigma {sigma.shape}, classes {classes.shape}, passes '
+                             f'{passes.shape} and returns '
+                             f'{None if returns is None else returns.shape} must share the '
+                             'model grid')
         self.num_samples += 1
         classes_fine = upsample_nearest(classes, factors)
         for tau in self.thresholds:
@@ -126,6 +136,9 @@ class TrainingDiagnostics:
             gt, free_where_gt_free(gt, classes_fine), mask)
         self.hist_ceiling += occ_confusion_matrix(
             gt, upsample_nearest(pool_majority(gt, factors), factors), mask)
+        if returns is not None:
+            self.hist_returns += occ_confusion_matrix(
+                gt, upsample_nearest(returns, factors), mask)
 
         passes_fine = upsample_nearest(passes, factors)
         covered = passes_fine > 0
@@ -185,6 +198,7 @@ class TrainingDiagnostics:
             tau_sweep={f'{t:g}': miou(h) for t, h in self.hist.items()},
             miou_semantics_only=miou(self.hist_semantics_only),
             miou_grid_ceiling=miou(self.hist_ceiling),
+            miou_returns_volume=miou(self.hist_returns) if self.hist_returns.any() else None,
             occupancy_iou=None if tp + fp + fn == 0 else round(100.0 * tp / (tp + fp + fn), 2),
             cells_crossed_pct=(None if self.cells_total == 0
                                else round(100.0 * self.cells_crossed / self.cells_total, 2)),
@@ -220,6 +234,7 @@ class TrainingDiagnostics:
             return {}
         ious = per_class_iou(self.hist[self.tau])
         ceilings = per_class_iou(self.hist_ceiling)
+        returns = per_class_iou(self.hist_returns)
         gt_count, missed, pred_count, false = self.per_class_height
         out = {}
         for c, name in enumerate(CLASS_NAMES[:FREE_LABEL]):
@@ -228,6 +243,8 @@ class TrainingDiagnostics:
             out[name] = dict(
                 iou=None if np.isnan(ious[c]) else round(100 * float(ious[c]), 2),
                 ceiling=None if np.isnan(ceilings[c]) else round(100 * float(ceilings[c]), 2),
+                returns=(None if np.isnan(returns[c]) or not self.hist_returns.any()
+                         else round(100 * float(returns[c]), 2)),
                 gt_voxels=int(gt_count[c].sum()),
                 missed_occupied=_rate(np.array([[gt_count[c].sum(), missed[c].sum()]]))[0],
                 false_occupied=_rate(np.array([[pred_count[c].sum(), false[c].sum()]]))[0],
@@ -243,16 +260,17 @@ def _format_per_class(per_class: dict) -> list[str]:
     def num(v: float | None) -> str:
         return '  n/a' if v is None else f'{v:5.1f}'
 
-    lines = ['  per class (%): IoU, grid ceiling, GT voxels, missed (GT voxels predicted free),',
-             '  false (predicted voxels GT-free), then missed/false by z layer 0-7',
-             f'    {"class":<21}{"IoU":>6}{"ceil":>6}{"GT vox":>9}{"missed":>7}{"false":>7}'
-             '   by z layer (missed/false)']
+    lines = ['  per class (%): IoU, grid ceiling, LiDAR-returns volume, GT voxels, missed (GT',
+             '  voxels predicted free), false (predicted voxels GT-free), then missed/false by z',
+             '  layer 0-7',
+             f'    {"class":<21}{"IoU":>6}{"ceil":>6}{"rays":>6}{"GT vox":>9}{"missed":>7}'
+             f'{"false":>7}   by z layer (missed/false)']
     for name, row in per_class.items():
         layers = ' '.join(
             f'{num(row["missed_occupied_by_height"].get(z)).strip()}/'
             f'{num(row["false_occupied_by_height"].get(z)).strip()}' for z in range(8))
         lines.append(f'    {name:<21}{num(row["iou"]):>6}{num(row["ceiling"]):>6}'
-                     f'{row["gt_voxels"]:>9}{num(row["missed_occupied"]):>7}'
+                     f'{num(row.get("returns")):>6}{row["gt_voxels"]:>9}{num(row["missed_occupied"]):>7}'
                      f'{num(row["false_occupied"]):>7}   {layers}')
     return lines
 
@@ -267,6 +285,8 @@ def format_summary(summary: dict) -> str:
              f'  mIoU                                   {pct(summary["miou"])}',
              f'  mIoU with the GT free space (semantics) {pct(summary["miou_semantics_only"])}',
              f'  mIoU ceiling of the model grid          {pct(summary["miou_grid_ceiling"])}',
+             f'  mIoU of the LiDAR-returns volume        '
+             f'{pct(summary.get("miou_returns_volume"))}',
              f'  occupied-vs-free IoU                    {pct(summary["occupancy_iou"])}',
              f'  model cells crossed by a LiDAR ray (%)  {pct(summary["cells_crossed_pct"])}',
              f'  scored voxels in uncrossed cells (%)    {pct(summary["scored_uncovered_pct"])}',

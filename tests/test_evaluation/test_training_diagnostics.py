@@ -7,7 +7,7 @@ import torch
 
 from mmdet3d.evaluation.functional.free_space import (PASS_EDGES, bin_labels, binned_counts,
                                                       free_where_gt_free, occupancy_fields,
-                                                      ray_cell_passes,
+                                                      ray_cell_passes, returns_volume,
                                                       voxel_ranges)
 from mmdet3d.evaluation.functional.occ_miou import occ_confusion_matrix, occ_miou
 from mmdet3d.evaluation.training_diagnostics import TrainingDiagnostics, format_summary
@@ -93,6 +93,21 @@ def test_pool_majority_and_upsample():
         pool_majority(labels, (3, 2, 2))
 
 
+def test_returns_volume_votes_per_cell_by_hand():
+    pc_range = (0.0, 0.0, 0.0, 4.0, 2.0, 2.0)  # 4 x 2 x 2 cells of 1 m
+    points = torch.tensor([[0.5, 0.5, 0.5], [0.9, 0.1, 0.2], [0.2, 0.7, 0.9],  # cell (0, 0, 0)
+                           [3.5, 1.5, 1.5],  # cell (3, 1, 1)
+                           [2.5, 0.5, 0.5], [2.5, 0.5, 0.6],  # cell (2, 0, 0): a 1-1 tie
+                           [4.0, 0.5, 0.5], [-0.1, 0.5, 0.5]])  # outside
+    labels = torch.tensor([CAR, ROAD, CAR, ROAD, CAR, ROAD, CAR, CAR])
+    volume = returns_volume(points, labels, pc_range, (4, 2, 2))
+    expected = np.full((4, 2, 2), FREE, np.uint8)
+    expected[0, 0, 0] = CAR  # 2 car, 1 road
+    expected[3, 1, 1] = ROAD
+    expected[2, 0, 0] = min(CAR, ROAD)  # ties to the smaller label
+    np.testing.assert_array_equal(volume, expected)
+
+
 def test_binned_counts_and_labels():
     values = np.array([0.5, 5.0, 15.0, 15.0, 45.0])
     selected = np.array([True, True, True, True, False])
@@ -142,7 +157,9 @@ def test_accumulator_figures_on_a_hand_built_sample():
     gt, mask, sigma, classes, ray_passes = _hand_case()
     diag = TrainingDiagnostics(thresholds=[0.2, 0.35], tau=0.2,
                                pc_range=(0.0, 0.0, 0.0, 4.0, 2.0, 2.0))
-    diag.add_sample(gt, mask, sigma, classes, ray_passes)
+    returns = np.full((2, 2, 2), FREE, np.uint8)
+    returns[:, :, 0] = ROAD  # the rays' returns: the ground only
+    diag.add_sample(gt, mask, sigma, classes, ray_passes, returns)
     s = diag.summary()
     # tau 0.2: the ROAD ground everywhere; the haze at x 2, 3 (z 1) is ROAD at y 0, CAR at y 1
     pred = np.full_like(gt, FREE)
@@ -158,6 +175,7 @@ def test_accumulator_figures_on_a_hand_built_sample():
     assert s['miou_semantics_only'] == 100.0
     # the GT pooled to the model grid: block (1, 1, 1) holds FREE and CAR -> CAR (tie)
     assert s['miou_grid_ceiling'] == 75.0
+    assert s['miou_returns_volume'] == 50.0  # ROAD 100, CAR 0
     assert s['occupancy_iou'] == 75.0  # TP 9, FP 3
     assert s['cells_crossed_pct'] == 50.0 and s['scored_uncovered_pct'] == 50.0
     # GT-free voxels: 7, all at z 1; 3 predicted occupied, all in uncrossed cells (x 2, 3)
@@ -175,6 +193,7 @@ def test_accumulator_figures_on_a_hand_built_sample():
     assert road['false_occupied_by_height'] == {0: 0.0, 1: 100.0}
     assert (car['iou'], car['ceiling'], car['missed_occupied'], car['false_occupied']) == (
         50.0, 50.0, 0.0, 50.0)
+    assert (road['returns'], car['returns']) == (100.0, 0.0)
     assert car['missed_occupied_by_height'] == {0: None, 1: 0.0}
     assert s['miou_covered'] == 100.0
     assert s['miou_uncovered'] == occ_miou(occ_confusion_matrix(gt[2:], pred[2:]))
@@ -182,6 +201,7 @@ def test_accumulator_figures_on_a_hand_built_sample():
     strict = TrainingDiagnostics(thresholds=[], tau=0.35, pc_range=(0.0, 0.0, 0.0, 4.0, 2.0, 2.0))
     strict.add_sample(gt, mask, sigma, classes, ray_passes)
     t = strict.summary()
+    assert t['miou_returns_volume'] is None and t['per_class']['car']['returns'] is None
     assert t['missed_occupied_by_height'] == {'0': 0.0, '1': 100.0}
     assert t['missed_occupied_by_passes'] == {'0-1': 20.0, '1-10': 0.0, '10-100': None,
                                               '>=100': None}
@@ -191,7 +211,8 @@ def test_accumulator_figures_on_a_hand_built_sample():
     assert t['per_class']['car']['false_occupied'] is None  # nothing predicted as car
     text = format_summary(s)
     assert 'tau sweep' in text and 'GT-occupied voxels predicted free (%) by ray passes' in text
-    assert 'driveable_surface      80.0 100.0        8    0.0   20.0   0.0/0.0 n/a/100.0' in text
+    assert ('driveable_surface      80.0 100.0 100.0        8    0.0   20.0   0.0/0.0 n/a/100.0'
+            in text)
 
 
 def test_render_entries_report_losses_and_binned_depth_errors():

@@ -9,9 +9,10 @@ Each sample of the split runs through the config's *training* pipeline without a
 (so that its LiDAR rays of all render frames, flow rows and Occ3D GT come with it), the model
 predicts its density and semantic fields, and ``TrainingDiagnostics`` reports: ray coverage of
 the model grid, the false-occupied rate of GT-free voxels by range, height and ray passes, the
-mIoU with the GT's free space (semantics alone), the tau sweep, the model grid's ceiling, and the
-render losses of the GT volume next to the model's on the same rays. Prints the report and, with
-``--json``, writes every figure. See docs/training_diagnostics.md.
+mIoU with the GT's free space (semantics alone), the tau sweep, the model grid's ceiling, the
+mIoU of the LiDAR-returns volume (what the rays show at most), and the render losses of the GT
+volume next to the model's on the same rays. Prints the report and, with ``--json``, writes
+every figure. See docs/training_diagnostics.md.
 """
 from __future__ import annotations
 
@@ -32,10 +33,10 @@ from tqdm import tqdm  # noqa: E402
 
 from mmdet3d.engine.runner_setup import load_config  # noqa: E402
 from mmdet3d.evaluation.functional.free_space import (  # noqa: E402
-    occupancy_fields, ray_cell_passes)
+    occupancy_fields, ray_cell_passes, returns_volume)
 from mmdet3d.evaluation.training_diagnostics import (  # noqa: E402
     TrainingDiagnostics, format_summary)
-from mmdet3d.models.rendering.ray_batching import flatten_rays  # noqa: E402
+from mmdet3d.models.rendering.ray_batching import RayBatch, flatten_rays  # noqa: E402
 from mmdet3d.registry import DATASETS  # noqa: E402
 from mmdet3d.structures.voxel_grids import grid_factors, pool_majority, swap_x_z  # noqa: E402
 from mmdet3d.utils import register_all_modules  # noqa: E402
@@ -44,6 +45,9 @@ from mmdet3d.visualization.render_inspection import (  # noqa: E402
     build_model, prepare_sample, render_rays_chunked)
 
 UNAUGMENTED = ('PrepareImageInputs', 'LoadAnnotationsBEVDepth')
+# the `_2d` configs' dynamic classes (configs/_base_/datasets/nus-occ3d.py), where a config has
+# none: returns of these classes count only from the key frame
+DEFAULT_DYNAMIC_CLASSES = (0, 1, 3, 4, 5, 7, 9, 10)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -98,10 +102,25 @@ def diagnostic_dataset_cfg(cfg: Config, split: str) -> dict:
     return dataset
 
 
+def sample_returns_volume(sample, rays: RayBatch, renderer: torch.nn.Module,
+                          dynamic_classes: list[int]) -> np.ndarray | None:
+    """The LiDAR-returns volume of a sample on the model grid: the key frame's returns and the
+    other frames' returns on static classes (their moving objects are elsewhere at the key
+    frame). None where the rays' depth is camera z (the paper configs' quirk), not range."""
+    if not sample.depth_along_ray:
+        return None
+    keep = (rays.frame_idx == renderer.current_timestep) | ~torch.isin(
+        rays.labels, torch.as_tensor(dynamic_classes, device=rays.labels.device))
+    points = rays.origins[keep] + rays.depth[keep, None] * rays.directions[keep]
+    return returns_volume(points, rays.labels[keep], renderer.pc_range, renderer.grid_size)
+
+
 @torch.no_grad()
 def diagnose_sample(model: torch.nn.Module, sample, diagnostics: TrainingDiagnostics,
-                    max_rays: int, logit_scale: float, rng: np.random.Generator) -> None:
-    """Model fields, ray passes and (optionally) renderings of one prepared sample."""
+                    max_rays: int, logit_scale: float, rng: np.random.Generator,
+                    dynamic_classes: list[int]) -> None:
+    """Model fields, ray passes, the returns volume and (optionally) renderings of one
+    prepared sample."""
     data = model.data_preprocessor(pseudo_collate([sample.packed]), False)
     inputs = data['inputs']
     fields = model(inputs, data['data_samples'], mode='tensor')
@@ -114,7 +133,8 @@ def diagnose_sample(model: torch.nn.Module, sample, diagnostics: TrainingDiagnos
     passes = ray_cell_passes(rays.origins, rays.directions, rays.depth, renderer.pc_range,
                              renderer.grid_size, near=renderer.near).numpy()
     gt = sample.results['voxel_semantics']
-    diagnostics.add_sample(gt, sample.results['mask_camera'], sigma, classes, passes)
+    diagnostics.add_sample(gt, sample.results['mask_camera'], sigma, classes, passes,
+                           sample_returns_volume(sample, rays, renderer, dynamic_classes))
     if max_rays <= 0:
         return
     chosen = torch.arange(len(rays))
@@ -152,11 +172,12 @@ def main(argv: list[str] | None = None) -> dict:
     tau = args.tau if args.tau is not None else model.eval_thresholds[0]
     diagnostics = TrainingDiagnostics(args.thresholds, tau)
     rng = np.random.default_rng(args.seed)
+    dynamic_classes = list(cfg.get('dynamic_classes', DEFAULT_DYNAMIC_CLASSES))
     count = len(dataset) if args.max_samples is None else min(args.max_samples, len(dataset))
     for index in tqdm(range(count), desc=f'diagnose {args.split}', unit='sample',
                       disable=args.no_progress):
         diagnose_sample(model, prepare_sample(dataset, index), diagnostics, args.max_rays,
-                        args.gt_logit_scale, rng)
+                        args.gt_logit_scale, rng, dynamic_classes)
     summary = diagnostics.summary()
     summary.update(config=args.config, checkpoint=args.checkpoint, split=args.split,
                    max_rays=args.max_rays, gt_logit_scale=args.gt_logit_scale)

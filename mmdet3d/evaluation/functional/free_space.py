@@ -71,6 +71,38 @@ def ray_cell_passes(origins: Tensor,
     return counts.view(*size)
 
 
+def returns_volume(points: Tensor, labels: Tensor, pc_range: Sequence[float],
+                   grid_size: Sequence[int], num_classes: int = FREE_LABEL) -> np.ndarray:
+    """The volume that LiDAR returns alone describe: each cell holding a return is occupied by
+    the most frequent label of its returns (ties to the smaller label), every other cell free.
+
+    What rendering supervision can tell about a grid at most: the surfaces the rays end on,
+    nothing behind them.
+
+    Args:
+        points: (P, 3) return positions in the grid's frame, metres.
+        labels: (P,) int class of each return, 0..num_classes-1.
+        pc_range: (x_min, y_min, z_min, x_max, y_max, z_max) of the grid.
+        grid_size: (X, Y, Z) cells.
+        num_classes: semantic classes; the free label is ``num_classes``. Defaults to 17.
+
+    Returns:
+        (X, Y, Z) uint8 labels.
+    """
+    lo = torch.tensor(pc_range[:3], dtype=torch.float64)
+    size = torch.tensor([int(v) for v in grid_size])
+    cell = (torch.tensor(pc_range[3:], dtype=torch.float64) - lo) / size
+    cells = torch.floor((points.double().cpu() - lo) / cell).long()
+    inside = ((cells >= 0) & (cells < size)).all(1)
+    cells, labels = cells[inside], labels.cpu().long()[inside]
+    flat = (cells[:, 0] * size[1] + cells[:, 1]) * size[2] + cells[:, 2]
+    counts = torch.zeros(int(size.prod()) * num_classes, dtype=torch.int64)
+    counts.index_add_(0, flat * num_classes + labels, torch.ones_like(flat))
+    counts = counts.view(-1, num_classes)
+    volume = torch.where(counts.sum(1) > 0, counts.argmax(1), num_classes)
+    return volume.view(*size.tolist()).numpy().astype(np.uint8)
+
+
 def voxel_ranges(shape: Sequence[int], pc_range: Sequence[float]) -> np.ndarray:
     """(X, Y, Z) horizontal distance of each voxel centre from the frame's origin, metres."""
     lo = np.asarray(pc_range[:3], np.float64)
