@@ -55,18 +55,24 @@ class RayOccupancyLoss(nn.Module):
         num_free: free points per ray. Defaults to 8.
         free_margin: metres before the return not asserted free. Defaults to 1.0.
         hit_offset: metres behind the return of the occupied point. Defaults to 0.2.
+        hit_weight: weight of the occupied point's term against a free point's. At cells
+            coarser than the surfaces (a 0.8 m cell holding a car's edge), the rays passing
+            through a cell that also holds returns outnumber the returns; > 1 keeps such cells
+            occupied. Defaults to 1.0.
     """
 
     def __init__(self, loss_weight: float = 0.1, num_free: int = 8, free_margin: float = 1.0,
-                 hit_offset: float = 0.2) -> None:
+                 hit_offset: float = 0.2, hit_weight: float = 1.0) -> None:
         super().__init__()
-        if loss_weight < 0 or num_free < 0 or free_margin < 0:
-            raise ValueError('RayOccupancyLoss: loss_weight, num_free and free_margin must be '
-                             f'>= 0, got {loss_weight}, {num_free}, {free_margin}')
+        if loss_weight < 0 or num_free < 0 or free_margin < 0 or hit_weight < 0:
+            raise ValueError('RayOccupancyLoss: loss_weight, num_free, free_margin and '
+                             f'hit_weight must be >= 0, got {loss_weight}, {num_free}, '
+                             f'{free_margin}, {hit_weight}')
         self.loss_weight = loss_weight
         self.num_free = num_free
         self.free_margin = free_margin
         self.hit_offset = hit_offset
+        self.hit_weight = hit_weight
 
     def samples(self, depth: Tensor, near: float, rand: Tensor | None = None
                 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -87,7 +93,9 @@ class RayOccupancyLoss(nn.Module):
         if not bool(valid.any()):
             return density.sum() * 0.0
         # BCE on probabilities is unsafe under autocast: compute it in float32.
+        target = targets[valid].float()
+        weight = torch.where(target > 0.5, self.hit_weight, 1.0)
         with torch.autocast(device_type=density.device.type, enabled=False):
             loss = F.binary_cross_entropy(density[valid].float().clamp(1e-6, 1 - 1e-6),
-                                          targets[valid].float())
+                                          target, weight=weight)
         return self.loss_weight * loss

@@ -1,6 +1,8 @@
 """RayOccupancyLoss: sample placement by hand, the BCE value, and the renderer's lookups."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -35,6 +37,17 @@ def test_loss_is_the_weighted_bce_of_the_valid_points():
     assert loss(density, targets, torch.zeros_like(valid)).item() == 0.0
     with pytest.raises(ValueError, match='>= 0'):
         RayOccupancyLoss(num_free=-1)
+    with pytest.raises(ValueError, match='>= 0'):
+        RayOccupancyLoss(hit_weight=-1.0)
+
+
+def test_hit_weight_scales_the_occupied_terms_by_hand():
+    density = torch.tensor([[0.2, 0.9], [0.3, 0.6]])
+    targets = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    valid = torch.tensor([[True, True], [False, True]])
+    value = RayOccupancyLoss(loss_weight=1.0, hit_weight=4.0)(density, targets, valid)
+    free, hit_a, hit_b = -math.log(0.8), -math.log(0.9), -math.log(0.6)
+    assert value.item() == pytest.approx((free + 4 * hit_a + 4 * hit_b) / 3, rel=1e-6)
 
 
 def test_renderer_reads_the_density_at_the_free_and_hit_points():
