@@ -181,6 +181,24 @@ class OccFlowNet(BEVStereo4D):
         voxel_feats, depth = self.extract_feat(inputs['img_inputs'])
         losses = self.img_view_transformer.get_depth_loss(inputs['gt_depth'], depth)
         density, semantics = self.decode_fields(voxel_feats)
+        losses.update(self.field_losses(density, semantics, inputs))
+        return losses
+
+    def field_losses(self, density: Tensor, semantics: Tensor, inputs: dict) -> dict[str, Tensor]:
+        """The losses of the decoded fields: 3-D losses, density prior and render losses.
+
+        Everything of :meth:`loss` after the image encoder, so that fields from elsewhere (e.g.
+        free voxel fields fitted without the network, ``tools/analysis_tools/fit_fields.py``)
+        are trained by exactly the model's supervision.
+
+        Args:
+            density: (B, Z, Y, X, 1) sigmoid density and semantics (B, Z, Y, X, K) logits.
+            inputs: as :meth:`loss` (``img_inputs`` for the BEV augmentation matrix).
+
+        Returns:
+            the losses of :meth:`loss` but ``loss_depth``.
+        """
+        losses = {}
         if self.loss_occ_density is not None:
             labels = inputs['voxel_semantics']  # (B, *gt grid) in (X, Y, Z)
             if int(labels.min()) < 0 or int(labels.max()) > FREE_LABEL:
