@@ -20,8 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mmdet3d.datasets.converters.flow_gt import (  # noqa: E402
     FLOW_INFO_KEYS, pending_indices, sort_infos, write_flow)
-from mmdet3d.datasets.converters.info_io import load_infos  # noqa: E402
 from mmdet3d.datasets.converters.nuscenes_infos import VERSIONS, info_path  # noqa: E402
+from mmdet3d.formats.info_pkl import load_infos  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -19,7 +19,7 @@ from functools import partial
 import numpy as np
 from tqdm import tqdm
 
-from mmdet3d.evaluation.prior_baseline import evaluate_prior, evaluate_prior_ray_iou, fit_prior
+from mmdet3d.analysis.prior_baseline import evaluate_prior, evaluate_prior_ray_iou, fit_prior
 from mmdet3d.utils.file_io import atomic_open
 
 
@@ -33,7 +33,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--no-camera-mask', action='store_true',
                         help='count all voxels instead of the camera-visible ones')
     parser.add_argument('--ray-iou', action='store_true',
-                        help="also evaluate SparseOcc's RayIoU (about 0.2 s per sample on one CPU thread)")
+                        help="also evaluate SparseOcc's RayIoU (about 0.2 s per sample on one "
+                        'CPU thread)')
     parser.add_argument('--save', help='write the prior volume to this .npz (key semantics)')
     return parser.parse_args()
 

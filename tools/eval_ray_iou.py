@@ -19,7 +19,8 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mmdet3d.evaluation.metrics.ray_iou_metric import RayIoUMetric  # noqa: E402
-from mmdet3d.visualization.occ_samples import load_prediction, pair_samples  # noqa: E402
+from mmdet3d.formats.occ_predictions import load_prediction  # noqa: E402
+from mmdet3d.visualization.occ_samples import pair_samples  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -23,11 +23,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
+from mmdet3d.analysis.render_inspection import build_model, inspect_render  # noqa: E402
+from mmdet3d.analysis.training_sample import load_training_sample  # noqa: E402
 from mmdet3d.engine.runner_setup import load_config  # noqa: E402
 from mmdet3d.utils import register_all_modules  # noqa: E402
 from mmdet3d.visualization.render_figures import write_render_figures  # noqa: E402
-from mmdet3d.visualization.render_inspection import (  # noqa: E402
-    build_model, inspect_render, load_training_sample)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

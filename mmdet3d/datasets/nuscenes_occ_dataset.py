@@ -12,11 +12,10 @@ from typing import Any
 
 from mmengine.dataset import BaseDataset
 
+from mmdet3d.formats.flow_rows import flow_path
+from mmdet3d.formats.info_pkl import load_infos
 from mmdet3d.registry import DATASETS
 from mmdet3d.structures.occ3d import CLASS_NAMES
-
-from .converters.flow_gt import flow_path
-from .converters.info_io import load_infos
 
 REQUIRED_KEYS = ('token', 'timestamp', 'scene_name', 'scene_token', 'lidar_path', 'lidar_idx',
                  'panoptic_path', 'occ_path', 'lidar2ego_translation', 'lidar2ego_rotation',

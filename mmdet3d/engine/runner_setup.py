@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.registry import Registry
 from mmengine.runner import Runner
 
-from mmdet3d.evaluation.functional.occ_io import check_occ_gt_headers
+from mmdet3d.formats.occ3d_labels import check_occ_gt_headers
 from mmdet3d.registry import RUNNERS
 
 from mmdet3d.utils.checkpoint_io import (load_checkpoint_file,
@@ -329,13 +329,13 @@ def apply_test_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def _check_out_dir(out: str, overwrite: bool) -> bool:
     """Refuse ``--out`` before anything heavy where writing would lose or mix data (see
-    :func:`~mmdet3d.evaluation.functional.occ_io.check_prediction_dir`); under ``--overwrite``
+    :func:`~mmdet3d.formats.occ_predictions.check_prediction_dir`); under ``--overwrite``
     log what will be replaced. Returns ``overwrite``."""
     import logging
 
     from mmengine.logging import print_log
 
-    from mmdet3d.evaluation.functional.occ_io import check_prediction_dir
+    from mmdet3d.formats.occ_predictions import check_prediction_dir
     replaced = check_prediction_dir(out, overwrite)
     if overwrite:
         partial = osp.normpath(out) + '.partial'

@@ -736,7 +736,7 @@ def info_seeds() -> list[bytes]:
     """A few BEVDet-style info pkls, written by the project's writer."""
     import numpy as np
 
-    from mmdet3d.datasets.converters.info_io import dump_infos
+    from mmdet3d.formats.info_pkl import dump_infos
     rng = np.random.default_rng(0)
     infos = []
     for idx in range(3):
@@ -847,7 +847,7 @@ def load_checkpoint_cpu(path: str) -> Any:
 
 def check_occ_headers(path: str) -> None:
     """``check_occ_gt_headers([(path, None)])``."""
-    from mmdet3d.evaluation.functional.occ_io import check_occ_gt_headers
+    from mmdet3d.formats.occ3d_labels import check_occ_gt_headers
     check_occ_gt_headers([(path, None)])
 
 
@@ -908,11 +908,11 @@ class KindSpec:
 
 
 KINDS: dict[str, KindSpec] = {
-    'info': KindSpec('.pkl', ('mmdet3d.datasets.converters.info_io:load_infos',), info_seeds,
+    'info': KindSpec('.pkl', ('mmdet3d.formats.info_pkl:load_infos',), info_seeds,
                      _mutate_info, _directed_info),
     'ckpt': KindSpec('.pth', (f'{MODULE}:load_checkpoint_cpu',), checkpoint_seeds, _mutate_ckpt,
                      _directed_ckpt),
-    'labels': KindSpec('.npz', ('mmdet3d.evaluation.functional.occ_io:load_occ_gt',
+    'labels': KindSpec('.npz', ('mmdet3d.formats.occ3d_labels:load_occ_gt',
                                 f'{MODULE}:check_occ_headers'), label_seeds, _mutate_labels,
                        _directed_labels),
 }

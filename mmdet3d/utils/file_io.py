@@ -37,6 +37,12 @@ def atomic_open(path: str) -> Iterator[BinaryIO]:
         raise
 
 
+def atomic_write_bytes(path: str, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename."""
+    with atomic_open(path) as f:
+        f.write(payload)
+
+
 def current_umask() -> int:
     """The process umask (read by setting it and restoring it at once)."""
     mask = os.umask(0o022)

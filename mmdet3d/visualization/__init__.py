@@ -1,10 +1,10 @@
-"""Colour maps, figures and render inspection; never imported from models.
+"""Drawing: colour maps, figures, images and viewers; never imported from models.
 
 - :mod:`.occ_palette`: palette of the Occ3D labels, BEV projection (numpy only).
 - :mod:`.occ_figures`: GT vs prediction BEV figure, 3-D voxel view.
 - :mod:`.occ_samples`: pair ``tools/test.py --out`` predictions with the Occ3D GT and draw them.
-- :mod:`.render_inspection`, :mod:`.render_figures`: render the key-frame LiDAR rays of a sample
-  with the model's ``VolumeRenderer`` and draw them per camera.
+- :mod:`.camera_rays`, :mod:`.render_figures`: the key-frame LiDAR rays of a sample rendered by
+  the model (:mod:`mmdet3d.analysis.render_inspection`), drawn per camera.
 - :mod:`.voxel_faces`: exposed faces of occupied voxels as metric quads (numpy only).
 - :mod:`.rasterizer`: pinhole cameras and a numpy z-buffer rasteriser of those quads.
 - :mod:`.camera_overlay`: GT and prediction voxels drawn into the six raw camera images.

@@ -1,20 +1,19 @@
 """Pair saved occupancy predictions with their Occ3D ground truth and draw them.
 
-Predictions are the files of ``tools/test.py --out DIR``: ``DIR/<scene>/<token>.npz`` with key
-``semantics`` (X, Y, Z) uint8 (17 = free). Ground truth is ``<occ_path>/labels.npz`` with
-``semantics``, ``mask_camera`` and ``mask_lidar`` (Occ3D-nuScenes).
+Predictions are the files of ``tools/test.py --out DIR`` (:mod:`mmdet3d.formats.occ_predictions`),
+ground truth the Occ3D ``<occ_path>/labels.npz`` (:mod:`mmdet3d.formats.occ3d_labels`).
 """
 from __future__ import annotations
 
-import glob
 import os.path as osp
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from mmdet3d.datasets.converters.info_io import load_infos
-from mmdet3d.evaluation.functional.occ_io import load_occ_gt
+from mmdet3d.formats.info_pkl import load_infos
+from mmdet3d.formats.occ3d_labels import load_occ_gt
+from mmdet3d.formats.occ_predictions import find_predictions, load_prediction
 from mmdet3d.structures.occ3d import POINT_CLOUD_RANGE
 
 from .figures import save_figure
@@ -33,23 +32,6 @@ class OccSample:
     pred_path: str
     occ_path: str | None
     info: dict | None = None
-
-
-def load_prediction(path: str) -> np.ndarray:
-    """(X, Y, Z) uint8 labels of a prediction file (key ``semantics``)."""
-    with np.load(path) as data:
-        if 'semantics' not in data.files:
-            raise KeyError(f'{path} lacks the key "semantics"; found {data.files}')
-        semantics = data['semantics']
-    if semantics.ndim != 3:
-        raise ValueError(f'{path}: semantics must be (X, Y, Z), got shape {semantics.shape}')
-    return semantics
-
-
-def find_predictions(pred_dir: str) -> list[tuple[str, str, str]]:
-    """Sorted (scene, token, path) of every ``<pred_dir>/<scene>/<token>.npz``."""
-    paths = sorted(glob.glob(osp.join(pred_dir, '*', '*.npz')))
-    return [(osp.basename(osp.dirname(p)), osp.splitext(osp.basename(p))[0], p) for p in paths]
 
 
 def _prefixed(path: str, prefix: str | None) -> str:

@@ -7,9 +7,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from .camera_rays import CameraRays
 from .figures import class_legend_handles, hide_ticks, new_figure, save_figure
 from .occ_palette import label_colors, present_classes
-from .render_inspection import CameraRays
 
 # Layout in inches: image panel width, gap between panels, legend column, figure title band,
 # panel title band (above each panel) and colour-bar band (below each panel).
@@ -50,7 +50,7 @@ def camera_render_figure(cam: CameraRays, title: str = '', max_depth: float | No
     class]; depths share one colour scale, classes use the Occ3D palette (legend on the right).
 
     Args:
-        cam: rays of one camera (:func:`~.render_inspection.inspect_render`).
+        cam: rays of one camera (:func:`~mmdet3d.analysis.render_inspection.inspect_render`).
         title: figure title. Defaults to ''.
         max_depth: top of the depth colour scale (m); defaults to the largest GT depth.
         dpi: dots per inch; the size is :func:`camera_figure_size`. Defaults to 100.

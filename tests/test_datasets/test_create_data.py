@@ -20,8 +20,8 @@ from nuscenes.utils.splits import mini_train, mini_val
 from pyquaternion import Quaternion
 
 from mmdet3d.datasets.converters import flow_gt, nuscenes_infos
-from mmdet3d.datasets.converters.info_io import load_infos
 from mmdet3d.datasets.nuscenes_occ_dataset import NuScenesDatasetOccpancy
+from mmdet3d.formats.info_pkl import load_infos
 from mmdet3d.testing.flow_oracle import reference_flow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

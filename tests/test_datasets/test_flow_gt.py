@@ -10,7 +10,8 @@ from nuscenes.utils.geometry_utils import points_in_box
 from pyquaternion import Quaternion
 
 from mmdet3d.datasets.converters import flow_gt
-from mmdet3d.datasets.converters.info_io import dump_infos
+from mmdet3d.formats.flow_rows import FlowGT
+from mmdet3d.formats.info_pkl import dump_infos
 from mmdet3d.testing.flow_oracle import CLASSES, reference_flow
 from mmdet3d.testing.flow_oracle import dense_grid as build_dense_grid
 from tools import create_flow_data
@@ -73,7 +74,7 @@ def dense_grid() -> tuple[np.ndarray, np.ndarray]:
     return build_dense_grid()
 
 
-def _assert_same(ref: tuple[np.ndarray, np.ndarray, np.ndarray], gt: flow_gt.FlowGT) -> None:
+def _assert_same(ref: tuple[np.ndarray, np.ndarray, np.ndarray], gt: FlowGT) -> None:
     assert gt.flow.dtype == np.uint8 and gt.flow.shape[1:] == (11,)
     assert gt.transforms.dtype == np.float32 and gt.indices.dtype == np.uint16
     np.testing.assert_array_equal(gt.flow, ref[0])

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from mmdet3d.datasets.converters.info_io import dump_infos
 from mmdet3d.datasets.nuscenes_occ_dataset import RENDER_FRAME_KEYS, NuScenesDatasetOccpancy
+from mmdet3d.formats.info_pkl import dump_infos
 from mmdet3d.registry import DATASETS
 
 SCENE_LENGTHS = (('scene-a', 4), ('scene-b', 2), ('scene-c', 5))  # sorted indices 0-3, 4-5, 6-10

@@ -15,9 +15,10 @@ import pytest
 import torch
 
 from mmdet3d.engine.runner_setup import apply_test_args, load_config
-from mmdet3d.evaluation.functional.occ_io import OccGTError, check_prediction_dir
 from mmdet3d.evaluation.metrics import occ_metric
 from mmdet3d.evaluation.metrics.occ_metric import OccMetric
+from mmdet3d.formats.occ3d_labels import OccGTError
+from mmdet3d.formats.occ_predictions import check_prediction_dir
 from mmdet3d.structures import OccDataSample
 from mmdet3d.utils.file_io import current_umask
 

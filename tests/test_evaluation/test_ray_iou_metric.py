@@ -13,14 +13,14 @@ import pytest
 import torch
 from mmengine.evaluator import Evaluator
 
-from mmdet3d.datasets.converters.info_io import dump_infos
+from mmdet3d.analysis.prior_baseline import evaluate_prior_ray_iou
 from mmdet3d.engine.runner_setup import apply_test_args, load_config
 from mmdet3d.evaluation.functional import ray_iou as ray_iou_module
-from mmdet3d.evaluation.functional.occ_io import save_occ_prediction
 from mmdet3d.evaluation.functional.ray_iou import lidar_ray_directions, ray_iou
 from mmdet3d.evaluation.functional.ray_origins import load_ray_origins
 from mmdet3d.evaluation.metrics.ray_iou_metric import RayIoUMetric
-from mmdet3d.evaluation.prior_baseline import evaluate_prior_ray_iou
+from mmdet3d.formats.info_pkl import dump_infos
+from mmdet3d.formats.occ_predictions import save_occ_prediction
 from mmdet3d.structures import OccDataSample
 from mmdet3d.utils import register_all_modules
 from tools import eval_ray_iou

@@ -34,3 +34,19 @@ def tiny_render_config(tmp_path_factory) -> str:
     path = str(root / 'tiny_2d.py')
     cfg.dump(path)
     return path
+
+
+@pytest.fixture(scope='session')
+def small_grid_options() -> dict:
+    """Overrides for the golden tiny model on a 40 x 40 x 8 grid of 2 m cells (a divisor of
+    Occ3D's 200 x 200 x 16) with few samples per ray: cheap tool runs."""
+    return {'model.img_view_transformer.grid_config.x': [-40, 40, 2.0],
+            'model.img_view_transformer.grid_config.y': [-40, 40, 2.0],
+            'model.renderer.grid_size': [40, 40, 8], 'model.renderer.samples_per_ray': 16,
+            'model.renderer.prop_samples_per_ray': 8}
+
+
+@pytest.fixture(scope='session')
+def small_grid_cli(small_grid_options) -> list[str]:
+    """``small_grid_options`` as ``--cfg-options`` arguments."""
+    return [f'{k}={str(v).replace(" ", "")}' for k, v in small_grid_options.items()]

@@ -9,8 +9,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmdet3d.evaluation.functional.free_space import occupancy_fields
-from mmdet3d.evaluation.training_diagnostics import TrainingDiagnostics
+from mmdet3d.analysis.free_space import occupancy_fields
+from mmdet3d.analysis.training_diagnostics import TrainingDiagnostics
 from mmdet3d.registry import DATASETS
 from mmdet3d.structures.voxel_grids import grid_factors, pool_majority
 from mmdet3d.utils import register_all_modules
@@ -18,19 +18,14 @@ from mmdet3d.utils import register_all_modules
 from tools.analysis_tools import diagnose_training
 from tools.misc import subset_infos
 
-# the golden tiny model on a 40 x 40 x 8 grid (a divisor of Occ3D's 200 x 200 x 16), few samples
-OPTIONS = {'model.img_view_transformer.grid_config.x': [-40, 40, 2.0],
-           'model.img_view_transformer.grid_config.y': [-40, 40, 2.0],
-           'model.renderer.grid_size': [40, 40, 8], 'model.renderer.samples_per_ray': 16,
-           'model.renderer.prop_samples_per_ray': 8}
-CLI_OPTIONS = [f'{k}={str(v).replace(" ", "")}' for k, v in OPTIONS.items()]
 
 
-def test_cli_prints_the_report_and_writes_json(tiny_render_config, tmp_path, capsys):
+def test_cli_prints_the_report_and_writes_json(tiny_render_config, small_grid_cli, tmp_path,
+                                               capsys):
     out = tmp_path / 'diag.json'
     summary = diagnose_training.main([tiny_render_config, '--random-init', '--split', 'train',
                                       '--max-rays', '300', '--thresholds', '0.1', '1.0', '--json',
-                                      str(out), '--no-progress', '--cfg-options', *CLI_OPTIONS])
+                                      str(out), '--no-progress', '--cfg-options', *small_grid_cli])
     printed = capsys.readouterr().out
     assert 'Training diagnostics over 2 samples' in printed and 'render, gt volume' in printed
     assert json.loads(out.read_text()) == json.loads(json.dumps(summary))
@@ -42,15 +37,16 @@ def test_cli_prints_the_report_and_writes_json(tiny_render_config, tmp_path, cap
     assert summary['false_occupied_by_range']['0-10'] > 90
 
 
-def test_ground_truth_fields_reproduce_the_grid_ceiling(tiny_render_config,
+def test_ground_truth_fields_reproduce_the_grid_ceiling(tiny_render_config, small_grid_options,
                                                         monkeypatch):
     """A model whose fields are the GT pooled to its grid scores the grid's ceiling, and renders
     exactly like the GT volume."""
-    from mmdet3d.visualization.render_inspection import build_model, prepare_sample
+    from mmdet3d.analysis.render_inspection import build_model
+    from mmdet3d.analysis.training_sample import prepare_sample
 
     register_all_modules()
     cfg = Config.fromfile(tiny_render_config)
-    cfg.merge_from_dict(OPTIONS)
+    cfg.merge_from_dict(small_grid_options)
     # depth along the ray (range), so that the returns lie where the LiDAR points are
     cfg.merge_from_dict({'train_dataloader.dataset.pipeline.4.depth_along_ray': True})
     dataset = DATASETS.build(diagnose_training.diagnostic_dataset_cfg(cfg, 'train'))
@@ -81,7 +77,7 @@ def test_ground_truth_fields_reproduce_the_grid_ceiling(tiny_render_config,
 
 
 def test_subset_infos_keeps_one_scene_in_timestamp_order(tmp_path, capsys):
-    from mmdet3d.datasets.converters.info_io import dump_infos, load_infos
+    from mmdet3d.formats.info_pkl import dump_infos, load_infos
 
     infos = [dict(token=t, timestamp=ts, scene_name=s) for t, ts, s in
              (('b2', 5, 'scene-b'), ('a1', 3, 'scene-a'), ('a0', 1, 'scene-a'),

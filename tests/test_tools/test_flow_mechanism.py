@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from mmdet3d.datasets.converters.flow_gt import flow_path, sample_flow, save_flow, sort_infos
-from mmdet3d.evaluation import flow_mechanism as fm
+from mmdet3d.analysis import flow_mechanism as fm
+from mmdet3d.datasets.converters.flow_gt import sample_flow, sort_infos
+from mmdet3d.formats.flow_rows import flow_path, save_flow
 from mmdet3d.structures.occ3d import GRID_LOWER, GRID_SHAPE, VOXEL_SIZE
 from tools import create_data_bevdet, create_demo_data, create_flow_data
 from tools.analysis_tools import flow_mechanism as cli

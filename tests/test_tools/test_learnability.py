@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pytest
 
-from mmdet3d.evaluation.prior_baseline import prior_miou
+from mmdet3d.analysis.prior_baseline import prior_miou
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = 'configs/occflownet/occflownet_tiny_2d_flow_cpu.py'

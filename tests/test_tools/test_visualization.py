@@ -9,8 +9,9 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from mmdet3d.datasets.converters.info_io import dump_infos
+from mmdet3d.analysis.render_inspection import denormalize_image, range_to_z_factor
 from mmdet3d.datasets.transforms.image_inputs import normalize_image
+from mmdet3d.formats.info_pkl import dump_infos
 from mmdet3d.structures.occ3d import CLASS_NAMES, FREE_LABEL
 from mmdet3d.structures.voxel_grids import swap_x_z
 from mmdet3d.visualization.occ_figures import bev_figure_size
@@ -18,7 +19,6 @@ from mmdet3d.visualization.occ_palette import (OCC3D_PALETTE, UNOBSERVED, UNOBSE
                                                bev_disagreement, bev_image, bev_top_labels,
                                                label_colors)
 from mmdet3d.visualization.render_figures import camera_figure_size
-from mmdet3d.visualization.render_inspection import denormalize_image, range_to_z_factor
 
 from tools import visualize_occupancy, visualize_render
 
@@ -197,8 +197,8 @@ def test_visualize_render_writes_one_png_per_camera(tiny_render_config, tmp_path
 def test_render_inspection_matches_the_rays(tiny_render_config):
     """Per camera: the rays of the key frame and that camera, GT read at their own pixels."""
     from mmdet3d.utils import register_all_modules
-    from mmdet3d.visualization.render_inspection import (build_model, inspect_render,
-                                                         load_training_sample)
+    from mmdet3d.analysis.render_inspection import build_model, inspect_render
+    from mmdet3d.analysis.training_sample import load_training_sample
 
     register_all_modules()
     cfg = Config.fromfile(tiny_render_config)
@@ -230,7 +230,7 @@ def _oracle_fields(sample, shift: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Opaque density and one-hot logits of the sample's Occ3D GT, in the BEV-augmented frame,
     optionally rolled by ``shift`` voxels along x (a wrong world), in the model's (1, Z, Y, X, C)
     layout."""
-    from mmdet3d.evaluation.functional.occ_io import load_occ_gt
+    from mmdet3d.formats.occ3d_labels import load_occ_gt
 
     sem = torch.from_numpy(load_occ_gt(sample.results['occ_gt_path'])['semantics'].astype(int))
     bda = sample.results['img_inputs'].bda
@@ -248,8 +248,8 @@ def test_render_inspection_with_oracle_fields(tiny_render_config, monkeypatch, s
     shifted by 20 m does not. The rendering stops at the first voxel face, before the point:
     ~1 m on the grazing ground rays of this tiny world, hence the loose depth bound."""
     from mmdet3d.utils import register_all_modules
-    from mmdet3d.visualization.render_inspection import (build_model, inspect_render,
-                                                         load_training_sample)
+    from mmdet3d.analysis.render_inspection import build_model, inspect_render
+    from mmdet3d.analysis.training_sample import load_training_sample
 
     register_all_modules()
     cfg = Config.fromfile(tiny_render_config)

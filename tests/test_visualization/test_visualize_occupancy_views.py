@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmdet3d.datasets.converters.info_io import dump_infos
+from mmdet3d.formats.info_pkl import dump_infos
 from mmdet3d.structures.occ3d import FREE_LABEL
 from mmdet3d.visualization.scene_video import write_video
 

@@ -31,18 +31,18 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dataset import pseudo_collate  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from mmdet3d.engine.runner_setup import load_config  # noqa: E402
-from mmdet3d.evaluation.functional.free_space import (  # noqa: E402
+from mmdet3d.analysis.free_space import (  # noqa: E402
     occupancy_fields, ray_cell_passes, returns_volume)
-from mmdet3d.evaluation.training_diagnostics import (  # noqa: E402
+from mmdet3d.analysis.render_inspection import build_model, render_rays_chunked  # noqa: E402
+from mmdet3d.analysis.training_diagnostics import (  # noqa: E402
     TrainingDiagnostics, format_summary)
+from mmdet3d.analysis.training_sample import prepare_sample  # noqa: E402
+from mmdet3d.engine.runner_setup import load_config  # noqa: E402
 from mmdet3d.models.rendering.ray_batching import RayBatch, flatten_rays  # noqa: E402
 from mmdet3d.registry import DATASETS  # noqa: E402
 from mmdet3d.structures.voxel_grids import grid_factors, pool_majority, swap_x_z  # noqa: E402
 from mmdet3d.utils import register_all_modules  # noqa: E402
 from mmdet3d.utils.file_io import atomic_open  # noqa: E402
-from mmdet3d.visualization.render_inspection import (  # noqa: E402
-    build_model, prepare_sample, render_rays_chunked)
 
 UNAUGMENTED = ('PrepareImageInputs', 'LoadAnnotationsBEVDepth')
 # the `_2d` configs' dynamic classes (configs/_base_/datasets/nus-occ3d.py), where a config has
@@ -118,12 +118,17 @@ def sample_returns_volume(sample, rays: RayBatch, renderer: torch.nn.Module,
 @torch.no_grad()
 def diagnose_sample(model: torch.nn.Module, sample, diagnostics: TrainingDiagnostics,
                     max_rays: int, logit_scale: float, rng: np.random.Generator,
-                    dynamic_classes: list[int]) -> None:
+                    dynamic_classes: list[int], fields: dict | None = None) -> None:
     """Model fields, ray passes, the returns volume and (optionally) renderings of one
-    prepared sample."""
+    prepared sample.
+
+    ``fields``: ``density`` (1, Z, Y, X, 1) and ``semantics`` (1, Z, Y, X, K) to diagnose
+    instead of the model's prediction (the model still renders them); None: the model's.
+    """
     data = model.data_preprocessor(pseudo_collate([sample.packed]), False)
     inputs = data['inputs']
-    fields = model(inputs, data['data_samples'], mode='tensor')
+    if fields is None:
+        fields = model(inputs, data['data_samples'], mode='tensor')
     renderer = model.renderer
     # the fields are in the model's (B, Z, Y, X, C) layout; the diagnostics read (X, Y, Z)
     sigma = swap_x_z(renderer.density_scale * fields['density'][0, ..., 0], 0).cpu().numpy()

@@ -4,7 +4,7 @@ For every key sample of a split and each render frame o != 0 (-3..3), the share 
 LiDAR points on dynamic objects present at the key frame that land inside the object's key-frame
 box (+0.2 m) after the ego-motion map ("without flow") and after also undoing the flow the
 renderer applies ("with flow"); also the renderer-voxel form (the key frame's Occ3D GT warped by
-``apply_flow_clipped``). Definition: ``mmdet3d/evaluation/flow_mechanism.py``. Needs no model.
+``apply_flow_clipped``). Definition: ``mmdet3d/analysis/flow_mechanism.py``. Needs no model.
 
 Example::
 
@@ -24,9 +24,9 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from mmdet3d.datasets.converters.flow_gt import flow_path
-from mmdet3d.datasets.converters.info_io import load_infos
-from mmdet3d.evaluation import flow_mechanism as fm
+from mmdet3d.analysis import flow_mechanism as fm
+from mmdet3d.formats.flow_rows import flow_path
+from mmdet3d.formats.info_pkl import load_infos
 from mmdet3d.utils.file_io import atomic_open
 
 INFO_KEYS = ('token', 'timestamp', 'scene_name', 'scene_token', 'lidar_path', 'panoptic_path',

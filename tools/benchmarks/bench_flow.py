@@ -35,7 +35,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
 from mmdet3d.datasets.converters import flow_gt, nuscenes_infos  # noqa: E402
-from mmdet3d.datasets.converters.info_io import load_infos  # noqa: E402
+from mmdet3d.formats.flow_rows import FlowGT  # noqa: E402
+from mmdet3d.formats.info_pkl import load_infos  # noqa: E402
 from mmdet3d.testing import flow_oracle  # noqa: E402
 
 
@@ -54,7 +55,7 @@ def _infos(args: argparse.Namespace, tmp: str) -> list[dict]:
     return [info for split in splits.values() for info in split]
 
 
-def _same(ref: tuple[np.ndarray, np.ndarray, np.ndarray], gt: flow_gt.FlowGT) -> bool:
+def _same(ref: tuple[np.ndarray, np.ndarray, np.ndarray], gt: FlowGT) -> bool:
     return (np.array_equal(ref[0], gt.flow) and np.array_equal(ref[2], gt.indices)
             and np.allclose(ref[1], gt.transforms, atol=1e-4))
 

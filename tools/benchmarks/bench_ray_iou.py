@@ -28,9 +28,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from mmdet3d.evaluation.functional.occ_io import load_occ_gt  # noqa: E402
-from mmdet3d.structures.occ3d import FREE_LABEL, GRID_SHAPE  # noqa: E402
 from mmdet3d.evaluation.functional.ray_iou import cast_rays, lidar_ray_directions  # noqa: E402
+from mmdet3d.formats.occ3d_labels import load_occ_gt  # noqa: E402
+from mmdet3d.structures.occ3d import FREE_LABEL, GRID_SHAPE  # noqa: E402
 
 VAL_SAMPLES = 6019
 
@@ -93,7 +93,8 @@ def main() -> None:
             ('cpu', 'torch', f'CPU torch, {args.threads} threads')]
     if torch.cuda.is_available():
         runs.append(('cuda', 'torch', f'{torch.cuda.get_device_name()} torch'))
-    print(f'{len(labels)} volumes ({"demo GT" if glob.glob(osp.join(args.gt_dir, "*")) else "synthetic"}), '
+    source = 'demo GT' if glob.glob(osp.join(args.gt_dir, '*')) else 'synthetic'
+    print(f'{len(labels)} volumes ({source}), '
           f'{args.origins} origins x 14040 rays each')
     baseline = None
     for device, impl, name in runs:

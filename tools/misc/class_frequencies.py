@@ -18,9 +18,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from tqdm import tqdm  # noqa: E402
 
-from mmdet3d.evaluation.class_frequencies import MASKS, class_voxel_counts  # noqa: E402
-from mmdet3d.structures.occ3d import CLASS_NAMES  # noqa: E402
+from mmdet3d.analysis.class_frequencies import MASKS, class_voxel_counts  # noqa: E402
 from mmdet3d.models.losses.class_weights import class_balanced_log_weights  # noqa: E402
+from mmdet3d.structures.occ3d import CLASS_NAMES  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

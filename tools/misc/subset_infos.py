@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from mmdet3d.datasets.converters.info_io import dump_infos, load_infos  # noqa: E402
+from mmdet3d.formats.info_pkl import dump_infos, load_infos  # noqa: E402
 
 
 def subset_infos(infos: list[dict], scenes: list[str] | None, first_scene: bool,

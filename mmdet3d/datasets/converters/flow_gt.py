@@ -8,12 +8,13 @@ the movable classes {2, 3, 4, 5, 6, 7, 9, 10} with ``valid_flag``, current centr
 inside the range, instance-token matching, boxes enlarged to ``wlh * wlh_factor + 0.4`` m with the
 devkit ``points_in_box`` test, targets clamped into the grid, offsets outside the scene skipped.
 
+The file format (``FlowGT``, ``flow_path``, ``save_flow``) is :mod:`mmdet3d.formats.flow_rows`.
+
 Unlike the original, each box's inside test only looks at the voxels of its axis-aligned bounding
 box, is computed once per sample instead of once per offset, and samples run in worker processes.
 """
 from __future__ import annotations
 
-import io
 import multiprocessing
 import os
 from collections import Counter
@@ -23,13 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from mmdet3d.formats.flow_rows import FlowGT, flow_path, save_flow
 from mmdet3d.structures.occ3d import (DETECTION_CLASSES, DETECTION_TO_OCC3D, FLOW_CLASS,
                                       FLOW_CLASSES, FLOW_FLOOR, FLOW_FRAME, FLOW_ROW_WIDTH,
                                       FLOW_SRC, FLOW_TGT, GRID_SHAPE, POINT_CLOUD_RANGE,
                                       VOXEL_SIZE)
 from mmdet3d.structures.pose import pose_matrix, quat_to_rotmat
-
-from .info_io import atomic_write_bytes
 
 FLOW_INFO_KEYS = ('token', 'scene_name', 'scene_token', 'timestamp', 'ego2global_translation',
                   'ego2global_rotation', 'lidar2ego_translation', 'lidar2ego_rotation',
@@ -140,22 +140,6 @@ def _zyx_indices(points: np.ndarray, shift: float) -> np.ndarray:
     return idx[:, ::-1]
 
 
-@dataclass(frozen=True)
-class FlowGT:
-    """One sample's flow file: ``flow`` (n, 11) uint8 = [src z, y, x | tgt z, y, x |
-    floor z, y, x | class | s], ``transforms`` (m, 4, 4) float32 box motions (saved as ``T``),
-    ``indices`` (n,) uint16 row -> transform."""
-
-    flow: np.ndarray
-    transforms: np.ndarray
-    indices: np.ndarray
-
-    @classmethod
-    def empty(cls) -> FlowGT:
-        return cls(np.zeros((0, FLOW_ROW_WIDTH), np.uint8), np.zeros((0, 4, 4), np.float32),
-                   np.zeros((0,), np.uint16))
-
-
 def sample_flow(infos: Sequence[dict[str, Any]], k: int, horizon: int = 3,
                 wlh_factor: float = 1.15) -> FlowGT:
     """Flow ground truth of ``infos[k]``; ``infos`` must be sorted by timestamp.
@@ -217,18 +201,6 @@ def sample_flow(infos: Sequence[dict[str, Any]], k: int, horizon: int = 3,
     return FlowGT(np.concatenate(rows).astype(np.uint8),
                   np.stack(transforms).astype(np.float32),
                   np.concatenate(indices).astype(np.uint16))
-
-
-def flow_path(out_dir: str, info: dict[str, Any]) -> str:
-    """``<out_dir>/<scene_name>/<token>.npz``."""
-    return os.path.join(out_dir, info['scene_name'], info['token'] + '.npz')
-
-
-def save_flow(path: str, gt: FlowGT) -> None:
-    """Atomically write ``flow``, ``T`` and ``indices`` with ``np.savez_compressed``."""
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, flow=gt.flow, T=gt.transforms, indices=gt.indices)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def sort_infos(infos: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

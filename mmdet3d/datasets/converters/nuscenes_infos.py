@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from mmdet3d.formats.info_pkl import dump_infos
 from mmdet3d.structures.pose import pose_matrix
-
-from .info_io import dump_infos
 
 logger = logging.getLogger(__name__)
 

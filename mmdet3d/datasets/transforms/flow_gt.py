@@ -1,16 +1,16 @@
 """``LoadFlowGT``: precomputed voxel flow of the movable objects (spec 4.3.6, 5.2)."""
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
 
+from mmdet3d.formats.flow_rows import flow_file, load_flow_rows
 from mmdet3d.registry import TRANSFORMS
 from mmdet3d.structures.occ3d import FLOW_CLASS, FLOW_FILE_OFFSETS, FLOW_FRAME
 
 from .base import BaseTransform
-from .utils import check_file, require
+from .utils import require
 
 
 def remap_flow(flow: np.ndarray, render_frame_ids: Sequence[int],
@@ -41,8 +41,8 @@ def remap_flow(flow: np.ndarray, render_frame_ids: Sequence[int],
 class LoadFlowGT(BaseTransform):
     """Load the voxel flow file of the key frame and index it by render frame.
 
-    The file's per-box transforms ``T`` and box ``indices`` are not used by the model and are
-    not loaded.
+    The file is read by :func:`mmdet3d.formats.flow_rows.load_flow_rows`; its per-box transforms
+    ``T`` and box ``indices`` are not used by the model and are not loaded.
 
     Required Keys:
         - flow_path (str), or scene_name + sample_idx to build
@@ -74,12 +74,9 @@ class LoadFlowGT(BaseTransform):
         if path is None:
             scene = require(results, 'scene_name', 'LoadFlowGT')
             token = require(results, 'sample_idx', 'LoadFlowGT')
-            path = os.path.join(self.data_root, scene, f'{token}.npz')
-        with np.load(check_file(path, 'flow ground truth')) as npz:
-            if 'flow' not in npz:
-                raise KeyError(f'{path} lacks the array "flow"')
-            flow = npz['flow'].astype(np.uint8).reshape(-1, 11)
-        results['voxel_flow'] = remap_flow(flow, self.render_frame_ids, self.use_classes)
+            path = flow_file(self.data_root, scene, token)
+        results['voxel_flow'] = remap_flow(load_flow_rows(path), self.render_frame_ids,
+                                           self.use_classes)
         return results
 
     def __repr__(self) -> str:

@@ -1,7 +1,7 @@
 """``LoadOccGTFromFile``: read the Occ3D-nuScenes ground truth of the key frame (spec 4.3.2)."""
 from __future__ import annotations
 
-from mmdet3d.evaluation.functional.occ_io import load_occ_gt
+from mmdet3d.formats.occ3d_labels import load_occ_gt
 from mmdet3d.registry import TRANSFORMS
 
 from .base import BaseTransform

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from mmdet3d.datasets.converters.info_io import load_infos
+from mmdet3d.formats.info_pkl import load_infos
 from mmdet3d.structures.pose import pose_matrix
 
 from .ray_iou import lidar_origins_in_ego, select_ray_origins

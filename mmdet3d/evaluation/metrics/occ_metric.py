@@ -17,12 +17,12 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
+from mmdet3d.formats.occ_predictions import check_prediction_dir, count_files, save_occ_prediction
 from mmdet3d.registry import METRICS
 from mmdet3d.structures.occ3d import CLASS_NAMES, FREE_LABEL, NUM_CLASSES
 
 from mmdet3d.utils.file_io import current_umask
 
-from ..functional.occ_io import check_prediction_dir, count_files, save_occ_prediction
 from ..functional.occ_miou import format_iou_report, occ_confusion_matrix, occ_miou, threshold_key
 from .occ_sample import as_mapping, predicted_labels, sample_ground_truth, to_numpy
 

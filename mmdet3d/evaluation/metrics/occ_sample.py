@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from mmengine.structures import BaseDataElement
 
-from ..functional.occ_io import load_occ_gt
+from mmdet3d.formats.occ3d_labels import load_occ_gt
 
 
 def to_numpy(value: Any) -> np.ndarray:
@@ -68,7 +68,7 @@ def sample_ground_truth(sample: Mapping, keys: Sequence[str], shape: tuple[int, 
 
     Raises:
         KeyError: ``gt_occ`` lacks one of ``keys``, or neither ``gt_occ`` nor ``occ_path``.
-        FileNotFoundError, OccGTError: as :func:`~..functional.occ_io.load_occ_gt`.
+        FileNotFoundError, OccGTError: as :func:`~mmdet3d.formats.occ3d_labels.load_occ_gt`.
     """
     token = sample.get('sample_idx')
     gt = sample.get('gt_occ')

@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from mmdet3d.evaluation.functional.free_space import (PASS_EDGES, bin_labels, binned_counts,
-                                                      free_where_gt_free, occupancy_fields,
-                                                      ray_cell_passes, returns_volume,
-                                                      voxel_ranges)
+from mmdet3d.analysis.free_space import (PASS_EDGES, bin_labels, binned_counts, free_where_gt_free,
+                                         occupancy_fields, ray_cell_passes, returns_volume,
+                                         voxel_ranges)
+from mmdet3d.analysis.training_diagnostics import TrainingDiagnostics, format_summary
 from mmdet3d.evaluation.functional.occ_miou import occ_confusion_matrix, occ_miou
-from mmdet3d.evaluation.training_diagnostics import TrainingDiagnostics, format_summary
 from mmdet3d.structures.voxel_grids import pool_majority, upsample_nearest
 
 CAR, ROAD, FREE = 4, 11, 17

@@ -9,7 +9,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from mmdet3d.datasets.converters.info_io import dump_infos, load_infos
+from mmdet3d.formats.info_pkl import dump_infos, load_infos
 from mmdet3d.testing.crafted_pickles import Call
 
 

@@ -1,115 +1,28 @@
 """Render the key frame's LiDAR rays with a model's ``VolumeRenderer``, camera by camera.
 
-Used by ``tools/visualize_render.py``: one training-pipeline sample -> model fields (mode
-'tensor') -> rendered depth and class of every key-frame ray, next to the LiDAR ground truth at
-the ray's augmented pixel (``LidarRays.pixels``).
+Used by ``tools/visualize_render.py``: one training-pipeline sample
+(:mod:`~mmdet3d.analysis.training_sample`) -> model fields (mode 'tensor') -> rendered depth and
+class of every key-frame ray, next to the LiDAR ground truth at the ray's augmented pixel
+(``LidarRays.pixels``), as the :class:`~mmdet3d.visualization.camera_rays.CameraRays` that
+``visualization/render_figures.py`` draws. ``tools/analysis_tools/diagnose_training.py`` uses
+:func:`build_model` and :func:`render_rays_chunked`.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.dataset import BaseDataset, pseudo_collate
+from mmengine.dataset import pseudo_collate
 from mmengine.runner.checkpoint import load_checkpoint
 from torch import Tensor, nn
 
-from mmdet3d.datasets.transforms.formatting import PackOccInputs
-from mmdet3d.datasets.transforms.image_inputs import IMG_MEAN, IMG_STD, PrepareImageInputs
-from mmdet3d.datasets.transforms.ray_generation import GenerateRays
-from mmdet3d.registry import DATASETS, MODELS
+from mmdet3d.datasets.transforms.image_inputs import IMG_MEAN, IMG_STD
+from mmdet3d.registry import MODELS
 from mmdet3d.structures.lidar_rays import LidarRays
 from mmdet3d.utils.checkpoint_io import route_mmengine_checkpoint_loading
+from mmdet3d.visualization.camera_rays import CameraRays
 
-
-@dataclass
-class CameraRays:
-    """Key-frame rays of one camera: ground truth and rendering at their pixels.
-
-    Attributes:
-        name: camera name.
-        image: (H, W, 3) uint8 RGB augmented input image (what the model sees).
-        pixels: (R, 2) int64 augmented pixel (u, v) of each ray.
-        gt_depth: (R,) float32 LiDAR depth (``depth_kind``).
-        gt_label: (R,) int64 LiDAR class 0..16.
-        depth: (R,) float32 rendered depth in the same convention as ``gt_depth``.
-        label: (R,) int64 argmax of the rendered logits.
-        depth_kind: 'z-depth' (camera z, the original) or 'range' (``depth_along_ray``).
-        num_total: key-frame rays of this camera before any subsampling.
-    """
-
-    name: str
-    image: np.ndarray
-    pixels: np.ndarray
-    gt_depth: np.ndarray
-    gt_label: np.ndarray
-    depth: np.ndarray
-    label: np.ndarray
-    depth_kind: str
-    num_total: int
-
-
-def _find(transforms: list, kind: type, what: str):
-    found = [t for t in transforms if isinstance(t, kind)]
-    if not found:
-        raise ValueError(f'the training pipeline has no {kind.__name__} ({what})')
-    return found[0]
-
-
-@dataclass
-class TrainingSample:
-    """One training-pipeline sample prepared for render inspection.
-
-    Attributes:
-        results: the results dict before ``PackOccInputs`` (``rays``, ``cam_names``,
-            ``img_inputs``, ...).
-        packed: the packed ``{'inputs', 'data_samples'}``.
-        swap_rb: ``PrepareImageInputs``' channel swap (to undo the normalisation).
-        depth_along_ray: ``GenerateRays``' depth convention (False: camera z-depth).
-        half_pixel_shift: ``GenerateRays``' pixel-centre quirk.
-    """
-
-    results: dict
-    packed: dict
-    swap_rb: bool
-    depth_along_ray: bool
-    half_pixel_shift: bool
-
-
-def load_training_sample(cfg: Config, index: int) -> TrainingSample:
-    """Run the training pipeline of ``cfg.train_dataloader.dataset`` on one sample.
-
-    Args:
-        cfg: full config (dataset, pipeline).
-        index: sample index (sorted by timestamp; negative counts from the end).
-    """
-    return prepare_sample(DATASETS.build(cfg.train_dataloader.dataset), index)
-
-
-def prepare_sample(dataset: BaseDataset, index: int) -> TrainingSample:
-    """Run a dataset's training-style pipeline (ending with ``PackOccInputs``) on one sample.
-
-    Args:
-        dataset: a dataset whose pipeline generates rays (``GenerateRays``).
-        index: sample index (sorted by timestamp; negative counts from the end).
-    """
-    if not -len(dataset) <= index < len(dataset):
-        raise IndexError(f'sample index {index} out of range for {len(dataset)} samples')
-    transforms = list(dataset.pipeline.transforms)
-    if not transforms or not isinstance(transforms[-1], PackOccInputs):
-        raise ValueError('the training pipeline must end with PackOccInputs')
-    generate = _find(transforms, GenerateRays, 'the rays to render')
-    prepare = _find(transforms, PrepareImageInputs, 'the camera images')
-    results = dataset.get_data_info(index)
-    for transform in transforms[:-1]:
-        results = transform(results)
-        if results is None:
-            raise RuntimeError(f'{type(transform).__name__} dropped sample {index}')
-    pack = transforms[-1]
-    packed = pack(dict(results))
-    return TrainingSample(results, packed, prepare.swap_rb, generate.depth_along_ray,
-                          generate.half_pixel_shift)
+from .training_sample import TrainingSample
 
 
 def build_model(cfg: Config, checkpoint: str | None = None,
@@ -190,7 +103,7 @@ def inspect_render(model: nn.Module, sample: TrainingSample,
 
     Args:
         model: an ``OccFlowNet`` (eval mode is set by the caller).
-        sample: output of :func:`load_training_sample`.
+        sample: output of :func:`~.training_sample.load_training_sample`.
         chunk: rays per renderer call. Defaults to 4096.
         max_rays_per_camera: random subset of each camera's rays (None: all). Defaults to None.
         seed: seed of the subset. Defaults to 0.

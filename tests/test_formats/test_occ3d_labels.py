@@ -1,7 +1,8 @@
-"""Occ3D GT read in one place (``occ_io.load_occ_gt`` / ``check_occ_gt_headers``): a damaged or
-wrong ``labels.npz`` names its file, its sample token and what was expected; ``tools/test.py``
-checks the split before inference (``check_split_ground_truth``) and ``--out`` is never left
-partial (``OccMetric`` stages predictions)."""
+"""Occ3D GT read in one place (``mmdet3d.formats.occ3d_labels``: ``load_occ_gt`` /
+``check_occ_gt_headers``): a damaged or wrong ``labels.npz`` names its file, its sample token and
+what was expected; ``tools/test.py`` checks the split before inference
+(``check_split_ground_truth``) and ``--out`` is never left partial (``OccMetric`` stages
+predictions)."""
 from __future__ import annotations
 
 import io
@@ -16,9 +17,9 @@ import torch
 
 from mmdet3d.datasets.transforms.occ_gt import LoadOccGTFromFile
 from mmdet3d.engine.runner_setup import check_split_ground_truth
-from mmdet3d.evaluation.functional import occ_io
-from mmdet3d.evaluation.functional.occ_io import OccGTError, check_occ_gt_headers, load_occ_gt
 from mmdet3d.evaluation.metrics.occ_metric import OccMetric
+from mmdet3d.formats import occ3d_labels
+from mmdet3d.formats.occ3d_labels import OccGTError, check_occ_gt_headers, load_occ_gt
 from mmdet3d.structures import OccDataSample
 
 SHAPE = (4, 3, 2)
@@ -249,7 +250,7 @@ def test_a_member_larger_than_its_shape_is_refused_from_the_directory(tmp_path, 
         load_occ_gt(str(folder), 'tok3')
     # nor above the bound of any Occ3D volume
     opened.clear()
-    monkeypatch.setattr(occ_io, 'MAX_GT_VOXELS', 1 << 16)
+    monkeypatch.setattr(occ3d_labels, 'MAX_GT_VOXELS', 1 << 16)
     with pytest.raises(OccGTError, match=r'unpacks to \d+ bytes .* at most 65536 voxels'):
         check_occ_gt_headers([(str(folder), 'tok3')])
     assert opened == []
@@ -298,7 +299,7 @@ def test_a_file_larger_than_three_volumes_is_refused_before_its_directory_is_rea
     folder.mkdir()
     ones = np.ones((64, 64, 16), np.uint8)
     np.savez(folder / 'labels.npz', semantics=ones, mask_lidar=ones, mask_camera=ones)
-    monkeypatch.setattr(occ_io, 'MAX_GT_VOXELS', 1 << 10)
+    monkeypatch.setattr(occ3d_labels, 'MAX_GT_VOXELS', 1 << 10)
     monkeypatch.setattr(zipfile, 'ZipFile', None)  # not even the directory is parsed
     with pytest.raises(OccGTError, match=r'\(sample tok6\): \d+ bytes on disk, more than the '
                        r'\d+ that three arrays of at most 1024 voxels take'):

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmdet3d.datasets.converters.info_io import dump_infos
-from mmdet3d.evaluation.class_frequencies import class_voxel_counts
+from mmdet3d.analysis.class_frequencies import class_voxel_counts
+from mmdet3d.formats.info_pkl import dump_infos
 from mmdet3d.models.losses.class_weights import class_balanced_log_weights
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -14,13 +14,12 @@ from collections.abc import Callable, Iterable
 import numpy as np
 from mmengine.evaluator import BaseMetric
 
-from mmdet3d.datasets.converters.info_io import load_infos
+from mmdet3d.evaluation.functional.ray_iou import ArrayLike
+from mmdet3d.evaluation.metrics.occ_metric import OccMetric
+from mmdet3d.evaluation.metrics.ray_iou_metric import RayIoUMetric
+from mmdet3d.formats.info_pkl import load_infos
+from mmdet3d.formats.occ3d_labels import info_occ_path, load_occ_gt
 from mmdet3d.structures.occ3d import NUM_CLASSES
-
-from .functional.occ_io import info_occ_path, load_occ_gt
-from .functional.ray_iou import ArrayLike
-from .metrics.occ_metric import OccMetric
-from .metrics.ray_iou_metric import RayIoUMetric
 
 Progress = Callable[[Iterable], Iterable]
 
@@ -71,8 +70,8 @@ def fit_prior(ann_file: str, path_prefix: str | None = None) -> tuple[np.ndarray
     infos, _ = load_infos(ann_file)
     if not infos:
         raise ValueError(f'{ann_file} holds no samples')
-    volumes = (load_occ_gt(info_occ_path(info, path_prefix, ann_file), info.get('token'))['semantics']
-               for info in infos)
+    volumes = (load_occ_gt(info_occ_path(info, path_prefix, ann_file),
+                           info.get('token'))['semantics'] for info in infos)
     return most_frequent_labels(volumes), len(infos)
 
 

@@ -28,12 +28,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mmdet3d.evaluation.functional.occ_miou import occ_confusion_matrix, occ_miou, per_class_iou
 from mmdet3d.structures.occ3d import CLASS_NAMES, FREE_LABEL, NUM_CLASSES, POINT_CLOUD_RANGE
 from mmdet3d.structures.voxel_grids import grid_factors, pool_majority, upsample_nearest
 
-from .functional.free_space import (DEPTH_EDGES, PASS_EDGES, RANGE_EDGES, bin_labels,
-                                    binned_counts, free_where_gt_free, voxel_ranges)
-from .functional.occ_miou import occ_confusion_matrix, occ_miou, per_class_iou
+from .free_space import (DEPTH_EDGES, PASS_EDGES, RANGE_EDGES, bin_labels, binned_counts,
+                         free_where_gt_free, voxel_ranges)
 
 ERROR_KINDS = {'false_occupied': 'GT-free voxels predicted occupied',
                'missed_occupied': 'GT-occupied voxels predicted free'}

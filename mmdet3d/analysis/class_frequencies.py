@@ -12,10 +12,9 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from mmdet3d.datasets.converters.info_io import load_infos
+from mmdet3d.formats.info_pkl import load_infos
+from mmdet3d.formats.occ3d_labels import info_occ_path, load_occ_gt
 from mmdet3d.structures.occ3d import NUM_CLASSES, NUM_SEMANTIC_CLASSES
-
-from .functional.occ_io import info_occ_path, load_occ_gt
 
 MASKS = ('camera', 'lidar', 'none')
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmdet3d.datasets.converters.info_io import dump_infos
-from mmdet3d.evaluation.prior_baseline import (evaluate_prior, fit_prior, most_frequent_labels,
-                                               prior_miou)
+from mmdet3d.analysis.prior_baseline import (evaluate_prior, fit_prior, most_frequent_labels,
+                                             prior_miou)
+from mmdet3d.formats.info_pkl import dump_infos
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CAR, ROAD, FREE = 4, 11, 17

@@ -60,7 +60,8 @@ from mmdet3d.datasets.converters.flow_gt import EgoBoxes, movable_boxes
 from mmdet3d.datasets.transforms.flow_gt import remap_flow
 from mmdet3d.datasets.transforms.points import load_lidar_points
 from mmdet3d.datasets.transforms.utils import check_file, sensor_poses
-from mmdet3d.evaluation.functional.occ_io import load_occ_gt
+from mmdet3d.formats.flow_rows import load_flow
+from mmdet3d.formats.occ3d_labels import load_occ_gt
 from mmdet3d.models.rendering.flow_warping import apply_flow_clipped
 from mmdet3d.structures.occ3d import (
     CLASS_NAMES,
@@ -318,14 +319,12 @@ def frame_index(infos: Sequence[dict[str, Any]], k: int, offset: int) -> int:
 
 def load_flow_file(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``flow`` (F, 11) uint8, ``T`` (M, 4, 4) float32 and the stored frame index of each
-    transform (M,) int64 (-1 if no row uses it) of a flow file."""
-    with np.load(check_file(path, 'flow ground truth')) as npz:
-        flow = npz['flow'].astype(np.uint8).reshape(-1, 11)
-        transforms = npz['T'].astype(np.float32).reshape(-1, 4, 4)
-        indices = npz['indices'].astype(np.int64).reshape(-1)
-    frame_of = np.full(len(transforms), -1, dtype=np.int64)
-    frame_of[indices] = flow[:, FLOW_FRAME]
-    return flow, transforms, frame_of
+    transform (M,) int64 (-1 if no row uses it) of a flow file (read by
+    :func:`~mmdet3d.formats.flow_rows.load_flow`)."""
+    gt = load_flow(path)
+    frame_of = np.full(len(gt.transforms), -1, dtype=np.int64)
+    frame_of[gt.indices.astype(np.int64)] = gt.flow[:, FLOW_FRAME]
+    return gt.flow, gt.transforms, frame_of
 
 
 def measure_sample(infos: Sequence[dict[str, Any]], k: int, flow_file: str,

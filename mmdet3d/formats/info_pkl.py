@@ -1,4 +1,4 @@
-"""Reading and writing the BEVDet/OccFlowNet info pkls (spec 5.1).
+"""The BEVDet/OccFlowNet info pkls (spec 5.1): their one writer and their one reader.
 
 File layout: ``{'infos': [info, ...], 'metadata': {'version': str}}`` written with pickle.
 Info pkls are often downloaded, so they are read as plain data only
@@ -13,14 +13,8 @@ import pickle
 from collections.abc import Iterable
 from typing import Any
 
-from mmdet3d.utils.file_io import atomic_open
+from mmdet3d.utils.file_io import atomic_write_bytes
 from mmdet3d.utils.safe_pickle import CheckedBuildUnpickler, finish
-
-
-def atomic_write_bytes(path: str, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename."""
-    with atomic_open(path) as f:
-        f.write(payload)
 
 
 def dump_infos(path: str, infos: list[dict[str, Any]], version: str) -> None:

@@ -1,7 +1,13 @@
-"""Reading Occ3D ground truth and writing occupancy predictions (``.npz`` files)."""
+"""The Occ3D ground-truth file ``labels.npz``: its one checked reader and the pre-run header check.
+
+A ``labels.npz`` holds exactly ``semantics.npy``, ``mask_lidar.npy`` and ``mask_camera.npy``:
+(X, Y, Z) uint8 arrays (Occ3D-nuScenes: 200 x 200 x 16), semantics 0-17 (17 = free), masks 0/1.
+Every reader of the ground truth (metrics, ``LoadOccGTFromFile``, the prior, the visualisation)
+goes through :func:`load_occ_gt`; ``tools/test.py`` checks a whole split's files first with
+:func:`check_occ_gt_headers`.
+"""
 from __future__ import annotations
 
-import os
 import os.path as osp
 import zipfile
 from collections.abc import Sequence
@@ -9,7 +15,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from mmdet3d.structures.occ3d import FREE_LABEL, GRID_SHAPE
-from mmdet3d.utils.file_io import atomic_open
 
 OCC_GT_KEYS = ('semantics', 'mask_lidar', 'mask_camera')
 EXPECTED = (f'an .npz with uint8 arrays {", ".join(OCC_GT_KEYS)} of one (X, Y, Z) shape '
@@ -229,76 +234,3 @@ def _member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str,
                     f'its header ({header_bytes} bytes) declares {declared} {dtype}: '
                     f'{needed} bytes')
     return declared, dtype
-
-
-def save_occ_prediction(out_dir: str, scene_name: str, token: str,
-                        semantics: np.ndarray) -> str:
-    """Write ``<out_dir>/<scene_name>/<token>.npz`` with key ``semantics`` atomically.
-
-    Args:
-        out_dir: root folder of the predictions.
-        scene_name: scene folder name, e.g. ``'scene-0003'``.
-        token: sample token (file stem).
-        semantics: (X, Y, Z) labels, stored as uint8 (17 = free).
-
-    Returns:
-        The written path.
-    """
-    path = osp.join(out_dir, scene_name, f'{token}.npz')
-    with atomic_open(path) as f:
-        np.savez_compressed(f, semantics=np.asarray(semantics, dtype=np.uint8))
-    return path
-
-
-def count_files(folder: str) -> int:
-    """Files (and links) below ``folder``, recursively; 0 when it does not exist."""
-    if not osp.isdir(folder):
-        return 0
-    return sum(len(files) for _, _, files in os.walk(folder))
-
-
-def _holds_something(path: str) -> bool:
-    if osp.isdir(path):
-        with os.scandir(path) as entries:
-            return any(True for _ in entries)
-    return osp.lexists(path)
-
-
-def check_prediction_dir(out_dir: str, overwrite: bool = False) -> int:
-    """Refuse an output folder of predictions where writing would lose or mix data.
-
-    Predictions never join earlier files: ``out_dir`` is refused when it exists and is not
-    empty, unless ``overwrite`` (``tools/test.py --overwrite``), which replaces it as a whole
-    once the new predictions are complete. ``<out_dir>.partial`` (the staging folder of earlier
-    versions, or a user's) is refused when it exists and is not empty, unless ``overwrite``;
-    it is never written to nor deleted.
-
-    Args:
-        out_dir: the ``--out`` folder.
-        overwrite: allow replacing a non-empty ``out_dir``. Defaults to False.
-
-    Returns:
-        The number of files in ``out_dir`` that the run will replace (0 if none).
-
-    Raises:
-        NotADirectoryError: ``out_dir`` exists and is not a folder (even with ``overwrite``).
-        FileExistsError: naming the folder and ``--overwrite``, as described above.
-    """
-    out_dir = osp.normpath(out_dir)
-    if osp.lexists(out_dir) and not osp.isdir(out_dir):
-        raise NotADirectoryError(f'--out {out_dir} exists and is not a folder; predictions go '
-                                 'into a folder: choose another path')
-    if overwrite:
-        return count_files(out_dir)
-    if _holds_something(out_dir):
-        raise FileExistsError(
-            f'--out {out_dir} already exists and holds {count_files(out_dir)} files; new '
-            'predictions are never mixed with earlier ones. Choose another folder, or pass '
-            '--overwrite to replace it as a whole once this run has predicted the whole split')
-    partial = out_dir + '.partial'
-    if _holds_something(partial):
-        raise FileExistsError(
-            f'{partial} exists and is not empty ({count_files(partial)} files: an unfinished '
-            f'run of an earlier version, or your data); tools/test.py --out {out_dir} never '
-            'deletes it. Move it away, or pass --overwrite (which leaves it as it is)')
-    return 0
