@@ -6,11 +6,15 @@
         [--eye X Y Z] [--target X Y Z] [--fov DEG]
     python tools/visualize_occupancy.py --pred-dir DIR --info FILE --scene NAME --video OUT.gif
         [--fps N] [--size WxH]
+    python tools/visualize_occupancy.py --config CFG --checkpoint CKPT --token T [T ...]
+        --pred-dir DIR --info FILE --out DIR [--view ...]
 
 ``DIR`` holds ``<scene>/<token>.npz`` files of ``tools/test.py --out DIR``. Views (default bev)
 write ``<out>/<scene>/<token>.png`` (BEV), ``<token>_cameras.png`` (needs --info),
 ``<token>_3d.png`` and ``<token>.html``; every written path is printed. ``--video`` writes one
-scene's frames in time order (needs --info). See docs/visualization.md.
+scene's frames in time order (needs --info). With ``--config`` and ``--checkpoint`` the
+model first predicts the ``--token`` samples of ``--info`` (the config's test pipeline) into
+``DIR``, as ``tools/test.py --out`` would. See docs/visualization.md.
 """
 from __future__ import annotations
 
@@ -66,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         metavar=('X', 'Y', 'Z'), help='3-D view point looked at (m)')
     parser.add_argument('--fov', type=float, default=default.fov_x_deg,
                         help='3-D view horizontal field of view (degrees)')
+    parser.add_argument('--config', help='with --checkpoint: predict the --token samples first')
+    parser.add_argument('--checkpoint', help='weights of --config (loaded as data only)')
     parser.add_argument('--video', help='write the --scene as a .gif (or .mp4 with imageio-ffmpeg)')
     parser.add_argument('--fps', type=float, default=2.0, help='video frames per second')
     parser.add_argument('--size', type=_size, default=None,
@@ -77,6 +83,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error('--out is required to write views')
     if args.video and (args.scene is None or args.info is None):
         parser.error('--video needs --scene and --info (time order, cameras)')
+    if (args.config is None) != (args.checkpoint is None):
+        parser.error('--config and --checkpoint go together')
+    if args.checkpoint and (args.token is None or args.info is None):
+        parser.error('--checkpoint needs --token (the samples to predict) and --info')
     if 'cameras' in args.view and args.info is None:
         parser.error('--view cameras needs --info (camera calibration and image paths)')
     return args
@@ -86,6 +96,14 @@ def main(argv: list[str] | None = None) -> list[str]:
     args = parse_args(argv)
     if args.max_samples is not None and args.max_samples < 1:
         raise SystemExit('--max-samples must be >= 1')
+    if args.checkpoint:
+        from mmdet3d.analysis.sample_prediction import predict_tokens
+        from mmdet3d.engine.runner_setup import load_config
+        from mmdet3d.utils import register_all_modules
+        register_all_modules()
+        cfg = load_config(args.config, {'test_dataloader.dataset.ann_file': args.info})
+        for path in predict_tokens(cfg, args.checkpoint, args.token, args.pred_dir):
+            print(f'predicted {path}')
     samples = pair_samples(args.pred_dir, args.info, args.gt_root, args.path_prefix)
     samples = select_samples(samples, args.token, args.scene)[:args.max_samples]
     viewpoint = Viewpoint(tuple(args.eye), tuple(args.target), args.fov)
