@@ -5,16 +5,14 @@ Frames are written with imageio: GIF through Pillow (no other dependency), MP4 (
 """
 from __future__ import annotations
 
-import os
 import os.path as osp
-import tempfile
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
 from mmdet3d.structures.occ3d import POINT_CLOUD_RANGE
-from mmdet3d.utils.file_io import current_umask
+from mmdet3d.utils.file_io import atomic_write_bytes
 
 from .camera_overlay import CAMERA_LAYOUT, camera_overlays
 from .image_panels import fit, grid, stack, text_bar, titled
@@ -94,18 +92,8 @@ def write_video(path: str, frames: Iterable[np.ndarray], fps: float = 2.0,
         raise ValueError(f'video {path}: no frames')
     options = dict(duration=1000.0 / fps, loop=0) if ext == '.gif' else \
         dict(fps=fps, macro_block_size=2)  # sizes made even above, not padded to 16
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.', suffix=ext)
-    os.close(fd)
-    try:  # temporary file beside the destination, then rename: never half-written
-        iio.imwrite(tmp, np.stack(fitted), extension=ext, **options)
-        os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    # encoded in memory, then written through a temporary file and a rename: never half-written
+    atomic_write_bytes(path, iio.imwrite('<bytes>', np.stack(fitted), extension=ext, **options))
     return path
 
 

@@ -42,7 +42,7 @@ from mmdet3d.models.rendering.ray_batching import RayBatch, flatten_rays  # noqa
 from mmdet3d.registry import DATASETS  # noqa: E402
 from mmdet3d.structures.voxel_grids import grid_factors, pool_majority, swap_x_z  # noqa: E402
 from mmdet3d.utils import register_all_modules  # noqa: E402
-from mmdet3d.utils.file_io import atomic_open  # noqa: E402
+from mmdet3d.utils.file_io import atomic_write_bytes  # noqa: E402
 
 UNAUGMENTED = ('PrepareImageInputs', 'LoadAnnotationsBEVDepth')
 # the `_2d` configs' dynamic classes (configs/_base_/datasets/nus-occ3d.py), where a config has
@@ -188,8 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
                    max_rays=args.max_rays, gt_logit_scale=args.gt_logit_scale)
     print(format_summary(summary))
     if args.json:
-        with atomic_open(args.json) as f:
-            f.write(json.dumps(summary, indent=1).encode())
+        atomic_write_bytes(args.json, json.dumps(summary, indent=1).encode())
         print(f'figures written to {args.json}')
     return summary
 

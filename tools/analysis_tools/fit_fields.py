@@ -37,7 +37,7 @@ from mmdet3d.engine.runner_setup import load_config  # noqa: E402
 from mmdet3d.registry import DATASETS  # noqa: E402
 from mmdet3d.structures.occ3d import NUM_SEMANTIC_CLASSES  # noqa: E402
 from mmdet3d.utils import register_all_modules  # noqa: E402
-from mmdet3d.utils.file_io import atomic_open  # noqa: E402
+from mmdet3d.utils.file_io import atomic_write_bytes  # noqa: E402
 from tools.analysis_tools.diagnose_training import (  # noqa: E402
     DEFAULT_DYNAMIC_CLASSES, diagnose_sample, diagnostic_dataset_cfg)
 
@@ -124,8 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
     print('  last step losses per sample: ' + '; '.join(
         ', '.join(f'{k} {v:.3f}' for k, v in losses.items()) for losses in final_losses))
     if args.json:
-        with atomic_open(args.json) as f:
-            f.write(json.dumps(summary, indent=1).encode())
+        atomic_write_bytes(args.json, json.dumps(summary, indent=1).encode())
         print(f'figures written to {args.json}')
     return summary
 
