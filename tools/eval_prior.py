@@ -43,8 +43,8 @@ def resolve_anns(args: argparse.Namespace) -> tuple[str, str, str | None]:
     """(train pkl, val pkl, path prefix) from the arguments and the optional config."""
     train_ann, val_ann, prefix = args.train_ann, args.val_ann, args.path_prefix
     if args.config:
-        from mmengine.config import Config
-        cfg = Config.fromfile(args.config)
+        from mmdet3d.engine.runner_setup import load_config
+        cfg = load_config(args.config)
         train_ds, val_ds = cfg.train_dataloader.dataset, cfg.val_dataloader.dataset
         train_ann = train_ann or os.path.join(train_ds.get('data_root', ''), train_ds.ann_file)
         val_ann = val_ann or os.path.join(val_ds.get('data_root', ''), val_ds.ann_file)

@@ -9,14 +9,8 @@ _base_ = [
 ]
 
 model = dict(
-    img_view_transformer=dict(
-        grid_config=_base_.grid_config, input_size=_base_.data_config['input_size']),
-    renderer=dict(
-        pc_range=_base_.point_cloud_range,
-        grid_size=_base_.occ_size,
-        render_frame_ids=_base_.render_frame_ids,
-        temporal_filter=True,
-        ignore_classes=_base_.dynamic_classes))
+    img_view_transformer=dict(input_size=_base_.data_config['input_size']),
+    renderer=dict(temporal_filter=True, ignore_classes=_base_.dynamic_classes))
 
 default_hooks = dict(checkpoint=dict(interval=4))
 train_cfg = dict(val_interval=4)

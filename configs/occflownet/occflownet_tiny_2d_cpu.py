@@ -9,8 +9,7 @@ model = dict(renderer=dict(use_flow=False, temporal_filter=True,
 train_pipeline = [
     *[step for step in _base_.train_pipeline
       if step['type'] not in ('GenerateRays', 'LoadFlowGT', 'PackOccInputs')],
-    dict(_base_.generate_rays, ignore_classes=_base_.dynamic_classes, depth_along_ray=True,
-         half_pixel_shift=False, skip_copied_frames=True),
+    dict(_base_.generate_rays, ignore_classes=_base_.dynamic_classes),
     dict(type='PackOccInputs', keys=_base_.train_keys[:-1]),  # without voxel_flow
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -1,7 +1,7 @@
 # The tiny CPU member of occflownet_stbase_2d_flow_3d.py: the tiny flow config plus the 3-D
 # voxel losses on the Occ3D labels (spec 1.3, 2.10). The model grid (100x100x16) is coarser than
-# the labels' 200x200x16: the 3-D losses learn each 2x2x1 block's majority label
-# (`OccFlowNet(gt_occ_size=...)`). The paper's free-space threshold 0.3 on the sigmoid density is
+# the labels' 200x200x16 (the geometry's model and label grids): the 3-D losses learn each 2x2x1
+# block's majority label. The paper's free-space threshold 0.3 on the sigmoid density is
 # 0.3 x `density_scale` 5 = 1.5 on the tiny config's sigma.
 _base_ = ['./occflownet_tiny_2d_flow_cpu.py']
 

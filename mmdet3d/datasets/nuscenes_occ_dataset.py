@@ -6,16 +6,18 @@ Frames are neighbours in the timestamp-sorted info list. A neighbour index is cl
 """
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mmengine.dataset import BaseDataset
 
 from mmdet3d.formats.flow_rows import flow_path
 from mmdet3d.formats.info_pkl import load_infos
-from mmdet3d.registry import DATASETS
+from mmdet3d.registry import DATASETS, TRANSFORMS
 from mmdet3d.structures.occ3d import CLASS_NAMES
+from mmdet3d.structures.occ_geometry import OccGeometry, with_geometry
 
 REQUIRED_KEYS = ('token', 'timestamp', 'scene_name', 'scene_token', 'lidar_path', 'lidar_idx',
                  'panoptic_path', 'occ_path', 'lidar2ego_translation', 'lidar2ego_rotation',
@@ -33,9 +35,10 @@ class NuScenesDatasetOccpancy(BaseDataset):
     - ``sample_idx`` (sample token), ``pts_filename``, ``sweeps`` ([]), ``timestamp`` (s),
       ``lidar_idx``, ``panoptic_filename``, ``scene_name``, ``scene_token``;
     - ``curr``: the key frame's info dict;
-    - ``adjacent``: infos at ``i - o`` for ``o`` in ``adjacent_offsets`` ([t-1, t-2]);
-    - ``render_frames``: infos at ``i + o`` for ``o`` in ``render_offsets`` (-3..3), reduced to
-      ``RENDER_FRAME_KEYS``;
+    - ``adjacent``: infos at ``i - o`` for ``o`` in the geometry's ``adjacent_frames``
+      ([t-1, t-2]);
+    - ``render_frames``: infos at ``i + o`` for ``o`` in its ``render_frame_ids`` (-3..3),
+      reduced to ``RENDER_FRAME_KEYS``;
     - ``occ_gt_path`` (folder of ``labels.npz``) and ``flow_path``
       (``<flow_root>/<scene_name>/<token>.npz``);
     - ``frame_index``, ``adjacent_indices``, ``render_frame_indices``: the sorted-list indices
@@ -43,14 +46,15 @@ class NuScenesDatasetOccpancy(BaseDataset):
 
     Args:
         ann_file: info pkl (spec 5.1), joined to ``data_root`` when relative and data_root is set.
+        geometry: the scene geometry (an ``OccGeometry`` or its config dict): the frames, and
+            handed to every pipeline step config whose registered class takes a ``geometry``
+            (a step with a different geometry of its own is refused).
         pipeline: transform configs or callables. Defaults to ().
         data_root: mmengine data root for ``ann_file``. Defaults to ''.
         flow_root: folder of the flow ground truth (spec 5.2). Defaults to 'data/flow'.
         path_prefix: joined to the relative paths stored in the infos (``lidar_path``,
             ``panoptic_path``, ``occ_path``, cams ``data_path``); None keeps them relative to the
             working directory as in the original. Defaults to None.
-        adjacent_offsets: past key frames for temporal fusion. Defaults to (1, 2).
-        render_offsets: key-frame offsets of the render frames. Defaults to (-3, ..., 3).
         test_mode: mmengine test mode (no refetch on pipeline failure). Defaults to False.
         indices: keep only these indices of the sorted list (mmengine). Defaults to None.
         serialize_data: mmengine info serialisation. Defaults to True.
@@ -62,12 +66,11 @@ class NuScenesDatasetOccpancy(BaseDataset):
 
     def __init__(self,
                  ann_file: str,
+                 geometry: OccGeometry | Mapping[str, Any],
                  pipeline: Sequence[dict | Callable] = (),
                  data_root: str = '',
                  flow_root: str = 'data/flow',
                  path_prefix: str | None = None,
-                 adjacent_offsets: Sequence[int] = (1, 2),
-                 render_offsets: Sequence[int] = (-3, -2, -1, 0, 1, 2, 3),
                  test_mode: bool = False,
                  indices: int | Sequence[int] | None = None,
                  serialize_data: bool = True,
@@ -75,12 +78,22 @@ class NuScenesDatasetOccpancy(BaseDataset):
                  max_refetch: int = 1000) -> None:
         self.flow_root = flow_root
         self.path_prefix = path_prefix
-        self.adjacent_offsets = tuple(int(o) for o in adjacent_offsets)
-        self.render_offsets = tuple(int(o) for o in render_offsets)
+        self.geometry = OccGeometry.build(geometry)
         super().__init__(
             ann_file=ann_file, data_root=data_root, data_prefix=dict(), indices=indices,
-            serialize_data=serialize_data, pipeline=list(pipeline), test_mode=test_mode,
-            lazy_init=lazy_init, max_refetch=max_refetch)
+            serialize_data=serialize_data,
+            pipeline=[self._with_geometry(step, i) for i, step in enumerate(pipeline)],
+            test_mode=test_mode, lazy_init=lazy_init, max_refetch=max_refetch)
+
+    def _with_geometry(self, step: dict | Callable, index: int) -> dict | Callable:
+        """A step config with the dataset's geometry when its class takes one."""
+        if not isinstance(step, Mapping):
+            return step
+        cls = step.get('type')
+        cls = TRANSFORMS.get(cls) if isinstance(cls, str) else cls
+        if not inspect.isclass(cls) or 'geometry' not in inspect.signature(cls).parameters:
+            return step
+        return with_geometry(step, self.geometry, f'pipeline step {index} ({cls.__name__})')
 
     def _resolve(self, path: str) -> str:
         if self.path_prefix is None or os.path.isabs(path):
@@ -114,8 +127,9 @@ class NuScenesDatasetOccpancy(BaseDataset):
         idx = idx + len(self) if idx < 0 else idx
         info = self._info(idx)
         scene = info['scene_token']
-        adjacent_indices = [self._neighbour(idx, -o, scene) for o in self.adjacent_offsets]
-        render_indices = [self._neighbour(idx, o, scene) for o in self.render_offsets]
+        adjacent_indices = [self._neighbour(idx, -o, scene)
+                            for o in self.geometry.adjacent_frames]
+        render_indices = [self._neighbour(idx, o, scene) for o in self.geometry.render_frame_ids]
         render_frames = []
         for i in render_indices:
             frame = info if i == idx else self._info(i)

@@ -3,6 +3,7 @@ applying command-line options, and building the mmengine Runner."""
 from __future__ import annotations
 
 import argparse
+import copy
 import difflib
 import os.path as osp
 import zipfile
@@ -15,6 +16,7 @@ from mmengine.runner import Runner
 
 from mmdet3d.formats.occ3d_labels import check_occ_gt_headers
 from mmdet3d.registry import RUNNERS
+from mmdet3d.structures.occ_geometry import OccGeometry, with_geometry
 
 from mmdet3d.utils.checkpoint_io import (load_checkpoint_file,
                                          route_mmengine_checkpoint_loading)
@@ -187,18 +189,63 @@ def check_cfg_options(cfg: Config, options: Mapping[str, Any]) -> None:
 
 
 def load_config(config: str, cfg_options: Mapping[str, Any] | None = None) -> Config:
-    """Read a config file and merge checked ``--cfg-options`` into it.
+    """Read a config file, merge checked ``--cfg-options`` into it and hand its geometry to the
+    components (:func:`distribute_geometry`).
 
     Raises:
         FileNotFoundError: the config file does not exist.
-        KeyError: an option key does not match the config (see :func:`check_cfg_options`).
+        KeyError: an option key does not match the config (see :func:`check_cfg_options`), or
+            the geometry's keys are wrong.
+        ValueError: a component sets a geometry of its own that differs, or a geometry value
+            is invalid.
     """
     if not osp.isfile(config):
         raise FileNotFoundError(f'config file not found: {config}')
     cfg = Config.fromfile(config)
     if cfg_options:
+        _take_back_geometry(cfg)
         check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(dict(cfg_options))
+    return distribute_geometry(cfg)
+
+
+def _geometry_holders(cfg: Config) -> list[tuple[str, Mapping]]:
+    """(name, config) of the components that take the geometry: the model and the datasets."""
+    holders = [('model', cfg.get('model'))]
+    for key in DATALOADER_KEYS:
+        loader = cfg.get(key)
+        holders.append((f'{key}.dataset',
+                        loader.get('dataset') if isinstance(loader, Mapping) else None))
+    return [(name, holder) for name, holder in holders if isinstance(holder, Mapping)]
+
+
+def _take_back_geometry(cfg: Config) -> None:
+    """Remove the components' copies of the top-level geometry (a config written after
+    :func:`distribute_geometry`, e.g. the one in a work dir), so that ``geometry.*`` options
+    reach them again."""
+    geometry = cfg.get('geometry')
+    for _, holder in _geometry_holders(cfg):
+        if geometry is not None and holder.get('geometry') == geometry:
+            holder.pop('geometry')
+
+
+def distribute_geometry(cfg: Config) -> Config:
+    """Hand the config's top-level ``geometry`` (the ``OccGeometry`` config dict) to ``model``
+    and to the ``dataset`` of each ``*_dataloader``, in place; the dataset hands it on to its
+    pipeline steps, the model to its view transformer and renderer. A config without a
+    ``geometry`` is returned unchanged.
+
+    Raises:
+        KeyError, ValueError: the geometry is invalid (:meth:`OccGeometry.build`).
+        ValueError: naming a component that sets a different geometry of its own.
+    """
+    geometry = cfg.get('geometry')
+    if geometry is None:
+        return cfg
+    OccGeometry.build(geometry)
+    geometry = geometry.to_dict() if hasattr(geometry, 'to_dict') else dict(geometry)
+    for name, holder in _geometry_holders(cfg):
+        holder.update(with_geometry(holder, copy.deepcopy(geometry), name))
     return cfg
 
 
@@ -383,9 +430,9 @@ def run_test(cfg: Config, strict: bool = True) -> dict:
     if isinstance(evaluators, Mapping):
         evaluators = [evaluators]
     if not all(evaluator.get('format_only', False) for evaluator in evaluators):
-        shape = cfg.model.get('gt_occ_size')
-        check_split_ground_truth(runner.test_loop.dataloader.dataset,
-                                 tuple(shape) if shape is not None else None)
+        geometry = cfg.model.get('geometry')
+        check_split_ground_truth(runner.test_loop.dataloader.dataset, None if geometry is None
+                                 else OccGeometry.build(geometry).label_grid.shape)
     return runner.test()
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.dataset import Compose
 
+from mmdet3d.engine.runner_setup import load_config
 from mmdet3d.models.rendering.frame_volumes import FlowVolumes
-from mmdet3d.registry import METRICS, MODELS
+from mmdet3d.registry import DATASETS, METRICS, MODELS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / 'configs'
@@ -19,13 +19,14 @@ ALL_CONFIGS = sorted(p for p in (CONFIG_DIR / 'occflownet').rglob('*.py'))
 
 
 def load(name: str) -> Config:
-    return Config.fromfile(str(CONFIG_DIR / 'occflownet' / f'{name}.py'))
+    """The config as the tools read it: its geometry handed to the model and the datasets."""
+    return load_config(str(CONFIG_DIR / 'occflownet' / f'{name}.py'))
 
 
 @pytest.mark.parametrize('path', ALL_CONFIGS, ids=lambda p: p.stem)
 def test_every_config_loads(path):
-    cfg = Config.fromfile(str(path))
-    assert cfg.model.type == 'OccFlowNet'
+    cfg = load_config(str(path))
+    assert cfg.model.type == 'OccFlowNet' and cfg.model.geometry == cfg.geometry
 
 
 def test_paper_configs_differ_only_as_documented():
@@ -64,8 +65,8 @@ def test_paper_configs_differ_only_as_documented():
 def test_paper_pipelines_and_evaluator_build(name):
     cfg = load(name)
     for loader in (cfg.train_dataloader, cfg.test_dataloader):
-        pipeline = Compose(loader.dataset.pipeline)
-        assert len(pipeline.transforms) == len(loader.dataset.pipeline)
+        dataset = DATASETS.build(dict(loader.dataset, lazy_init=True))  # no info pkl read
+        assert len(dataset.pipeline.transforms) == len(loader.dataset.pipeline)
     metric = METRICS.build(cfg.test_evaluator)
     assert type(metric).__name__ == 'OccMetric'
 
@@ -90,7 +91,10 @@ def test_tiny_members_differ_from_the_tiny_flow_config_as_the_paper_configs_do()
     assert tiny_3d.model.renderer == tiny_flow.model.renderer
     assert tiny_3d.model.eval_threshold_range == [0.3 * tiny_flow.model.renderer.density_scale]
     assert 'loss_occ_density' not in tiny_flow.model and 'loss_occ_density' in tiny_3d.model
-    assert tiny_3d.model.gt_occ_size == [200, 200, 16]  # the 3-D losses pool the labels
+    assert tiny_3d.geometry == tiny_flow.geometry == tiny_2d.geometry
+    # the 3-D losses pool the labels of the 200x200x16 label grid to the model grid
+    assert tiny_3d.geometry.label_grid.shape == [200, 200, 16]
+    assert tiny_3d.geometry.model_grid_shape == [100, 100, 16]
 
     def steps(cfg):
         return [step['type'] for step in cfg.train_dataloader.dataset.pipeline]

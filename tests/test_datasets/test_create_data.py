@@ -23,6 +23,7 @@ from mmdet3d.datasets.converters import flow_gt, nuscenes_infos
 from mmdet3d.datasets.nuscenes_occ_dataset import NuScenesDatasetOccpancy
 from mmdet3d.formats.info_pkl import load_infos
 from mmdet3d.testing.flow_oracle import reference_flow
+from mmdet3d.testing.geometry import occ3d_geometry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORLD_ARGS = ('--scenes', '2', '--samples-per-scene', '3', '--sweeps-per-sample', '0',
@@ -171,7 +172,8 @@ def test_flow_files_equal_dense_reference(world):
 
 def test_dataset_reads_demo_infos(world):
     dataset = NuScenesDatasetOccpancy(
-        str(world / 'bevdetv2-nuscenes-mini_infos_train.pkl'), path_prefix=str(world),
+        str(world / 'bevdetv2-nuscenes-mini_infos_train.pkl'), occ3d_geometry(),
+        path_prefix=str(world),
         flow_root=str(world / 'flow'))
     assert len(dataset) == 3
     first, last = dataset.get_data_info(0), dataset.get_data_info(2)

@@ -9,6 +9,7 @@ import pytest
 from mmdet3d.datasets.nuscenes_occ_dataset import RENDER_FRAME_KEYS, NuScenesDatasetOccpancy
 from mmdet3d.formats.info_pkl import dump_infos
 from mmdet3d.registry import DATASETS
+from mmdet3d.testing.geometry import OCC3D_GEOMETRY, occ3d_geometry
 
 SCENE_LENGTHS = (('scene-a', 4), ('scene-b', 2), ('scene-c', 5))  # sorted indices 0-3, 4-5, 6-10
 
@@ -54,7 +55,7 @@ EXPECTED = {
 
 
 def test_sorting_adjacent_and_render_frames(ann_file):
-    dataset = NuScenesDatasetOccpancy(ann_file, flow_root='flowdir')
+    dataset = NuScenesDatasetOccpancy(ann_file, occ3d_geometry(), flow_root='flowdir')
     assert len(dataset) == 11
     tokens = [dataset.get_data_info(i)['sample_idx'] for i in range(len(dataset))]
     assert tokens == [f'{scene}-{f}' for scene, n in SCENE_LENGTHS for f in range(n)]
@@ -77,10 +78,11 @@ def test_sorting_adjacent_and_render_frames(ann_file):
     assert dataset.get_data_info(-1)['sample_idx'] == 'scene-c-4'
 
 
-def test_custom_offsets_path_prefix_pipeline_and_registry(ann_file):
+def test_custom_frames_path_prefix_pipeline_and_registry(ann_file):
+    geometry = dict(OCC3D_GEOMETRY, adjacent_frames=[1], render_frame_ids=[-1, 0, 1])
     dataset = DATASETS.build(dict(
-        type='NuScenesDatasetOccpancy', ann_file=ann_file, path_prefix='/root',
-        adjacent_offsets=[1], render_offsets=[-1, 0, 1], test_mode=True,
+        type='NuScenesDatasetOccpancy', ann_file=ann_file, geometry=geometry, path_prefix='/root',
+        test_mode=True,
         pipeline=[lambda results: dict(results, seen=True)]))
     item = dataset[4]
     assert item['seen'] and item['adjacent_indices'] == [4]
@@ -94,18 +96,18 @@ def test_custom_offsets_path_prefix_pipeline_and_registry(ann_file):
 def test_missing_corrupt_or_incomplete_ann_file(tmp_path):
     missing = tmp_path / 'nope.pkl'
     with pytest.raises(FileNotFoundError, match=str(missing)):
-        NuScenesDatasetOccpancy(str(missing))
+        NuScenesDatasetOccpancy(str(missing), occ3d_geometry())
     corrupt = tmp_path / 'corrupt.pkl'
     corrupt.write_bytes(b'not a pickle')
     with pytest.raises(ValueError, match=str(corrupt)):
-        NuScenesDatasetOccpancy(str(corrupt))
+        NuScenesDatasetOccpancy(str(corrupt), occ3d_geometry())
     wrong = tmp_path / 'wrong.pkl'
     wrong.write_bytes(pickle.dumps([1, 2]))
     with pytest.raises(ValueError, match="'infos' list"):
-        NuScenesDatasetOccpancy(str(wrong))
+        NuScenesDatasetOccpancy(str(wrong), occ3d_geometry())
     infos = _infos()
     del infos[3]['occ_path']
     incomplete = tmp_path / 'incomplete.pkl'
     dump_infos(str(incomplete), infos, 'v1.0-mini')
     with pytest.raises(KeyError, match=rf"{incomplete}.*{infos[3]['token']}.*'occ_path'"):
-        NuScenesDatasetOccpancy(str(incomplete))
+        NuScenesDatasetOccpancy(str(incomplete), occ3d_geometry())

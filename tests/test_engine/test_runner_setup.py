@@ -47,15 +47,16 @@ def test_cfg_option_typos_are_named(key, message):
 
 
 def test_train_tool_rejects_a_constructor_typo_before_writing(tmp_path):
-    """``tools/train.py`` with ``model.renderer.grid_sise``: refused, no work dir written."""
+    """``tools/train.py`` with ``model.renderer.samples_per_rays``: refused, no work dir
+    written."""
     work_dir = tmp_path / 'work'
     result = subprocess.run(
         [sys.executable, 'tools/train.py', 'configs/occflownet/occflownet_tiny_2d_flow_cpu.py',
-         '--work-dir', str(work_dir), '--cfg-options', 'model.renderer.grid_sise=[4,4,4]'],
+         '--work-dir', str(work_dir), '--cfg-options', 'model.renderer.samples_per_rays=4'],
         cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode != 0
-    assert "'VolumeRenderer' at model.renderer takes no argument 'grid_sise'; did you mean " \
-           "'grid_size'" in result.stderr
+    assert "'VolumeRenderer' at model.renderer takes no argument 'samples_per_rays'; did you " \
+           "mean 'samples_per_ray'" in result.stderr
     assert not work_dir.exists()
 
 

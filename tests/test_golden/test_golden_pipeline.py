@@ -13,6 +13,7 @@ from mmdet3d.datasets.transforms.image_inputs import (ImageAug, aug_affine, augm
 from mmdet3d.datasets.transforms.ray_generation import GenerateRays
 from mmdet3d.structures.camera_inputs import CameraInputs
 from mmdet3d.structures.occ3d import LIDARSEG_TO_OCC3D
+from mmdet3d.testing.geometry import occ3d_geometry
 
 
 @pytest.fixture(scope='module')
@@ -89,8 +90,8 @@ def test_generate_rays(rays_golden, case: int, tmp_path: Path) -> None:
         post_trans=torch.from_numpy(g[pre + 'in_post_trans']),
         bda=torch.from_numpy(g[pre + 'in_bda']))
     ignore = g[pre + 'in_ignore_classes'].tolist() or None
-    transform = GenerateRays(render_frame_ids=g[pre + 'in_render_frame_ids'].tolist(),
-                             ignore_classes=ignore)
+    geometry = occ3d_geometry(render_frame_ids=g[pre + 'in_render_frame_ids'].tolist())
+    transform = GenerateRays(geometry, ignore_classes=ignore)
     out = transform(dict(render_frames=frames, img_inputs=img_inputs, cam_names=cams))
     rays = out['rays']
     idx, depth, label = rays.frame_cam, rays.depth, rays.labels

@@ -15,6 +15,7 @@ from mmdet3d.models.rendering.ray_samplers import sample_along_rays, uniform_int
 from mmdet3d.models.rendering.volume_renderer import VolumeRenderer
 from mmdet3d.models.rendering.volume_rendering import weights_from_density
 from mmdet3d.structures.lidar_rays import LidarRays
+from mmdet3d.testing.geometry import occ3d_geometry
 
 PC_RANGE = (-40.0, -40.0, -1.0, 40.0, 40.0, 5.4)
 IGNORE_2D = [0, 1, 3, 4, 5, 7, 9, 10]
@@ -89,7 +90,7 @@ def test_static_density_and_class_weights(golden_dir):
 @pytest.mark.parametrize('case', ['loss0', 'loss1', 'loss2'])
 def test_render_losses(golden_dir, case):
     g = _load(golden_dir, 'fn_static_and_losses')
-    renderer = VolumeRenderer(render_impl='torch')
+    renderer = VolumeRenderer(occ3d_geometry(), render_impl='torch')
     rays = [_golden_rays(g(f'{case}_in_ray_idx_b{b}'), g(f'{case}_in_ray_depth_b{b}'),
                          g(f'{case}_in_ray_label_b{b}')) for b in range(2)]
     preds = dict(depth=g(f'{case}_in_pred_depth'), semantics=g(f'{case}_in_pred_semantics'),
@@ -152,7 +153,7 @@ def test_renderer_forward(golden_dir, variant):
     grid = (density.shape[3], density.shape[2], density.shape[1])  # (B, Z, Y, X, 1) -> X, Y, Z
     kwargs = dict(use_flow=True) if variant == 'flow' else dict(
         temporal_filter=True, ignore_classes=IGNORE_2D)
-    renderer = VolumeRenderer(grid_size=grid, render_impl='torch', **kwargs)
+    renderer = VolumeRenderer(occ3d_geometry(grid_shape=grid), render_impl='torch', **kwargs)
     rays = [_golden_rays(g(f'in_ray_idx_b{b}'), g(f'in_ray_depth_b{b}'),
                          g(f'in_ray_label_b{b}'), g('in_origins')[b], g(f'in_directions_b{b}'))
             for b in range(2)]

@@ -17,6 +17,7 @@ from mmdet3d.models.view_transformers.stereo_cost_volume import (stereo_cost_vol
 from mmdet3d.models.view_transformers.temporal_geometry import prepare_temporal_inputs
 from mmdet3d.ops.bev_pool_v2 import voxel_pooling_prepare_v2
 from mmdet3d.structures.camera_inputs import CameraInputs
+from mmdet3d.testing.geometry import occ3d_geometry
 
 PREFIX = 'img_view_transformer.'
 TOL = dict(rtol=1e-4, atol=1e-4)
@@ -40,8 +41,7 @@ def test_state_dict_matches_manifest(golden_dir: Path):
     """Paper configuration: the 120 ``img_view_transformer.`` entries, names, order and shapes."""
     with torch.device('meta'):
         vt = LSSViewTransformerBEVStereo(
-            grid_config=dict(x=[-40, 40, 0.4], y=[-40, 40, 0.4], z=[-1, 5.4, 0.4],
-                             depth=[1.0, 45.0, 0.5]),
+            geometry=occ3d_geometry(),  # the paper's 200x200x16 grid, 0.5 m depth bins
             input_size=(512, 1408), downsample=16, in_channels=512, out_channels=32,
             collapse_z=False, loss_depth_weight=0.05,
             depthnet_cfg=dict(use_dcn=False, aspp_mid_channels=96, stereo=True, bias=5.0))
@@ -52,11 +52,10 @@ def test_state_dict_matches_manifest(golden_dir: Path):
     assert [(key, tuple(value.shape)) for key, value in vt.state_dict().items()] == expected
 
 
-def _geometry_vt(golden: dict[str, torch.Tensor], grid_step: float, z_step: float,
+def _geometry_vt(golden: dict[str, torch.Tensor], shape: tuple[int, int, int],
                  **kwargs) -> LSSViewTransformerBEVStereo:
     vt = LSSViewTransformerBEVStereo(
-        grid_config=dict(x=[-40, 40, grid_step], y=[-40, 40, grid_step], z=[-1, 5.4, z_step],
-                         depth=[1.0, 45.0, 4.0]),
+        geometry=occ3d_geometry(grid_shape=shape, depth_bins=[1.0, 45.0, 4.0]),
         input_size=(64, 176), in_channels=8, out_channels=4,
         depthnet_cfg=dict(stereo=True, aspp_mid_channels=4, bias=5.0), **kwargs)
     torch.testing.assert_close(vt.frustum, golden['frustum'], rtol=0, atol=0)
@@ -88,7 +87,7 @@ def _assert_same_ranks(ours, golden: dict[str, torch.Tensor], prefix: str) -> No
 
 def test_view_geometry(golden_dir: Path):
     g = _load_npz(golden_dir / 'fn_view_geometry.npz')
-    vt = _geometry_vt(g, 3.2, 0.8)
+    vt = _geometry_vt(g, (25, 25, 8))  # 3.2 x 3.2 x 0.8 m
     torch.testing.assert_close(vt.grid_lower_bound, g['grid_lower_bound'], rtol=0, atol=0)
     torch.testing.assert_close(vt.grid_interval, g['grid_interval'], rtol=0, atol=0)
     torch.testing.assert_close(vt.grid_size, g['grid_size'], rtol=0, atol=0)
@@ -100,7 +99,7 @@ def test_view_geometry(golden_dir: Path):
     _assert_same_ranks(
         voxel_pooling_prepare_v2(coor, vt.grid_lower_bound, vt.grid_interval, (25, 25, 8)), g, '')
 
-    fine = _geometry_vt(g, 0.4, 0.4)
+    fine = _geometry_vt(g, (200, 200, 16))  # 0.4 m
     torch.testing.assert_close(fine.grid_size, g['fine_grid_size'], rtol=0, atol=0)
     fine_cams = [t[:1] for t in cams]
     fine_coor = fine.get_lidar_coor(*fine_cams, g['fine_in_bda'])
@@ -135,8 +134,7 @@ def test_depth_supervision(golden_dir: Path, case: str):
 def tiny(golden_dir: Path) -> tuple[LSSViewTransformerBEVStereo, dict[str, torch.Tensor]]:
     """The tiny model's view transformer (its README config) with its weights, in eval mode."""
     vt = LSSViewTransformerBEVStereo(
-        grid_config=dict(x=[-40, 40, 2.5], y=[-40, 40, 2.5], z=[-1, 5.4, 0.8],
-                         depth=[1.0, 45.0, 4.0]),
+        geometry=occ3d_geometry(grid_shape=(32, 32, 8), depth_bins=[1.0, 45.0, 4.0]),
         input_size=(64, 192), downsample=16, in_channels=64, out_channels=8, sid=False,
         collapse_z=False, loss_depth_weight=0.05,
         depthnet_cfg=dict(use_dcn=False, aspp_mid_channels=8, stereo=True, bias=5.0))

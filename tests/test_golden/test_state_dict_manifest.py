@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from mmengine.config import Config
 
+from mmdet3d.engine.runner_setup import load_config
 from mmdet3d.registry import MODELS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ def manifest(golden_dir) -> dict:
 
 @pytest.fixture(scope='module')
 def model() -> torch.nn.Module:
-    cfg = Config.fromfile(str(CONFIG))
+    cfg = load_config(str(CONFIG))
     assert cfg.model.renderer.use_flow  # the manifest's config: paper model + flow renderer
     return MODELS.build(cfg.model)
 
@@ -69,7 +69,7 @@ def test_dtypes_buffers_and_parameter_count(model, manifest):
 @pytest.mark.parametrize('variant', ['occflownet_stbase_2d', 'occflownet_stbase_2d_flow_3d'])
 def test_other_paper_variants_share_the_manifest(manifest, variant):
     """Renderer flags and the 3-D losses own no state: the same checkpoint loads into all."""
-    cfg = Config.fromfile(str(CONFIG.with_name(f'{variant}.py')))
+    cfg = load_config(str(CONFIG.with_name(f'{variant}.py')))
     state = MODELS.build(cfg.model).state_dict()
     assert [(k, list(v.shape)) for k, v in state.items()] == [
         (k, v['shape']) for k, v in manifest['keys'].items()]

@@ -13,7 +13,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope='module')
 def tiny_render_config(tmp_path_factory) -> str:
-    """The ``_2d`` config with the golden tiny model on a generated one-scene demo world."""
+    """The ``_2d`` config with the golden tiny model and its geometry (a 32 x 32 x 8 label and
+    model grid, the paper's conventions) on a generated one-scene demo world; its geometry is
+    handed to the components by ``load_config``."""
     from mmdet3d.datasets.converters.nuscenes_infos import (create_infos, load_nuscenes,
                                                             write_infos)
     from mmdet3d.datasets.synthetic import DemoConfig, generate
@@ -27,6 +29,7 @@ def tiny_render_config(tmp_path_factory) -> str:
     cfg = Config.fromfile(str(REPO_ROOT / 'configs/occflownet/occflownet_stbase_2d.py'))
     tiny = Config.fromfile(str(TINY_MODEL_CONFIG))
     cfg.model = tiny.model
+    cfg.geometry = tiny.geometry
     cfg.model.renderer.update(use_flow=False, temporal_filter=True,
                               ignore_classes=cfg.dynamic_classes)
     cfg.train_dataloader.dataset.ann_file = str(root / 'bevdetv2-nuscenes-mini_infos_train.pkl')
@@ -39,11 +42,9 @@ def tiny_render_config(tmp_path_factory) -> str:
 @pytest.fixture(scope='session')
 def small_grid_options() -> dict:
     """Overrides for the golden tiny model on a 40 x 40 x 8 grid of 2 m cells (a divisor of
-    Occ3D's 200 x 200 x 16) with few samples per ray: cheap tool runs."""
-    return {'model.img_view_transformer.grid_config.x': [-40, 40, 2.0],
-            'model.img_view_transformer.grid_config.y': [-40, 40, 2.0],
-            'model.renderer.grid_size': [40, 40, 8], 'model.renderer.samples_per_ray': 16,
-            'model.renderer.prop_samples_per_ray': 8}
+    Occ3D's 200 x 200 x 16), also its label grid, with few samples per ray: cheap tool runs."""
+    return {'geometry.label_grid.shape': [40, 40, 8], 'geometry.model_grid_shape': [40, 40, 8],
+            'model.renderer.samples_per_ray': 16, 'model.renderer.prop_samples_per_ray': 8}
 
 
 @pytest.fixture(scope='session')

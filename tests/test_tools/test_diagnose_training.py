@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 
 from mmdet3d.analysis.free_space import occupancy_fields
 from mmdet3d.analysis.training_diagnostics import TrainingDiagnostics
+from mmdet3d.engine.runner_setup import load_config
 from mmdet3d.registry import DATASETS
 from mmdet3d.structures.voxel_grids import grid_factors, pool_majority
 from mmdet3d.utils import register_all_modules
@@ -45,10 +45,9 @@ def test_ground_truth_fields_reproduce_the_grid_ceiling(tiny_render_config, smal
     from mmdet3d.analysis.training_sample import prepare_sample
 
     register_all_modules()
-    cfg = Config.fromfile(tiny_render_config)
-    cfg.merge_from_dict(small_grid_options)
     # depth along the ray (range), so that the returns lie where the LiDAR points are
-    cfg.merge_from_dict({'train_dataloader.dataset.pipeline.4.depth_along_ray': True})
+    cfg = load_config(tiny_render_config,
+                      dict(small_grid_options, **{'geometry.depth_along_ray': True}))
     dataset = DATASETS.build(diagnose_training.diagnostic_dataset_cfg(cfg, 'train'))
     sample = prepare_sample(dataset, 1)
     gt = sample.results['voxel_semantics']

@@ -51,9 +51,7 @@ INPUT_SIZE = '(64,192)'
 # cell (5/m x 0.8 m = 2/m x 2 m = 4): at 5/m a 2 m cell that a ray enters stops it within
 # decimetres, so a cell holding part of an object must turn transparent for the rays that pass
 # through its free part (docs/training_diagnostics.md).
-GRID = ['model.img_view_transformer.grid_config.x=[-40,40,2.0]',
-        'model.img_view_transformer.grid_config.y=[-40,40,2.0]',
-        'model.renderer.grid_size=[40,40,16]', 'model.renderer.density_scale=2.0']
+GRID = ['geometry.model_grid_shape=[40,40,16]', 'model.renderer.density_scale=2.0']
 
 
 # One thread, a fixed hash seed, and the CPU kernels of ATen, oneDNN and MKL pinned to AVX2, so

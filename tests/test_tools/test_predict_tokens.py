@@ -8,6 +8,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 
+from mmdet3d.engine.runner_setup import distribute_geometry
 from mmdet3d.formats.info_pkl import load_infos
 from mmdet3d.formats.occ_predictions import load_prediction
 from mmdet3d.registry import DATASETS, MODELS
@@ -20,11 +21,13 @@ def test_checkpoint_and_token_predict_like_the_model(tiny_render_config, small_g
                                                     tmp_path):
     register_all_modules()
     cfg = Config.fromfile(tiny_render_config)
-    cfg.merge_from_dict(dict(small_grid_options, **{'model.gt_occ_size': [200, 200, 16]}))
+    # the 40x40x8 model grid predicted on Occ3D's 200x200x16 label grid
+    cfg.merge_from_dict(dict(small_grid_options, **{'geometry.label_grid.shape': [200, 200, 16]}))
     cfg.test_dataloader.dataset.pipeline[0].data_config.input_size = Config.fromfile(
         str(TINY_MODEL_CONFIG)).input_size
     config = str(tmp_path / 'tiny.py')
     cfg.dump(config)
+    distribute_geometry(cfg)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).eval()
     checkpoint = str(tmp_path / 'weights.pth')

@@ -11,6 +11,7 @@ from PIL import Image
 
 from mmdet3d.analysis.render_inspection import denormalize_image, range_to_z_factor
 from mmdet3d.datasets.transforms.image_inputs import normalize_image
+from mmdet3d.engine.runner_setup import load_config
 from mmdet3d.formats.info_pkl import dump_infos
 from mmdet3d.structures.occ3d import CLASS_NAMES, FREE_LABEL
 from mmdet3d.structures.voxel_grids import swap_x_z
@@ -201,8 +202,8 @@ def test_render_inspection_matches_the_rays(tiny_render_config):
     from mmdet3d.analysis.training_sample import load_training_sample
 
     register_all_modules()
-    cfg = Config.fromfile(tiny_render_config)
-    cfg.model.renderer.update(samples_per_ray=8, prop_samples_per_ray=4)
+    cfg = load_config(tiny_render_config, {'model.renderer.samples_per_ray': 8,
+                                           'model.renderer.prop_samples_per_ray': 4})
     torch.manual_seed(0)
     sample = load_training_sample(cfg, 0)
     cams = inspect_render(build_model(cfg), sample, chunk=50, max_rays_per_camera=80)
@@ -252,8 +253,8 @@ def test_render_inspection_with_oracle_fields(tiny_render_config, monkeypatch, s
     from mmdet3d.analysis.training_sample import load_training_sample
 
     register_all_modules()
-    cfg = Config.fromfile(tiny_render_config)
-    cfg.model.renderer.grid_size = [200, 200, 16]
+    cfg = load_config(tiny_render_config, {'geometry.label_grid.shape': [200, 200, 16],
+                                           'geometry.model_grid_shape': [200, 200, 16]})
     torch.manual_seed(0)
     sample = load_training_sample(cfg, 1)
     model = build_model(cfg)

@@ -9,6 +9,7 @@ from mmdet3d.datasets.transforms.ray_generation import GenerateRays
 from mmdet3d.structures.camera_inputs import CameraInputs
 from mmdet3d.structures.occ3d import FREE_LABEL, POINT_CLOUD_RANGE
 from mmdet3d.structures.pose import pose_matrix
+from mmdet3d.testing.geometry import occ3d_geometry
 from mmdet3d.visualization.camera_overlay import (CAMERA_NAMES, camera_overlay_image,
                                                   camera_overlays, load_camera_image,
                                                   sample_cameras)
@@ -51,8 +52,8 @@ def _run_generate_rays(info: dict, tmp_path, points_e0: np.ndarray):
                                            for c in CAMERA_NAMES])).float(),
         post_rots=torch.eye(3).repeat(n, 1, 1), post_trans=torch.zeros(n, 3), bda=torch.eye(3))
     results = dict(render_frames=[frame], img_inputs=inputs, cam_names=list(CAMERA_NAMES))
-    transform = GenerateRays(render_frame_ids=[0], depth_range=(0.05, 100.0),
-                             half_pixel_shift=False)
+    transform = GenerateRays(occ3d_geometry(render_frame_ids=[0], half_pixel_shift=False),
+                             depth_range=(0.05, 100.0))
     return transform(results)['rays']
 
 

@@ -33,9 +33,7 @@ case "$PRESET" in
                "train_dataloader.dataset.pipeline.0.data_config.input_size=(64,192)"
                "val_dataloader.dataset.pipeline.0.data_config.input_size=(64,192)"
                "test_dataloader.dataset.pipeline.0.data_config.input_size=(64,192)"
-               "model.img_view_transformer.grid_config.x=[-40,40,2.0]"
-               "model.img_view_transformer.grid_config.y=[-40,40,2.0]"
-               "model.renderer.grid_size=[40,40,16]" "model.renderer.density_scale=2.0") ;;
+               "geometry.model_grid_shape=[40,40,16]" "model.renderer.density_scale=2.0") ;;
     quickstart) WORLD=${WORLD:-data/demo}
         WORLD_ARGS=()
         SIZES=() ;;

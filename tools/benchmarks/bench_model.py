@@ -48,9 +48,9 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from mmengine.config import Config  # noqa: E402
 from mmengine.runner.amp import autocast  # noqa: E402
 
+from mmdet3d.engine.runner_setup import load_config  # noqa: E402
 from mmdet3d.registry import MODELS  # noqa: E402
 from mmdet3d.testing import occ_inputs  # noqa: E402
 from mmdet3d.testing.tiny_model import TINY_MODEL_CONFIG  # noqa: E402
@@ -95,14 +95,14 @@ class MemoryMeter:
 
 def build(args: argparse.Namespace, preset: str, device: torch.device):
     """Model (train mode) and one batch of inputs on ``device``."""
-    cfg = Config.fromfile(str(CONFIGS[preset]))
+    cfg = load_config(str(CONFIGS[preset]))
     if preset == 'paper':
         if args.with_cp is not None:
             cfg.model.img_backbone.with_cp = args.with_cp == 'on'
         height, width = args.paper_input
         cfg.model.img_view_transformer.input_size = (height, width)
         geo = occ_inputs.Geometry(cams=args.cams, height=height, width=width,
-                                grid_size=tuple(cfg.model.renderer.grid_size))
+                                grid_size=tuple(cfg.geometry.model_grid_shape))
         rays_per_view = -(-args.paper_rays // (7 * args.cams))
         cfg.model.renderer.rays_batch_size = args.paper_rays
     else:

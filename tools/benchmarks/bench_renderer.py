@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from mmdet3d.models.rendering import volume_renderer  # noqa: E402
 from mmdet3d.models.rendering.volume_renderer import VolumeRenderer  # noqa: E402
 from mmdet3d.structures.lidar_rays import LidarRays  # noqa: E402
+from mmdet3d.testing.geometry import occ3d_geometry  # noqa: E402
 
 
 def rebatched_lookup(volumes: torch.Tensor, slots: torch.Tensor, points: torch.Tensor,
@@ -75,8 +76,9 @@ def run_once(args: argparse.Namespace, impl: str, num_rays: int) -> dict:
                       + [torch.full((500, 1), 4), torch.randint(0, frames, (500, 1))],
                       dim=1).to(torch.uint8)
             for _ in range(batch)]
-    renderer = VolumeRenderer(grid_size=args.grid, samples_per_ray=args.samples, use_flow=True,
-                              render_frame_ids=tuple(range(-(frames // 2), frames - frames // 2)),
+    geometry = occ3d_geometry(grid_shape=args.grid,
+                              render_frame_ids=list(range(-(frames // 2), frames - frames // 2)))
+    renderer = VolumeRenderer(geometry, samples_per_ray=args.samples, use_flow=True,
                               rays_batch_size=num_rays, render_impl='torch')
     if impl == 'rebatched':
         volume_renderer.trilinear_lookup = rebatched_lookup

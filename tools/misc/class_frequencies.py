@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> list[int]:
     args = parse_args(argv)
     ann, prefix = args.ann, args.path_prefix
     if args.config:
-        from mmengine.config import Config
-        dataset = Config.fromfile(args.config).train_dataloader.dataset
+        from mmdet3d.engine.runner_setup import load_config
+        dataset = load_config(args.config).train_dataloader.dataset
         ann = os.path.join(dataset.get('data_root', ''), dataset.ann_file)
         prefix = prefix or dataset.get('path_prefix')
     counts, num = class_voxel_counts(ann, prefix, args.mask,

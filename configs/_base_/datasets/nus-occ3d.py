@@ -1,15 +1,26 @@
-# nuScenes + Occ3D-nuScenes for OccFlowNet (spec 1.2, 4): geometry of the data world, the
-# camera-only pipelines of the `_2d` variant, loaders and the Occ3D mIoU evaluator. The flow and
-# 3-D variants extend `train_pipeline` and the packed keys.
+# nuScenes + Occ3D-nuScenes for OccFlowNet (spec 1.2, 4): the scene geometry, the camera-only
+# pipelines of the `_2d` variant, loaders and the Occ3D mIoU evaluator. The flow and 3-D variants
+# extend `train_pipeline` and the packed keys.
 dataset_type = 'NuScenesDatasetOccpancy'
 # The info pkls hold paths relative to the working directory (run from the repository root).
 info_prefix = 'data/bevdetv2-nuscenes'  # -> <info_prefix>_infos_{train,val}.pkl
 flow_root = 'data/flow'
 
-point_cloud_range = [-40.0, -40.0, -1.0, 40.0, 40.0, 5.4]
-occ_size = [200, 200, 16]  # (X, Y, Z) voxels of 0.4 m
-grid_config = dict(x=[-40, 40, 0.4], y=[-40, 40, 0.4], z=[-1, 5.4, 0.4], depth=[1.0, 45.0, 0.5])
-render_frame_ids = [-3, -2, -1, 0, 1, 2, 3]  # keyframe offsets whose LiDAR rays supervise
+# The scene geometry (mmdet3d/structures/occ_geometry.py), declared once: load_config hands it to
+# the model (view transformer, renderer) and the datasets (their pipeline steps). The Occ3D grid
+# of 0.4 m voxels, 0.5 m depth bins, t-1 fused and t-2 as the stereo reference, the rays of
+# keyframes -3..3, and the original's conventions (quirks 5, 1, 2, 3, 8 of spec 10.1 kept).
+geometry = dict(
+    label_grid=dict(lower=[-40.0, -40.0, -1.0], upper=[40.0, 40.0, 5.4], shape=[200, 200, 16]),
+    model_grid_shape=[200, 200, 16],
+    depth_bins=[1.0, 45.0, 0.5],
+    adjacent_frames=[1, 2],
+    render_frame_ids=[-3, -2, -1, 0, 1, 2, 3],
+    lidar_key_ego=False,
+    depth_along_ray=False,
+    half_pixel_shift=True,
+    align_corners=True,
+    skip_copied_frames=False)
 dynamic_classes = [0, 1, 3, 4, 5, 7, 9, 10]  # rays of t != 0 dropped by the `_2d` variant
 
 data_config = dict(
@@ -32,11 +43,9 @@ prepare_images = dict(type='PrepareImageInputs', data_config=data_config, is_tra
                       sequential=True)
 bev_augmentation = dict(type='LoadAnnotationsBEVDepth', bda_aug_conf=bda_aug_conf, is_train=True)
 load_points = dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5)
-point_depth = dict(type='PointToMultiViewDepth', grid_config=grid_config, downsample=1)
-generate_rays = dict(
-    type='GenerateRays', render_frame_ids=render_frame_ids, depth_range=[0.05, 39.0],
-    pc_range=point_cloud_range, ignore_classes=dynamic_classes)
-load_flow = dict(type='LoadFlowGT', data_root=flow_root, render_frame_ids=render_frame_ids)
+point_depth = dict(type='PointToMultiViewDepth', downsample=1)
+generate_rays = dict(type='GenerateRays', depth_range=[0.05, 39.0], ignore_classes=dynamic_classes)
+load_flow = dict(type='LoadFlowGT', data_root=flow_root)
 load_occ_gt = dict(type='LoadOccGTFromFile')
 train_keys = ['img_inputs', 'gt_depth', 'rays']
 train_pipeline = [

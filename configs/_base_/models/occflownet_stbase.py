@@ -3,19 +3,18 @@
 # num_trans, out_dim and the backbone are derived by the detector
 # (mmdet3d/models/detectors/channel_plan.py), as the original computed them from numC_Trans:
 # neck 512+1024 in, view transformer 512 in, 3-D encoder 64 in and 32/64/128, its neck 224 in and
-# 32 out, decoders 64 in. The geometry shared with the data
-# (grid_config, input_size, pc_range, grid_size, render_frame_ids) is filled in by the configs
-# from the dataset base; the variants set the renderer's dynamic-object handling (static filter
-# or flow) and the optional 3-D losses.
+# 32 out, decoders 64 in. The scene geometry (grids, depth bins, frames, conventions) is the
+# config's top-level `geometry` (from the dataset base), which load_config hands to the model:
+# the frames fused (num_adj = len(adjacent_frames) - 1) and the view transformer's and the
+# renderer's grids follow from it. The configs fill in the view transformer's input_size; the
+# variants set the renderer's dynamic-object handling (static filter or flow) and the optional
+# 3-D losses.
 num_trans = 32  # numC_Trans: channels lifted into the voxels
 out_dim = 64  # voxel_feat_dim: channels of final_conv, input of the decoders
 hidden_dim = 256
-multi_adj_frame_id_cfg = (1, 1 + 1, 1)
-num_adj = len(range(*multi_adj_frame_id_cfg))
 
 model = dict(
     type='OccFlowNet',
-    num_adj=num_adj,
     out_dim=out_dim,
     eval_threshold_range=[0.35],
     data_preprocessor=dict(type='OccDataPreprocessor'),

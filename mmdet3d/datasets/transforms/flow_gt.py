@@ -1,13 +1,15 @@
 """``LoadFlowGT``: precomputed voxel flow of the movable objects (spec 4.3.6, 5.2)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from mmdet3d.formats.flow_rows import flow_file, load_flow_rows
 from mmdet3d.registry import TRANSFORMS
 from mmdet3d.structures.occ3d import FLOW_CLASS, FLOW_FILE_OFFSETS, FLOW_FRAME
+from mmdet3d.structures.occ_geometry import OccGeometry
 
 from .base import BaseTransform
 from .utils import require
@@ -53,20 +55,21 @@ class LoadFlowGT(BaseTransform):
           class | render-frame index]; voxel indices in (z, y, x) order.
 
     Args:
+        geometry: the scene geometry (an ``OccGeometry`` or its config dict): the rows are
+            indexed by its ``render_frame_ids``.
         data_root: folder of the flow files, used when ``flow_path`` is absent.
             Defaults to 'data/flow'.
-        render_frame_ids: keyframe offsets of the render frames.
-            Defaults to [-3, -2, -1, 0, 1, 2, 3].
         use_classes: Occ3D classes that move (barrier 1 and traffic cone 8 excluded).
             Defaults to [2, 3, 4, 5, 6, 7, 9, 10].
     """
 
     def __init__(self,
+                 geometry: OccGeometry | Mapping[str, Any],
                  data_root: str = 'data/flow',
-                 render_frame_ids: Sequence[int] = (-3, -2, -1, 0, 1, 2, 3),
                  use_classes: Sequence[int] = (2, 3, 4, 5, 6, 7, 9, 10)) -> None:
+        self.geometry = OccGeometry.build(geometry)
         self.data_root = data_root
-        self.render_frame_ids = [int(t) for t in render_frame_ids]
+        self.render_frame_ids = list(self.geometry.render_frame_ids)
         self.use_classes = [int(c) for c in use_classes]
 
     def transform(self, results: dict) -> dict:

@@ -6,7 +6,9 @@ source image; the augmentation maps it to ``post_rot @ (u, v) + post_tran`` in t
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,6 +16,7 @@ from PIL import Image
 
 from mmdet3d.registry import TRANSFORMS
 from mmdet3d.structures.camera_inputs import CameraInputs
+from mmdet3d.structures.occ_geometry import OccGeometry
 from mmdet3d.structures.pose import pose_matrix
 
 from .base import BaseTransform
@@ -154,14 +157,15 @@ class PrepareImageInputs(BaseTransform):
             (lo, hi) added to W/W_src, ``rot`` (lo, hi) degrees, ``flip`` (bool), ``crop_h``
             (lo, hi) fraction, ``resize_test`` (added to the test scale).
         is_train: sample random augmentations (else the fixed test-mode values).
+        geometry: the scene geometry (an ``OccGeometry`` or its config dict). Used: its
+            ``lidar_key_ego`` (quirk 5 fix): if True, every ``sensor2ego`` becomes camera ->
+            key-frame LiDAR ego and every ``ego2global`` the key LiDAR ego pose, so that the
+            model's key ego (frame 0, camera 0) is the LiDAR-timestamp ego frame of the rays
+            and Occ3D GT; camera-to-camera transforms are unchanged. Needs
+            ``curr['ego2global_*']``. False: the original's key ego = CAM_FRONT_LEFT's ego pose.
         sequential: also load the ``adjacent`` frames. Defaults to True.
         swap_rb: keep the original R/B channel swap of the normalisation (quirk 15).
             Defaults to True.
-        lidar_key_ego: quirk 5 fix. If True, every ``sensor2ego`` becomes camera -> key-frame
-            LiDAR ego and every ``ego2global`` the key LiDAR ego pose, so that the model's key
-            ego (frame 0, camera 0) is the LiDAR-timestamp ego frame of the rays and Occ3D GT;
-            camera-to-camera transforms are unchanged. Needs ``curr['ego2global_*']``.
-            Defaults to False (the original: key ego = CAM_FRONT_LEFT's ego pose).
         seed: None draws from numpy's global random state (seeded per dataloader worker);
             an int gives a private, reproducible generator (every dataloader worker then
             repeats the same draws: use None for training). Defaults to None.
@@ -170,9 +174,9 @@ class PrepareImageInputs(BaseTransform):
     def __init__(self,
                  data_config: dict,
                  is_train: bool,
+                 geometry: OccGeometry | Mapping[str, Any],
                  sequential: bool = True,
                  swap_rb: bool = True,
-                 lidar_key_ego: bool = False,
                  seed: int | None = None) -> None:
         missing = [k for k in _DATA_CONFIG_KEYS if k not in data_config]
         if missing:
@@ -181,7 +185,8 @@ class PrepareImageInputs(BaseTransform):
         self.is_train = is_train
         self.sequential = sequential
         self.swap_rb = swap_rb
-        self.lidar_key_ego = lidar_key_ego
+        self.geometry = OccGeometry.build(geometry)
+        self.lidar_key_ego = self.geometry.lidar_key_ego
         self.rng = make_rng(seed)
 
     def choose_cams(self) -> list[str]:

@@ -1,10 +1,14 @@
 """``PointToMultiViewDepth``: sparse LiDAR depth maps of the key-frame cameras (spec 4.3.4)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import torch
 
 from mmdet3d.registry import TRANSFORMS
+from mmdet3d.structures.occ_geometry import OccGeometry
 
 from .base import BaseTransform
 from .utils import cam2global_matrices, require, sensor_poses
@@ -98,14 +102,14 @@ class PointToMultiViewDepth(BaseTransform):
           metres, 0 = no point.
 
     Args:
-        grid_config: needs ``depth`` = (min, max, step); points with z in [min, max) are kept.
+        geometry: the scene geometry (an ``OccGeometry`` or its config dict): points with z
+            in [start, stop) of its ``depth_bins`` are kept.
         downsample: output stride. Defaults to 1.
     """
 
-    def __init__(self, grid_config: dict, downsample: int = 1) -> None:
-        if 'depth' not in grid_config:
-            raise KeyError('PointToMultiViewDepth: grid_config lacks "depth"')
-        self.depth_min, self.depth_max = (float(v) for v in grid_config['depth'][:2])
+    def __init__(self, geometry: OccGeometry | Mapping[str, Any], downsample: int = 1) -> None:
+        self.geometry = OccGeometry.build(geometry)
+        self.depth_min, self.depth_max = self.geometry.depth_bins[:2]
         self.downsample = downsample
 
     def transform(self, results: dict) -> dict:

@@ -1,14 +1,16 @@
 """``GenerateRays``: LiDAR-supervised camera rays of the render frames (spec 4.3.5)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from mmdet3d.registry import TRANSFORMS
 from mmdet3d.structures.lidar_rays import LidarRays
-from mmdet3d.structures.occ3d import LIDARSEG_TO_OCC3D, POINT_CLOUD_RANGE
+from mmdet3d.structures.occ3d import LIDARSEG_TO_OCC3D
+from mmdet3d.structures.occ_geometry import OccGeometry
 from mmdet3d.structures.pose import pose_matrix
 
 from .base import BaseTransform
@@ -30,7 +32,8 @@ class GenerateRays(BaseTransform):
     """Build one ray per (render frame, camera, visible LiDAR point), in the key LiDAR-ego frame.
 
     For render frame i (offset t_i keyframes) the frame's LiDAR points are moved into the key
-    frame's LiDAR-timestamp ego frame (E0), kept if strictly inside ``pc_range``, projected
+    frame's LiDAR-timestamp ego frame (E0), kept if strictly inside the label grid's range
+    (``pc_range``; its boundary excluded, unlike ``VoxelGrid.contains``), projected
     into all cameras of frame i, augmented with the key frame's post_rot/post_tran and kept if
     inside the image with z in ``depth_range``. Rays come frame-major, then camera-major, then
     in point order; directions use the key frame's intrinsics, camera rotations are frame i's
@@ -41,7 +44,7 @@ class GenerateRays(BaseTransform):
     ~1e-4 m / depth and a few floor(pixel) values flip; kept rays, order and labels are equal.
 
     Required Keys:
-        - render_frames (list[dict]): T infos (offsets ``render_frame_ids``) with
+        - render_frames (list[dict]): T infos (the geometry's ``render_frame_ids``) with
           ``lidar_path``, ``panoptic_path``, ``lidar2ego_*``, ``ego2global_*``, ``cams``.
         - img_inputs (:class:`CameraInputs`): with its bda (after ``LoadAnnotationsBEVDepth``);
           the image size and the key frame's (first N) intrins, post_rots and post_trans.
@@ -54,41 +57,33 @@ class GenerateRays(BaseTransform):
           (R, 2) int64 floor of the augmented pixel (u', v').
 
     Args:
-        render_frame_ids: keyframe offsets of ``render_frames``; must contain 0.
-            Defaults to [-3, -2, -1, 0, 1, 2, 3].
+        geometry: the scene geometry (an ``OccGeometry`` or its config dict). Used:
+            ``render_frame_ids`` (the offsets of ``render_frames``), the label grid's
+            ``pc_range`` and the conventions ``half_pixel_shift`` (quirk 2: directions through
+            (u + 0.5, v + 0.5) instead of the projected point (u, v)), ``depth_along_ray``
+            (quirk 1 fix: depth = distance along the ray, z * ||d_cam|| with
+            d_cam = ((u - cx) / fx, (v - cy) / fy, 1) shifted like the directions, instead of
+            the camera z-depth) and ``skip_copied_frames`` (quirk 8 fix: drop the rays of
+            t != 0 frames that are the key frame itself, the dataset's scene-boundary
+            fallback, matched by ``lidar_path``).
         depth_range: keep camera z-depths in [min, max) (m). Defaults to (0.05, 39.0).
-        pc_range: (x0, y0, z0, x1, y1, z1); points must lie strictly inside, in E0 (m).
-            Defaults to (-40, -40, -1, 40, 40, 5.4).
         ignore_classes: classes whose rays are dropped for frames with t != 0 (the ``_2d``
             variant's dynamic-object filter). Defaults to None (keep all).
-        half_pixel_shift: quirk 2: directions go through (u + 0.5, v + 0.5) instead of the
-            projected point (u, v). Defaults to True (original).
-        depth_along_ray: quirk 1 fix: depth = distance along the ray, z * ||d_cam|| with
-            d_cam = ((u - cx) / fx, (v - cy) / fy, 1) (shifted like the directions), instead
-            of the camera z-depth. Defaults to False (original).
-        skip_copied_frames: quirk 8 fix: drop the rays of t != 0 frames that are the key
-            frame itself (the dataset's scene-boundary fallback; matched by ``lidar_path``).
-            Defaults to False (original: their rays are duplicated).
     """
 
     def __init__(self,
-                 render_frame_ids: Sequence[int] = (-3, -2, -1, 0, 1, 2, 3),
+                 geometry: OccGeometry | Mapping[str, Any],
                  depth_range: Sequence[float] = (0.05, 39.0),
-                 pc_range: Sequence[float] = POINT_CLOUD_RANGE,
-                 ignore_classes: Sequence[int] | None = None,
-                 half_pixel_shift: bool = True,
-                 depth_along_ray: bool = False,
-                 skip_copied_frames: bool = False) -> None:
-        self.render_frame_ids = [int(t) for t in render_frame_ids]
-        if 0 not in self.render_frame_ids:
-            raise ValueError(f'render_frame_ids {self.render_frame_ids} must contain 0')
+                 ignore_classes: Sequence[int] | None = None) -> None:
+        self.geometry = OccGeometry.build(geometry)
+        self.render_frame_ids = list(self.geometry.render_frame_ids)
         self.depth_range = (float(depth_range[0]), float(depth_range[1]))
-        self.pc_range = np.asarray(pc_range, dtype=np.float64)
+        self.pc_range = np.asarray(self.geometry.label_grid.pc_range, dtype=np.float64)
         self.ignore_classes = np.asarray(
             [] if ignore_classes is None else list(ignore_classes), dtype=np.int64)
-        self.half_pixel_shift = half_pixel_shift
-        self.depth_along_ray = depth_along_ray
-        self.skip_copied_frames = skip_copied_frames
+        self.half_pixel_shift = self.geometry.half_pixel_shift
+        self.depth_along_ray = self.geometry.depth_along_ray
+        self.skip_copied_frames = self.geometry.skip_copied_frames
 
     def _frame_rays(self, info: dict, cam2key: np.ndarray, key_ego_inv: np.ndarray,
                     cams: list[str], key_cam: tuple[np.ndarray, ...], img_hw: tuple[int, int],

@@ -6,7 +6,9 @@ gradient, concatenate the per-frame voxel features [F_t-1, F_t] and encode them 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import nullcontext
+from typing import Any
 
 import torch
 from mmengine.model import BaseModel
@@ -15,6 +17,7 @@ from torch import Tensor
 from mmdet3d.models.view_transformers.temporal_geometry import prepare_temporal_inputs
 from mmdet3d.registry import MODELS
 from mmdet3d.structures.camera_inputs import CameraInputs
+from mmdet3d.structures.occ_geometry import OccGeometry, with_geometry
 
 from .channel_plan import with_derived_channels
 
@@ -27,6 +30,10 @@ class BEVStereo4D(BaseModel):
     ``img_bev_encoder_neck``) so that BEVDet and OccFlowNet checkpoints load by name.
 
     Args:
+        geometry: the scene geometry (an ``OccGeometry`` or its config dict), handed to the
+            view transformer; its ``adjacent_frames`` give the frames fused:
+            ``num_adj = len(adjacent_frames) - 1`` adjacent frames with the key frame, the
+            stereo reference frame on top.
         img_backbone: config of the image backbone (returns the stereo stage-0 feature first).
         img_neck: config of the image neck (e.g. ``FPN_LSS``).
         img_view_transformer: config of ``LSSViewTransformerBEVStereo``.
@@ -35,21 +42,23 @@ class BEVStereo4D(BaseModel):
         pre_process: config of the per-frame voxel pre-processing net. Defaults to None.
         The channel counts that follow from the backbone, the neck's and the view transformer's
         ``out_channels`` may be left out of the configs (:func:`with_derived_channels`).
-        num_adj: adjacent frames fused with the key frame (the stereo reference frame comes on
-            top). Defaults to 1.
         data_preprocessor: config of the data preprocessor. Defaults to None.
     """
 
     def __init__(self,
+                 geometry: OccGeometry | Mapping[str, Any],
                  img_backbone: dict,
                  img_neck: dict,
                  img_view_transformer: dict,
                  img_bev_encoder_backbone: dict,
                  img_bev_encoder_neck: dict,
                  pre_process: dict | None = None,
-                 num_adj: int = 1,
                  data_preprocessor: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor)
+        self.geometry = OccGeometry.build(geometry)
+        num_adj = self.geometry.num_adj
+        img_view_transformer = with_geometry(img_view_transformer, self.geometry,
+                                             'img_view_transformer')
         (img_neck, img_view_transformer, pre_process, img_bev_encoder_backbone,
          img_bev_encoder_neck) = with_derived_channels(
             img_backbone, img_neck, img_view_transformer, pre_process, img_bev_encoder_backbone,

@@ -6,7 +6,8 @@ decode the density/semantic fields, optional 3-D voxel losses, render the rays o
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -17,8 +18,8 @@ from mmdet3d.registry import MODELS
 from mmdet3d.structures import OccDataSample
 from mmdet3d.structures.lidar_rays import LidarRays
 from mmdet3d.structures.occ3d import FREE_LABEL
-from mmdet3d.structures.voxel_grids import (grid_factors, pool_majority, swap_x_z,
-                                            upsample_nearest)
+from mmdet3d.structures.occ_geometry import OccGeometry, with_geometry
+from mmdet3d.structures.voxel_grids import pool_majority, swap_x_z, upsample_nearest
 
 from .bevstereo4d import BEVStereo4D
 
@@ -28,8 +29,15 @@ class OccFlowNet(BEVStereo4D):
     """Self-supervised occupancy network of Boeder et al. (arXiv 2402.12792).
 
     Args:
+        geometry: the scene geometry (an ``OccGeometry`` or its config dict), handed to the
+            view transformer and the renderer. When its model grid is coarser than its label
+            grid (by integer factors per axis, e.g. a 100x100x16 model for the 200x200x16
+            Occ3D grid), predicted labels are nearest-upsampled to the label grid, the voxel
+            indices of the flow rows (given in the label grid) are divided down to the model
+            grid and the 3-D losses learn each block's majority label (ties to the smaller
+            label); the paper configs' grids are one.
         img_backbone, img_neck, img_view_transformer, img_bev_encoder_backbone,
-        img_bev_encoder_neck, pre_process, num_adj, data_preprocessor: see
+        img_bev_encoder_neck, pre_process, data_preprocessor: see
             :class:`~.bevstereo4d.BEVStereo4D`.
         density_decoder: config of the density ``PointDecoder`` (sigmoid output).
         semantic_decoder: config of the semantic ``PointDecoder`` (17 logits).
@@ -40,18 +48,13 @@ class OccFlowNet(BEVStereo4D):
             (the density itself in the original, scale 1). Defaults to (0.35,).
         loss_occ_density: config of the 3-D density loss (``_3d`` variant). Defaults to None.
         loss_occ_semantics: config of the 3-D semantic loss (``_3d`` variant). Defaults to None.
-        gt_occ_size: (X, Y, Z) of the Occ3D ground-truth grid when the model grid is coarser by
-            integer factors per axis (e.g. a 100x100x8 model for the 200x200x16 Occ3D grid):
-            predicted labels are nearest-upsampled to it and the voxel indices of the flow rows
-            (given in the Occ3D grid) are divided down to the model grid; the 3-D losses learn
-            each block's majority label (ties to the smaller label). None: the model grid is
-            the Occ3D grid (the paper configs). Defaults to None.
         loss_density_prior: config of a prior on the whole density field (e.g.
             ``DensitySparsityLoss``), for the space no ray constrains; ``loss_density_prior``
             in the losses. None: none (the original). Defaults to None.
     """
 
     def __init__(self,
+                 geometry: OccGeometry | Mapping[str, Any],
                  img_backbone: dict,
                  img_neck: dict,
                  img_view_transformer: dict,
@@ -61,16 +64,15 @@ class OccFlowNet(BEVStereo4D):
                  semantic_decoder: dict,
                  renderer: dict,
                  pre_process: dict | None = None,
-                 num_adj: int = 1,
                  out_dim: int = 64,
                  eval_threshold_range: Sequence[float] = (0.35,),
                  loss_occ_density: dict | None = None,
                  loss_occ_semantics: dict | None = None,
-                 gt_occ_size: Sequence[int] | None = None,
                  loss_density_prior: dict | None = None,
                  data_preprocessor: dict | None = None) -> None:
-        super().__init__(img_backbone, img_neck, img_view_transformer, img_bev_encoder_backbone,
-                         img_bev_encoder_neck, pre_process, num_adj, data_preprocessor)
+        super().__init__(geometry, img_backbone, img_neck, img_view_transformer,
+                         img_bev_encoder_backbone, img_bev_encoder_neck, pre_process,
+                         data_preprocessor)
         if (loss_occ_density is None) != (loss_occ_semantics is None):
             raise ValueError('loss_occ_density and loss_occ_semantics must be set together')
         self.final_conv = ConvModule(
@@ -79,16 +81,12 @@ class OccFlowNet(BEVStereo4D):
         # the decoders read final_conv's out_dim channels unless their config says otherwise
         self.density_decoder = MODELS.build(dict(dict(in_channels=out_dim), **density_decoder))
         self.semantic_decoder = MODELS.build(dict(dict(in_channels=out_dim), **semantic_decoder))
-        self.renderer = MODELS.build(renderer)
+        self.renderer = MODELS.build(with_geometry(renderer, self.geometry, 'renderer'))
         self.eval_thresholds = [float(tau) for tau in eval_threshold_range]
         self.loss_occ_density = (
             MODELS.build(loss_occ_density) if loss_occ_density is not None else None)
         self.loss_occ_semantics = (
             MODELS.build(loss_occ_semantics) if loss_occ_semantics is not None else None)
-        if gt_occ_size is not None and (len(gt_occ_size) != 3
-                                        or any(int(v) <= 0 for v in gt_occ_size)):
-            raise ValueError(f'gt_occ_size must be 3 positive sizes, got {gt_occ_size}')
-        self.gt_occ_size = None if gt_occ_size is None else tuple(int(v) for v in gt_occ_size)
         self.loss_density_prior = (
             MODELS.build(loss_density_prior) if loss_density_prior is not None else None)
 
@@ -106,23 +104,10 @@ class OccFlowNet(BEVStereo4D):
         feats = self.final_conv(voxel_feats).permute(0, 2, 3, 4, 1)  # (B,C,Z,Y,X) -> (B,Z,Y,X,C)
         return self.density_decoder(feats), self.semantic_decoder(feats)
 
-    def grid_factors(self, model_grid: Sequence[int]) -> tuple[int, int, int]:
-        """Per-axis (X, Y, Z) factors from the model grid to ``gt_occ_size`` (1s when unset).
-
-        Raises:
-            ValueError: if a size of ``gt_occ_size`` is not a multiple of the model grid's.
-        """
-        if self.gt_occ_size is None:
-            return (1, 1, 1)
-        try:
-            return grid_factors(self.gt_occ_size, model_grid)
-        except ValueError as error:
-            raise ValueError(f'gt_occ_size {list(self.gt_occ_size)} is not a multiple of the '
-                             f'model grid {[int(v) for v in model_grid]}') from error
-
     def upsample_labels(self, labels: Tensor) -> Tensor:
-        """Nearest-upsample (..., X, Y, Z) model-grid labels to ``gt_occ_size`` (no-op if unset)."""
-        return upsample_nearest(labels, self.grid_factors(labels.shape[-3:]))
+        """Nearest-upsample (..., X, Y, Z) model-grid labels to the label grid (no-op when the
+        grids are one)."""
+        return upsample_nearest(labels, self.geometry.grid_factors)
 
     def render(self, density: Tensor, semantics: Tensor, rays: Sequence[LidarRays],
                bda: Tensor, voxel_flow: list[Tensor] | None = None,
@@ -132,16 +117,15 @@ class OccFlowNet(BEVStereo4D):
         Args:
             density: (B, Z, Y, X, 1) and semantics (B, Z, Y, X, K), as :meth:`decode_fields`.
             rays: the B samples' rays. bda: (B, 3, 3).
-            voxel_flow: B tensors (F_b, 11) in Occ3D (``gt_occ_size``) indices, brought to the
-                model grid here; None for renderers without flow. Defaults to None.
+            voxel_flow: B tensors (F_b, 11) in label-grid indices, brought to the model grid
+                here; None for renderers without flow. Defaults to None.
             renderer_kwargs: ``ray_perm`` / ``jitter_rand`` of ``VolumeRenderer.forward``.
 
         Returns:
             ``VolumeRenderer.forward``'s output.
         """
         if voxel_flow is not None:
-            model_grid = density.shape[3:0:-1]  # (X, Y, Z)
-            voxel_flow = downsample_flow(voxel_flow, self.grid_factors(model_grid))
+            voxel_flow = downsample_flow(voxel_flow, self.geometry.grid_factors)
         return self.renderer(density, semantics, rays, bda, voxel_flow, **renderer_kwargs)
 
     def forward(self,
@@ -200,12 +184,14 @@ class OccFlowNet(BEVStereo4D):
         """
         losses = {}
         if self.loss_occ_density is not None:
-            labels = inputs['voxel_semantics']  # (B, *gt grid) in (X, Y, Z)
+            labels = inputs['voxel_semantics']  # (B, X, Y, Z) of the label grid
+            if tuple(labels.shape[-3:]) != self.geometry.label_grid.shape:
+                raise ValueError(f'voxel_semantics (X, Y, Z) {tuple(labels.shape[-3:])} is not '
+                                 f'the label grid {self.geometry.label_grid.shape}')
             if int(labels.min()) < 0 or int(labels.max()) > FREE_LABEL:
                 raise ValueError(f'voxel_semantics must lie in [0, {FREE_LABEL}]')
             # a coarser model grid learns each block's majority label (the grid's ceiling)
-            model_grid = swap_x_z(density[..., 0]).shape[-3:]
-            labels = swap_x_z(pool_majority(labels, self.grid_factors(model_grid)))
+            labels = swap_x_z(pool_majority(labels, self.geometry.grid_factors))
             losses['loss_density'] = self.loss_occ_density(density, labels)
             losses['loss_semantic'] = self.loss_occ_semantics(semantics, labels)
         if self.loss_density_prior is not None:
@@ -223,9 +209,8 @@ class OccFlowNet(BEVStereo4D):
         that tau keeps its meaning (1/m) when the scale is not the original's 1.
 
         Returns:
-            the data samples with ``pred_occ`` (n_tau, X, Y, Z) uint8 (17 = free; X, Y, Z =
-            ``gt_occ_size`` when set) and
-            ``eval_thresholds`` in their metainfo.
+            the data samples with ``pred_occ`` (n_tau, X, Y, Z) uint8 (17 = free; X, Y, Z of
+            the label grid) and ``eval_thresholds`` in their metainfo.
         """
         voxel_feats, _ = self.extract_feat(inputs['img_inputs'])
         density, semantics = self.decode_fields(voxel_feats)
@@ -235,7 +220,7 @@ class OccFlowNet(BEVStereo4D):
         free = sigma.unsqueeze(1) < thresholds.view(1, -1, 1, 1, 1)  # (B, n_tau, X, Y, Z)
         labels = torch.where(free, torch.full_like(occupancy, FREE_LABEL)[:, None],
                              occupancy[:, None])  # (B, n_tau, X, Y, Z)
-        labels = self.upsample_labels(labels)  # (B, n_tau, *gt_occ_size) when set
+        labels = self.upsample_labels(labels)  # (B, n_tau, X, Y, Z) of the label grid
         if data_samples is None:
             data_samples = [OccDataSample() for _ in range(len(labels))]
         for sample, pred in zip(data_samples, labels):

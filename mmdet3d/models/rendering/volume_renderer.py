@@ -7,13 +7,14 @@ of the rendered rays are ``mmdet3d.models.losses.render_losses.RenderLosses``.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from torch import Tensor, nn
 
 from mmdet3d.registry import MODELS
 from mmdet3d.structures.lidar_rays import LidarRays
-from mmdet3d.structures.occ3d import GRID_SHAPE, POINT_CLOUD_RANGE
+from mmdet3d.structures.occ_geometry import OccGeometry
 
 from ..losses.distortion_loss import ray_distortion
 from ..losses.render_losses import RenderLosses
@@ -30,15 +31,14 @@ class VolumeRenderer(nn.Module):
     """Differentiable volume renderer of density/semantic voxel volumes along LiDAR rays.
 
     Args:
-        pc_range: (x_min, y_min, z_min, x_max, y_max, z_max) of the volumes, metres.
-            Defaults to (-40, -40, -1, 40, 40, 5.4).
-        grid_size: expected (X, Y, Z) of the volumes. Defaults to (200, 200, 16).
+        geometry: the scene geometry (an ``OccGeometry`` or its config dict): the volumes are
+            its model grid (``pc_range``, ``grid_size`` (X, Y, Z)), the frames its
+            ``render_frame_ids`` and the lookup convention its ``align_corners``.
         render_range: (near, far) along the rays, metres. Defaults to (0.05, 40.0).
         samples_per_ray: final samples per ray. Defaults to 100.
         prop_samples_per_ray: uniform proposal samples per ray. Defaults to 50.
         use_proposal: proposal + importance sampling (else one uniform pass). Defaults to True.
         rays_batch_size: rays rendered per iteration for the whole batch. Defaults to 32768.
-        render_frame_ids: keyframe offsets of the render frames. Defaults to -3..3.
         class_balanced_loss: weight rays by the class weight of their label. Defaults to True.
         class_frequencies: per-class voxel counts (17) the class weights are computed from
             (``class_balanced_log_weights``); None: Occ3D-nuScenes' table, as the original.
@@ -61,8 +61,6 @@ class VolumeRenderer(nn.Module):
         loss_ray_occupancy: config of ``RayOccupancyLoss``: the density free before each
             rendered ray's return and occupied at it, reported as ``loss_ray_occupancy``; None:
             none, as the original. Defaults to None.
-        align_corners: lookup convention; True is the original (quirk 3), False the cell-aligned
-            fix. Defaults to True.
         density_scale: sigma = density_scale * density (1/m). 1.0 is the original, where the
             sigmoid density is sigma itself and one 0.4 m cell stops at most 33 % of a ray
             (quirk 6), so a surface fills the cells in front of it too. Defaults to 1.0.
@@ -71,14 +69,12 @@ class VolumeRenderer(nn.Module):
     """
 
     def __init__(self,
-                 pc_range: Sequence[float] = POINT_CLOUD_RANGE,
-                 grid_size: Sequence[int] = GRID_SHAPE,
+                 geometry: OccGeometry | Mapping[str, Any],
                  render_range: Sequence[float] = (0.05, 40.0),
                  samples_per_ray: int = 100,
                  prop_samples_per_ray: int = 50,
                  use_proposal: bool = True,
                  rays_batch_size: int = 32768,
-                 render_frame_ids: Sequence[int] = (-3, -2, -1, 0, 1, 2, 3),
                  class_balanced_loss: bool = True,
                  class_frequencies: Sequence[float] | None = None,
                  log_weighting: bool = True,
@@ -92,7 +88,6 @@ class VolumeRenderer(nn.Module):
                  loss_distortion: dict | None = None,
                  loss_ray_occupancy: dict | None = None,
                  point_semantic_loss_weight: float = 0.0,
-                 align_corners: bool = True,
                  density_scale: float = 1.0,
                  render_impl: str = 'auto') -> None:
         super().__init__()
@@ -102,17 +97,18 @@ class VolumeRenderer(nn.Module):
             raise ValueError('only the log class weighting of the configs is implemented')
         if density_scale <= 0:
             raise ValueError(f'density_scale must be positive, got {density_scale}')
-        self.pc_range = tuple(float(v) for v in pc_range)
-        self.grid_size = tuple(int(v) for v in grid_size)
+        self.geometry = OccGeometry.build(geometry)
+        self.pc_range = self.geometry.model_grid.pc_range
+        self.grid_size = self.geometry.model_grid.shape
         self.near, self.far = (float(v) for v in render_range)
         self.samples_per_ray = samples_per_ray
         self.prop_samples_per_ray = prop_samples_per_ray
         self.use_proposal = use_proposal
         self.rays_batch_size = rays_batch_size
-        self.render_frame_ids = tuple(render_frame_ids)
+        self.render_frame_ids = self.geometry.render_frame_ids
         self.num_frames = len(self.render_frame_ids)
         self.current_timestep = self.render_frame_ids.index(0)
-        self.align_corners = align_corners
+        self.align_corners = self.geometry.align_corners
         self.density_scale = float(density_scale)
         self.render_impl = render_impl
         self.frame_volumes = build_frame_volumes(temporal_filter, use_flow, ignore_classes,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -9,6 +10,7 @@ from torch import Tensor, nn
 from mmdet3d.models.losses.depth_loss import depth_bce_loss, downsample_gt_depth
 from mmdet3d.ops.bev_pool_v2 import bev_pool_v2, voxel_pooling_prepare_v2
 from mmdet3d.registry import MODELS
+from mmdet3d.structures.occ_geometry import OccGeometry
 
 from .camera_aware import camera_mlp_input
 from .depth_net import DepthNet
@@ -25,8 +27,9 @@ class LSSViewTransformerBEVStereo(nn.Module):
     bounds are non-persistent buffers.
 
     Args:
-        grid_config: ``{'x': [lo, hi, step], 'y': [...], 'z': [...], 'depth': [lo, hi, step]}``
-            in metres, e.g. x/y ``[-40, 40, 0.4]``, z ``[-1, 5.4, 0.4]``, depth ``[1, 45, 0.5]``.
+        geometry: the scene geometry (an ``OccGeometry`` or its config dict): the voxels are
+            its model grid, the depth bins its ``depth_bins`` (``grid_config``: e.g. x/y
+            ``[-40, 40, 0.4]``, z ``[-1, 5.4, 0.4]``, depth ``[1, 45, 0.5]``).
         input_size: (H, W) of the network input image, e.g. (512, 1408).
         downsample: stride of the image features. Defaults to 16.
         in_channels: image feature channels (also the DepthNet's mid channels). Defaults to 512.
@@ -44,7 +47,7 @@ class LSSViewTransformerBEVStereo(nn.Module):
     """
 
     def __init__(self,
-                 grid_config: Mapping[str, Sequence[float]],
+                 geometry: OccGeometry | Mapping[str, Any],
                  input_size: Sequence[int],
                  downsample: int = 16,
                  in_channels: int = 512,
@@ -56,7 +59,8 @@ class LSSViewTransformerBEVStereo(nn.Module):
                  floor_voxel_coords: bool = False,
                  bev_pool_impl: str = 'auto') -> None:
         super().__init__()
-        self.grid_config = {key: list(value) for key, value in grid_config.items()}
+        self.geometry = OccGeometry.build(geometry)
+        self.grid_config = self.geometry.grid_config
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.downsample = downsample
         self.out_channels = out_channels

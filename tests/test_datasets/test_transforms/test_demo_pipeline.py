@@ -13,6 +13,7 @@ from mmdet3d.datasets.converters.nuscenes_infos import (create_infos, info_path,
                                                         write_infos)
 from mmdet3d.datasets.nuscenes_occ_dataset import NuScenesDatasetOccpancy
 from mmdet3d.datasets.synthetic import DemoConfig, generate
+from mmdet3d.testing.geometry import occ3d_geometry
 
 DATA_CONFIG = dict(cams=['CAM_FRONT_LEFT', 'CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_BACK_LEFT',
                          'CAM_BACK', 'CAM_BACK_RIGHT'], Ncams=6, input_size=(96, 256),
@@ -42,10 +43,11 @@ def test_rays_hit_occupied_voxels_of_their_class(ann_file: str, flip: float) -> 
              bda_aug_conf=dict(rot_lim=(0, 0), scale_lim=(1, 1), flip_dx_ratio=flip,
                                flip_dy_ratio=flip)),
         dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
-        dict(type='PointToMultiViewDepth', grid_config=dict(depth=(1.0, 45.0, 0.5))),
-        dict(type='GenerateRays', half_pixel_shift=False, depth_along_ray=True),
-    ]
-    dataset = NuScenesDatasetOccpancy(ann_file, pipeline=pipeline)
+        dict(type='PointToMultiViewDepth'),
+        dict(type='GenerateRays'),
+    ]  # the dataset hands each step its geometry
+    geometry = occ3d_geometry(half_pixel_shift=False, depth_along_ray=True)
+    dataset = NuScenesDatasetOccpancy(ann_file, geometry, pipeline=pipeline)
     results = dataset[1]
     assert results['img_inputs'].imgs.shape == (18, 3, 96, 256)
     assert results['gt_depth'].shape == (6, 96, 256) and (results['gt_depth'] > 0).sum() > 100

@@ -8,15 +8,17 @@ from PIL import Image
 
 from mmdet3d.datasets.transforms.image_inputs import (ImageAug, PrepareImageInputs, aug_affine,
                                                       augment_image, normalize_image)
+from mmdet3d.testing.geometry import occ3d_geometry
 
 CAMS = ['CAM_FRONT', 'CAM_BACK']
 DATA_CONFIG = dict(cams=CAMS, Ncams=2, input_size=(64, 176), resize=(-0.06, 0.11),
                    rot=(-5.4, 5.4), flip=True, crop_h=(0.0, 0.0), resize_test=0.0)
 NUSC_CONFIG = dict(DATA_CONFIG, input_size=(512, 1408), src_size=(900, 1600))
+GEOMETRY = occ3d_geometry()  # the original's key ego (lidar_key_ego=False)
 
 
 def test_test_mode_fixed_values() -> None:
-    aug = PrepareImageInputs(NUSC_CONFIG, is_train=False).sample_augmentation(900, 1600)
+    aug = PrepareImageInputs(NUSC_CONFIG, False, GEOMETRY).sample_augmentation(900, 1600)
     assert aug == ImageAug(0.88, (1408, 792), (0, 280, 1408, 792), False, 0.0)
     post_rot, post_tran = aug_affine(aug)
     np.testing.assert_allclose(post_rot, 0.88 * np.eye(2), atol=1e-6)
@@ -24,9 +26,10 @@ def test_test_mode_fixed_values() -> None:
 
 
 def test_train_mode_ranges_and_seed() -> None:
-    draws = [PrepareImageInputs(NUSC_CONFIG, is_train=True, seed=s).sample_augmentation(900, 1600)
+    draws = [PrepareImageInputs(NUSC_CONFIG, True, GEOMETRY, seed=s).sample_augmentation(900, 1600)
              for s in range(20)]
-    assert draws[3] == PrepareImageInputs(NUSC_CONFIG, True, seed=3).sample_augmentation(900, 1600)
+    assert draws[3] == PrepareImageInputs(NUSC_CONFIG, True, GEOMETRY,
+                                          seed=3).sample_augmentation(900, 1600)
     for aug in draws:
         assert 1408 / 1600 - 0.06 <= aug.resize <= 1408 / 1600 + 0.11
         assert aug.resize_dims == (int(1600 * aug.resize), int(900 * aug.resize))
@@ -87,7 +90,7 @@ def _texture(c: int, f: int) -> np.ndarray:
 def test_shared_augmentation_and_ordering(world) -> None:
     frames = world.frames(3, n_points=1, image_fn=_texture)
     results = dict(curr=frames[0], adjacent=frames[1:])
-    out = PrepareImageInputs(DATA_CONFIG, is_train=True, seed=1)(results)
+    out = PrepareImageInputs(DATA_CONFIG, True, GEOMETRY, seed=1)(results)
     cameras = out['img_inputs']
     assert cameras.bda is None
     imgs, sensor2egos, ego2globals = cameras.imgs, cameras.sensor2egos, cameras.ego2globals
@@ -119,8 +122,9 @@ def test_shared_augmentation_and_ordering(world) -> None:
 def test_lidar_key_ego_flag(world) -> None:
     frames = world.frames(2, n_points=1)
     results = dict(curr=frames[0], adjacent=frames[1:])
-    default = PrepareImageInputs(DATA_CONFIG, False)(dict(results))['img_inputs']
-    fixed = PrepareImageInputs(DATA_CONFIG, False, lidar_key_ego=True)(dict(results))['img_inputs']
+    default = PrepareImageInputs(DATA_CONFIG, False, GEOMETRY)(dict(results))['img_inputs']
+    fixed = PrepareImageInputs(DATA_CONFIG, False, occ3d_geometry(lidar_key_ego=True))(
+        dict(results))['img_inputs']
 
     def cam2global(cameras, i):
         return cameras.ego2globals[i].double() @ cameras.sensor2egos[i].double()
@@ -140,4 +144,4 @@ def test_missing_image_names_file(world) -> None:
     frames = world.frames(1, n_points=1)
     frames[0]['cams']['CAM_BACK']['data_path'] = '/nonexistent/back.jpg'
     with pytest.raises(FileNotFoundError, match='/nonexistent/back.jpg'):
-        PrepareImageInputs(DATA_CONFIG, False, sequential=False)(dict(curr=frames[0]))
+        PrepareImageInputs(DATA_CONFIG, False, GEOMETRY, sequential=False)(dict(curr=frames[0]))

@@ -6,21 +6,23 @@ import torch
 from mmengine.dataset import Compose, pseudo_collate
 
 from mmdet3d.registry import MODELS
+from mmdet3d.testing.geometry import occ3d_geometry
 
-RENDER_IDS = [-1, 0, 1]
+GEOMETRY = occ3d_geometry(render_frame_ids=[-1, 0, 1])
 
 
 def _pipeline(world) -> list[dict]:
     return [
-        dict(type='PrepareImageInputs', data_config=world.data_config, is_train=True, seed=0),
+        dict(type='PrepareImageInputs', data_config=world.data_config, is_train=True,
+             geometry=GEOMETRY, seed=0),
         dict(type='LoadOccGTFromFile'),
         dict(type='LoadAnnotationsBEVDepth', is_train=True, seed=0,
              bda_aug_conf=dict(rot_lim=(0, 0), scale_lim=(1, 1), flip_dx_ratio=0.5,
                                flip_dy_ratio=0.5)),
         dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
-        dict(type='PointToMultiViewDepth', grid_config=dict(depth=(1.0, 45.0, 0.5))),
-        dict(type='GenerateRays', render_frame_ids=RENDER_IDS, ignore_classes=[4, 7]),
-        dict(type='LoadFlowGT', render_frame_ids=RENDER_IDS),
+        dict(type='PointToMultiViewDepth', geometry=GEOMETRY),
+        dict(type='GenerateRays', geometry=GEOMETRY, ignore_classes=[4, 7]),
+        dict(type='LoadFlowGT', geometry=GEOMETRY),
         dict(type='PackOccInputs'),
     ]
 

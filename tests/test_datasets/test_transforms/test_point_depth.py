@@ -8,8 +8,9 @@ import torch
 from mmdet3d.datasets.transforms.point_depth import PointToMultiViewDepth
 from mmdet3d.datasets.transforms.points import LoadPointsFromFile
 from mmdet3d.structures.camera_inputs import CameraInputs
+from mmdet3d.testing.geometry import occ3d_geometry
 
-GRID = dict(depth=(1.0, 45.0, 0.5))
+GEOMETRY = occ3d_geometry()  # depth bins [1, 45) m
 POST_ROT, POST_TRAN = 0.5, np.array([-2.0, 3.0])
 
 
@@ -53,7 +54,7 @@ def test_min_depth_and_range_filter(world) -> None:
     ]
     results = _setup(world, cam_points)
     assert results['points'].shape == (8, 5) and results['points'].dtype == np.float32
-    depth = PointToMultiViewDepth(GRID)(results)['gt_depth']
+    depth = PointToMultiViewDepth(GEOMETRY)(results)['gt_depth']
     assert depth.shape == (2, 64, 176) and depth.dtype == torch.float32
     expected = np.zeros((2, 64, 176), np.float32)
     expected[0, 20, 40], expected[0, 30, 100], expected[0, 50, 10] = 3.0, 44.9, 1.0
@@ -63,7 +64,7 @@ def test_min_depth_and_range_filter(world) -> None:
 
 def test_downsample(world) -> None:
     results = _setup(world, [_cam_point(40, 20, 5.0)])
-    depth = PointToMultiViewDepth(GRID, downsample=2)(results)['gt_depth']
+    depth = PointToMultiViewDepth(GEOMETRY, downsample=2)(results)['gt_depth']
     assert depth.shape == (2, 32, 88)
     assert depth[0, 10, 20] == pytest.approx(5.0, abs=1e-4) and (depth > 0).sum() == 1
 

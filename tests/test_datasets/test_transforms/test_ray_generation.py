@@ -7,6 +7,7 @@ import torch
 
 from mmdet3d.datasets.transforms.ray_generation import GenerateRays
 from mmdet3d.structures.camera_inputs import CameraInputs
+from mmdet3d.testing.geometry import occ3d_geometry
 
 # spec 4.3.5 table: nuScenes lidarseg index -> Occ3D class
 OCC_OF_LIDARSEG = {0: 0, 1: 0, 2: 7, 3: 7, 4: 7, 5: 7, 6: 7, 7: 0, 8: 0, 9: 1, 10: 0, 11: 0,
@@ -67,7 +68,7 @@ def frames(world) -> list[dict]:
 
 def test_rays_end_on_their_points_with_fixes(world, frames) -> None:
     ref = _reference(world, frames, key=0)
-    out = GenerateRays(render_frame_ids=[0, 1], **FIX)(_results(world, frames))
+    out = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1], **FIX))(_results(world, frames))
     rays = out['rays']
     idx, depth, label = rays.frame_cam, rays.depth, rays.labels
     assert idx.dtype == label.dtype == rays.pixels.dtype == torch.int64
@@ -88,8 +89,8 @@ def test_rays_end_on_their_points_with_fixes(world, frames) -> None:
 def test_default_depth_is_z_and_half_pixel_shift(world, frames) -> None:
     ref = _reference(world, frames, key=0)
     results = _results(world, frames)
-    fixed = GenerateRays(render_frame_ids=[0, 1], **FIX)(dict(results))
-    orig = GenerateRays(render_frame_ids=[0, 1])(dict(results))
+    fixed = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1], **FIX))(dict(results))
+    orig = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1]))(dict(results))
     idx = orig['rays'].frame_cam.numpy()
     assert np.array_equal(idx, fixed['rays'].frame_cam.numpy())  # flags keep the same rays
     point_idx, _ = _match(fixed, ref)
@@ -106,8 +107,9 @@ def test_default_depth_is_z_and_half_pixel_shift(world, frames) -> None:
 
 def test_dynamic_rays_dropped_for_other_frames(world, frames) -> None:
     results = _results(world, frames)
-    full = GenerateRays(render_frame_ids=[0, 1])(dict(results))
-    filt = GenerateRays(render_frame_ids=[0, 1], ignore_classes=[4, 7])(dict(results))
+    full = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1]))(dict(results))
+    filt = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1]), ignore_classes=[4, 7])(
+        dict(results))
     for out in (full, filt):
         out['f'], out['lab'] = out['rays'].frame_cam[:, 0].numpy(), out['rays'].labels.numpy()
     dyn = np.isin(full['lab'], [4, 7])
@@ -120,21 +122,23 @@ def test_dynamic_rays_dropped_for_other_frames(world, frames) -> None:
 
 def test_pc_range_is_strict_and_in_key_frame(world, frames) -> None:
     ref = _reference(world, frames, key=1)
-    rays = GenerateRays(render_frame_ids=[-1, 0], pc_range=(-8, -8, -1, 8, 8, 5.4), **FIX)
+    rays = GenerateRays(occ3d_geometry(pc_range=(-8, -8, -1, 8, 8, 5.4), render_frame_ids=[-1, 0],
+                                       **FIX))
     out = rays(_results(world, frames))
     point_idx, dist = _match(out, ref)
     assert dist.max() < 2e-4
     idx = out['rays'].frame_cam.numpy()
     pts = np.stack([ref[f][0][p] for (f, _), p in zip(idx, point_idx)])
     assert np.all(np.abs(pts[:, :2]) < 8)
-    wide = GenerateRays(render_frame_ids=[-1, 0], **FIX)(_results(world, frames))
+    wide = GenerateRays(occ3d_geometry(render_frame_ids=[-1, 0], **FIX))(_results(world, frames))
     assert len(wide['rays'].directions) > len(out['rays'].directions)
 
 
 def test_bda_applied_to_origins_and_directions(world, frames) -> None:
-    plain = GenerateRays(render_frame_ids=[0, 1])(_results(world, frames))
+    plain = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1]))(_results(world, frames))
     flip = np.diag([-1.0, 1.0, 1.0])
-    flipped = GenerateRays(render_frame_ids=[0, 1])(_results(world, frames, bda=flip))
+    flipped = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1]))(
+        _results(world, frames, bda=flip))
     for key in ('origins', 'directions'):
         np.testing.assert_allclose(getattr(flipped['rays'], key).numpy(),
                                    getattr(plain['rays'], key).numpy() @ flip, atol=1e-6)
@@ -144,10 +148,11 @@ def test_bda_applied_to_origins_and_directions(world, frames) -> None:
 
 def test_copied_frames(world, frames) -> None:
     copies = [frames[0], frames[0]]
-    dup = GenerateRays(render_frame_ids=[0, 1])(_results(world, copies))
+    dup = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1]))(_results(world, copies))
     f = dup['rays'].frame_cam[:, 0]
     assert (f == 0).sum() == (f == 1).sum() > 0  # quirk 8: the copy's rays are duplicated
-    skip = GenerateRays(render_frame_ids=[0, 1], skip_copied_frames=True)(_results(world, copies))
+    skip = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1], skip_copied_frames=True))(
+        _results(world, copies))
     assert torch.all(skip['rays'].frame_cam[:, 0] == 0) and (f == 0).sum() == len(
         skip['rays'].directions)
     assert skip['rays'].origins.shape == (2, 2, 3)
@@ -156,6 +161,6 @@ def test_copied_frames(world, frames) -> None:
 def test_missing_panoptic_file_names_it(world, frames) -> None:
     frames[1]['panoptic_path'] = str(world.root / 'gone_panoptic.npz')
     with pytest.raises(FileNotFoundError, match='gone_panoptic.npz'):
-        GenerateRays(render_frame_ids=[0, 1])(_results(world, frames))
+        GenerateRays(occ3d_geometry(render_frame_ids=[0, 1]))(_results(world, frames))
     with pytest.raises(ValueError, match='render_frame_ids'):
-        GenerateRays(render_frame_ids=[0, 1, 2])(_results(world, frames))
+        GenerateRays(occ3d_geometry(render_frame_ids=[0, 1, 2]))(_results(world, frames))

@@ -1,9 +1,10 @@
-"""OccFlowNet ``gt_occ_size``: a coarse model grid predicted and supervised on the Occ3D grid.
+"""OccFlowNet with a model grid coarser than the geometry's label grid, predicted and supervised
+on the label grid.
 
-Predictions are nearest-upsampled to ``gt_occ_size``; flow rows given in ``gt_occ_size`` indices
-are divided down to the model grid; the 3-D losses learn each block's majority label. Built
-from the tiny golden config (32x32x8 model grid) with ``gt_occ_size`` = 64x64x16 on the
-synthetic world of ``occ_inputs``.
+Predictions are nearest-upsampled to the label grid; flow rows given in label-grid indices are
+divided down to the model grid; the 3-D losses learn each block's majority label. Built from the
+tiny golden config (32x32x8 model grid) with a 64x64x16 label grid on the synthetic world of
+``occ_inputs``.
 """
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import pytest
 import torch
 
 from mmdet3d.models.rendering.flow_warping import downsample_flow, flip_flow_indices
-
+from mmdet3d.testing.geometry import occ3d_geometry
 from mmdet3d.testing.occ_inputs import CAR, make_batch, take_sample
 from mmdet3d.testing.tiny_model import build_tiny_model as build_model
 
 FINE = (64, 64, 16)
+#: the tiny config's geometry with 64x64x16 labels over its 32x32x8 model grid
+FINE_LABELS = dict(label_grid=dict(shape=list(FINE)))
 
 
 @pytest.fixture(scope='module')
@@ -25,18 +28,18 @@ def single() -> dict:
 
 
 def test_upsample_labels_is_nearest_per_axis():
-    model = build_model(gt_occ_size=[4, 6, 2])
-    labels = torch.arange(2 * 2 * 3 * 1, dtype=torch.uint8).view(2, 2, 3, 1)  # (n_tau, X, Y, Z)
+    model = build_model(geometry=dict(label_grid=dict(shape=[64, 96, 8])))  # x 2, y 3, z 1
+    labels = torch.randint(0, 18, (2, 32, 32, 8), dtype=torch.uint8)  # (n_tau, X, Y, Z)
     up = model.upsample_labels(labels)
-    assert up.shape == (2, 4, 6, 2) and up.dtype == torch.uint8
-    for t, x, y, z in torch.cartesian_prod(*(torch.arange(s) for s in up.shape)).tolist():
-        assert up[t, x, y, z] == labels[t, x // 2, y // 2, z // 2]
+    assert up.shape == (2, 64, 96, 8) and up.dtype == torch.uint8
+    x, y, z = torch.meshgrid(torch.arange(64), torch.arange(96), torch.arange(8), indexing='ij')
+    assert torch.equal(up, labels[:, x // 2, y // 3, z])
 
 
 def test_predict_on_the_gt_grid_equals_the_upsampled_coarse_prediction(single):
     torch.manual_seed(0)
     coarse = build_model().eval()
-    fine = build_model(gt_occ_size=list(FINE)).eval()
+    fine = build_model(geometry=FINE_LABELS).eval()
     fine.load_state_dict(coarse.state_dict())
     with torch.no_grad():
         coarse_pred = coarse(single, mode='predict')[0].pred_occ  # (1, 32, 32, 8)
@@ -48,20 +51,20 @@ def test_predict_on_the_gt_grid_equals_the_upsampled_coarse_prediction(single):
 
 
 def test_downsample_flow_divides_the_voxel_columns_only():
-    model = build_model(gt_occ_size=[200, 200, 16])
+    geometry = occ3d_geometry(model_grid_shape=[100, 50, 8])  # Occ3D labels: x 2, y 4, z 2
+    assert geometry.grid_factors == (2, 4, 2)
     rows = torch.tensor([[15, 199, 3, 14, 0, 198, 1, 2, 3, 4, 5],
                          [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0]], dtype=torch.uint8)  # zyx columns
-    out, = downsample_flow([rows], model.grid_factors((100, 50, 8)))  # x 2, y 4, z 2
+    out, = downsample_flow([rows], geometry.grid_factors)
     assert out.dtype == torch.uint8
     assert out.tolist() == [[7, 49, 1, 7, 0, 99, 0, 0, 1, 4, 5],
                             [0, 0, 1, 1, 1, 2, 3, 1, 4, 9, 0]]
-    unset = build_model()
-    assert downsample_flow([rows], unset.grid_factors((100, 50, 8)))[0] is rows
+    assert downsample_flow([rows], occ3d_geometry().grid_factors)[0] is rows
 
 
 def test_downsampled_flow_commutes_with_the_bev_flip():
     """Flipping fine indices then dividing equals dividing then flipping on the coarse grid."""
-    model = build_model(gt_occ_size=list(FINE))
+    model = build_model(geometry=FINE_LABELS)
     generator = torch.Generator().manual_seed(0)
     rows = torch.cat([torch.randint(0, 16, (50, 1), generator=generator),
                       torch.randint(0, 64, (50, 2), generator=generator),
@@ -70,7 +73,7 @@ def test_downsampled_flow_commutes_with_the_bev_flip():
                       torch.zeros(50, 5, dtype=torch.long)], dim=1)
     bda = torch.diag(torch.tensor([-1.0, -1.0, 1.0]))[None]
     batch_idx = torch.zeros(50, dtype=torch.long)
-    factors = model.grid_factors((32, 32, 8))
+    factors = model.geometry.grid_factors  # (2, 2, 2)
     fine_first = downsample_flow([flip_flow_indices(rows, batch_idx, bda, (16, 64, 64))],
                                  factors)[0]
     coarse_first = flip_flow_indices(downsample_flow([rows], factors)[0], batch_idx, bda,
@@ -93,7 +96,7 @@ def test_loss_with_fine_flow_equals_loss_with_coarse_flow(single):
     coarse = build_model(renderer=dict(rays_batch_size=10**6))
     with torch.no_grad():  # most voxels predict the car class, so the flow rows are kept
         coarse.semantic_decoder.layers[-1].bias[CAR] += 3.0
-    fine = build_model(renderer=dict(rays_batch_size=10**6), gt_occ_size=list(FINE))
+    fine = build_model(FINE_LABELS, renderer=dict(rays_batch_size=10**6))
     fine.load_state_dict(coarse.state_dict())
     torch.manual_seed(1)
     expected = coarse(single, mode='loss')
@@ -123,7 +126,7 @@ def test_3d_losses_on_fine_labels_equal_those_on_the_pooled_coarse_labels():
                      loss_occ_semantics=dict(type='OccSemanticCELoss'))
     torch.manual_seed(0)
     coarse = build_model(**losses_3d)
-    fine = build_model(**losses_3d, gt_occ_size=list(FINE))
+    fine = build_model(FINE_LABELS, **losses_3d)
     fine.load_state_dict(coarse.state_dict())
 
     def losses(model, labels):
@@ -140,12 +143,19 @@ def test_3d_losses_on_fine_labels_equal_those_on_the_pooled_coarse_labels():
 
 
 @pytest.mark.parametrize('size', [[64, 64], [0, 64, 16]])
-def test_bad_gt_occ_size_is_rejected(size):
-    with pytest.raises(ValueError, match='gt_occ_size'):
-        build_model(gt_occ_size=size)
+def test_bad_label_grid_is_rejected(size):
+    with pytest.raises(ValueError, match='shape'):
+        build_model(geometry=dict(label_grid=dict(shape=size)))
 
 
-def test_gt_occ_size_not_a_multiple_of_the_grid_is_rejected():
-    model = build_model(gt_occ_size=[60, 64, 16])
+def test_label_grid_not_a_multiple_of_the_model_grid_is_rejected():
     with pytest.raises(ValueError, match='not a multiple'):
-        model.upsample_labels(torch.zeros(1, 32, 32, 8, dtype=torch.uint8))
+        build_model(geometry=dict(label_grid=dict(shape=[60, 64, 16])))
+
+
+def test_3d_labels_not_on_the_label_grid_are_rejected():
+    batch = make_batch(batch_size=1, with_voxel_semantics=True)  # labels of 32x32x8
+    model = build_model(FINE_LABELS, loss_occ_density=dict(type='OccDensityBCELoss'),
+                        loss_occ_semantics=dict(type='OccSemanticCELoss'))
+    with pytest.raises(ValueError, match='label grid'):
+        model(batch, mode='loss')

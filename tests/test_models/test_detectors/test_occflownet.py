@@ -29,6 +29,7 @@ from mmengine.optim import OptimWrapper
 from mmengine.runner.amp import autocast
 from torch import nn
 
+from mmdet3d.structures.occ_geometry import OccGeometry
 from mmdet3d.structures.voxel_grids import swap_x_z
 from mmdet3d.testing.occ_inputs import (CAR, CAR_CENTRE, CAR_HALF, FREE, GROUND, Geometry,
                                         make_batch, sensor2ego, take_sample, to_collated)
@@ -393,11 +394,12 @@ def test_backward_after_cpu_autocast_gives_finite_gradients(tmp_path):
 
 def test_geometry_defaults_match_the_tiny_config():
     """The synthetic world's grid is the config's (guards the builders against config edits)."""
-    cfg = tiny_model_config().model
+    cfg = tiny_model_config()
     geo = Geometry()
-    assert tuple(cfg.renderer.grid_size) == geo.grid_size
-    assert tuple(cfg.renderer.pc_range) == geo.pc_range
-    assert tuple(cfg.img_view_transformer.input_size) == (geo.height, geo.width)
+    geometry = OccGeometry.build(cfg.model.geometry)
+    assert geometry.model_grid.shape == geo.grid_size
+    assert geometry.model_grid.pc_range == geo.pc_range
+    assert tuple(cfg.model.img_view_transformer.input_size) == (geo.height, geo.width)
 
 
 def test_synthetic_key_frame_rays_end_on_their_surfaces(batch):

@@ -9,6 +9,7 @@ from mmdet3d.models.losses.distortion_loss import DistortionLoss, ray_distortion
 from mmdet3d.models.rendering.volume_renderer import VolumeRenderer
 from mmdet3d.registry import MODELS
 from mmdet3d.structures.lidar_rays import LidarRays
+from mmdet3d.testing.geometry import occ3d_geometry
 
 
 def distortion_by_definition(weights, starts, ends):
@@ -61,9 +62,9 @@ def test_loss_module():
 
 def test_renderer_reports_the_distortion_of_its_rays():
     grid, pc_range = (8, 4, 4), (-4.0, -2.0, -2.0, 4.0, 2.0, 2.0)
-    renderer = VolumeRenderer(pc_range=pc_range, grid_size=grid, render_range=(0.05, 8.0),
-                              samples_per_ray=16, use_proposal=False, render_frame_ids=(0,),
-                              render_impl='torch',
+    geometry = occ3d_geometry(pc_range, grid, render_frame_ids=[0])
+    renderer = VolumeRenderer(geometry, render_range=(0.05, 8.0), samples_per_ray=16,
+                              use_proposal=False, render_impl='torch',
                               loss_distortion=dict(type='DistortionLoss', loss_weight=0.1))
     density = torch.full((1, 4, 4, 8, 1), 0.5)
     density[:, :, :, 6:] = 1.0  # a slab of high density near x = 2..4
@@ -79,5 +80,5 @@ def test_renderer_reports_the_distortion_of_its_rays():
     losses = renderer.loss(preds, rays)
     torch.testing.assert_close(losses['loss_render_distortion'],
                                0.1 * preds['distortion'].mean())
-    plain = VolumeRenderer(pc_range=pc_range, grid_size=grid, render_frame_ids=(0,))
+    plain = VolumeRenderer(geometry)
     assert 'loss_render_distortion' not in plain.loss(preds, rays)

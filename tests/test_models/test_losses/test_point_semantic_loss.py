@@ -8,13 +8,15 @@ import torch.nn.functional as F
 from mmdet3d.models.losses.render_losses import RenderLosses
 from mmdet3d.models.rendering.volume_renderer import VolumeRenderer
 from mmdet3d.structures.lidar_rays import LidarRays
+from mmdet3d.testing.geometry import occ3d_geometry
 
 
 def make_renderer(weight: float) -> VolumeRenderer:
     """1 m cells over x in [-4, 4), y and z in [-2, 2); one frame; cell-aligned lookup."""
-    return VolumeRenderer(pc_range=(-4.0, -2.0, -2.0, 4.0, 2.0, 2.0), grid_size=(8, 4, 4),
-                          render_range=(0.05, 8.0), samples_per_ray=8, use_proposal=False,
-                          render_frame_ids=(0,), render_impl='torch', align_corners=False,
+    geometry = occ3d_geometry((-4.0, -2.0, -2.0, 4.0, 2.0, 2.0), (8, 4, 4), render_frame_ids=[0],
+                              align_corners=False)
+    return VolumeRenderer(geometry, render_range=(0.05, 8.0), samples_per_ray=8,
+                          use_proposal=False, render_impl='torch',
                           point_semantic_loss_weight=weight)
 
 

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from mmdet3d.models.losses.ray_occupancy_loss import RayOccupancyLoss, ray_occupancy_samples
 from mmdet3d.models.rendering.volume_renderer import VolumeRenderer
 from mmdet3d.structures.lidar_rays import LidarRays
+from mmdet3d.testing.geometry import occ3d_geometry
 
 
 def test_samples_by_hand():
@@ -54,9 +55,10 @@ def test_renderer_reads_the_density_at_the_free_and_hit_points():
     """A wall of density 0.9 from x = 2 m on, free (0.1) before it: a ray along +x returning at
     2.2 m sees 0.1 at its free points and 0.9 at its hit point."""
     grid, pc_range = (8, 4, 4), (-4.0, -2.0, -2.0, 4.0, 2.0, 2.0)
-    renderer = VolumeRenderer(pc_range=pc_range, grid_size=grid, render_range=(0.05, 8.0),
-                              samples_per_ray=8, use_proposal=False, render_frame_ids=(0,),
-                              render_impl='torch', align_corners=False,
+    renderer = VolumeRenderer(occ3d_geometry(pc_range, grid, render_frame_ids=[0],
+                                             align_corners=False),
+                              render_range=(0.05, 8.0), samples_per_ray=8, use_proposal=False,
+                              render_impl='torch',
                               loss_ray_occupancy=dict(type='RayOccupancyLoss', num_free=4,
                                                       free_margin=1.0, hit_offset=0.3))
     density = torch.full((1, 4, 4, 8, 1), 0.1)  # (B, Z, Y, X, 1), cells of 1 m

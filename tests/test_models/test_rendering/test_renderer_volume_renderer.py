@@ -12,9 +12,11 @@ from mmdet3d.models.losses.class_weights import class_balanced_log_weights
 from mmdet3d.models.rendering.volume_renderer import VolumeRenderer
 from mmdet3d.registry import MODELS
 from mmdet3d.structures.lidar_rays import LidarRays
+from mmdet3d.testing.geometry import OCC3D_GEOMETRY, occ3d_geometry
 
 PC_RANGE = (-8.0, -8.0, -2.0, 8.0, 8.0, 2.0)
 GRID = (40, 40, 10)  # (X, Y, Z), 0.4 m voxels
+GEOMETRY = occ3d_geometry(PC_RANGE, GRID)  # the original's lookup (align_corners), 7 frames
 SIGMA, CAR, PED = 20.0, 4, 7
 SPEC_WEIGHTS = [1.3471, 1.2018, 1.7324, 1.1465, 0.7410, 1.4129, 1.6782, 1.1886, 1.5273, 1.1662,
                 0.9601, 0.2417, 1.0154, 0.5005, 0.4612, 0.3496, 0.3295]
@@ -65,8 +67,8 @@ def _reference_depth(column: np.ndarray, align_corners: bool, near: float, far: 
 
 @pytest.mark.parametrize('align_corners', [True, False])
 def test_slab_gives_expected_depth_and_class(align_corners):
-    renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_range=(0.05, 10.0),
-                              align_corners=align_corners, render_impl='torch')
+    renderer = VolumeRenderer(occ3d_geometry(PC_RANGE, GRID, align_corners=align_corners),
+                              render_range=(0.05, 10.0), render_impl='torch')
     density, semantics = _slab_scene(PED)
     rays = _rays([3, 3], [[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
     out = renderer(density, semantics, rays, torch.eye(3)[None])
@@ -91,8 +93,9 @@ def test_density_scale_turns_a_saturated_sigmoid_into_an_opaque_surface():
     assert _reference_depth(column, False, 0.05, 10.0)[1] < 0.87
 
     def render(volume, scale):
-        renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_range=(0.05, 10.0),
-                                  align_corners=False, density_scale=scale, render_impl='torch')
+        renderer = VolumeRenderer(occ3d_geometry(PC_RANGE, GRID, align_corners=False),
+                                  render_range=(0.05, 10.0), density_scale=scale,
+                                  render_impl='torch')
         torch.manual_seed(0)
         return renderer(volume, semantics, rays, torch.eye(3)[None])
 
@@ -102,7 +105,7 @@ def test_density_scale_turns_a_saturated_sigmoid_into_an_opaque_surface():
     depth, opacity = _reference_depth(column * SIGMA, False, 0.05, 10.0)
     assert opacity > 0.999 and abs(scaled['depth'][0, 0].item() - depth) < 0.05
     with pytest.raises(ValueError, match='density_scale'):
-        VolumeRenderer(density_scale=0.0)
+        VolumeRenderer(occ3d_geometry(), density_scale=0.0)
 
 
 def test_half_voxel_quirk_shifts_depth():
@@ -110,8 +113,8 @@ def test_half_voxel_quirk_shifts_depth():
     rays = _rays([3], [[1.0, 0.0, 0.0]])
     depths = []
     for align in (True, False):
-        renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_range=(0.05, 10.0),
-                                  align_corners=align, render_impl='torch')
+        renderer = VolumeRenderer(occ3d_geometry(PC_RANGE, GRID, align_corners=align),
+                                  render_range=(0.05, 10.0), render_impl='torch')
         depths.append(renderer(density, semantics, rays,
                                torch.eye(3)[None])['depth'][0, 0].item())
     # The original maps x = 4 m to index 29.25 instead of 29.5: the surface moves ~0.1 m away.
@@ -123,9 +126,8 @@ def test_half_voxel_quirk_shifts_depth():
 
 
 def test_temporal_filter_hides_dynamic_voxels_in_other_frames():
-    renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_range=(0.05, 10.0),
-                              temporal_filter=True, ignore_classes=[0, 1, 3, 4, 5, 7, 9, 10],
-                              render_impl='torch')
+    renderer = VolumeRenderer(GEOMETRY, render_range=(0.05, 10.0), temporal_filter=True,
+                              ignore_classes=[0, 1, 3, 4, 5, 7, 9, 10], render_impl='torch')
     density, semantics = _slab_scene(CAR)
     rays = _rays([3, 0, 6], [[1.0, 0.0, 0.0]] * 3)
     out = renderer(density, semantics, rays, torch.eye(3)[None])
@@ -137,8 +139,8 @@ def test_temporal_filter_hides_dynamic_voxels_in_other_frames():
 @pytest.mark.parametrize('frame_ids,moved,current', [((-3, -2, -1, 0, 1, 2, 3), 1, 3),
                                                       ((-1, 0), 0, 1)])
 def test_flow_moves_object_for_its_frame_only(frame_ids, moved, current):
-    renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_range=(0.05, 10.0),
-                              use_flow=True, align_corners=False, render_frame_ids=frame_ids,
+    geometry = occ3d_geometry(PC_RANGE, GRID, align_corners=False, render_frame_ids=frame_ids)
+    renderer = VolumeRenderer(geometry, render_range=(0.05, 10.0), use_flow=True,
                               render_impl='torch')
     density, semantics = _slab_scene(CAR)
     rows = [[5, 20, x, 5, 20, x - 5, 0, 0, 0, CAR, moved] for x in range(30, 35)]
@@ -155,8 +157,8 @@ def test_flow_moves_object_for_its_frame_only(frame_ids, moved, current):
 
 
 def test_ray_batch_uses_first_indices_of_permutation():
-    renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, rays_batch_size=2,
-                              render_range=(0.05, 10.0), render_impl='torch')
+    renderer = VolumeRenderer(GEOMETRY, rays_batch_size=2, render_range=(0.05, 10.0),
+                              render_impl='torch')
     density, semantics = _slab_scene(PED)
     rays = _rays([3, 3, 3], [[1.0, 0.0, 0.0]] * 3)
     perm = torch.tensor([2, 0, 1])
@@ -169,7 +171,7 @@ def test_ray_batch_uses_first_indices_of_permutation():
 
 
 def test_losses_by_hand():
-    renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_impl='torch')
+    renderer = VolumeRenderer(GEOMETRY, render_impl='torch')
     rays = [_loss_rays([1.0, 2.0, 3.0], [0, 11, 16]), _loss_rays([4.0], [7])]
     preds = dict(depth=torch.tensor([[1.5], [0.0], [2.0], [5.0]]),
                  semantics=torch.randn(4, 17), indices=torch.tensor([3, 0, 2]))
@@ -184,8 +186,8 @@ def test_losses_by_hand():
 
 
 def test_l1_depth_loss_by_hand():
-    renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_impl='torch',
-                              depth_loss_weight=0.5, depth_loss_type='l1')
+    renderer = VolumeRenderer(GEOMETRY, render_impl='torch', depth_loss_weight=0.5,
+                              depth_loss_type='l1')
     rays = [_loss_rays([1.0, 2.0, 30.0], [11, 4, 15])]
     preds = dict(depth=torch.tensor([[1.5], [0.0], [22.0]]), semantics=torch.zeros(3, 17),
                  indices=torch.tensor([0, 1, 2]))
@@ -193,7 +195,7 @@ def test_l1_depth_loss_by_hand():
     w = class_balanced_log_weights()[[11, 4, 15]]
     torch.testing.assert_close(loss, 0.5 * (w * torch.tensor([0.5, 2.0, 8.0])).mean())
     with pytest.raises(ValueError, match='loss_type'):
-        VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, depth_loss_type='huber')
+        VolumeRenderer(GEOMETRY, depth_loss_type='huber')
 
 
 def test_class_weights_equal_spec_table():
@@ -217,16 +219,15 @@ def test_class_weights_of_own_counts_with_absent_classes():
 
 def test_renderer_class_frequencies_option():
     counts = [0, 10, 10, 10, 40, 0, 0, 10, 10, 0, 10, 400, 100, 100, 100, 200, 100]
-    renderer = VolumeRenderer(grid_size=GRID, pc_range=PC_RANGE, class_frequencies=counts)
+    renderer = VolumeRenderer(GEOMETRY, class_frequencies=counts)
     torch.testing.assert_close(renderer.losses.class_weights, class_balanced_log_weights(counts))
-    default = VolumeRenderer(grid_size=GRID, pc_range=PC_RANGE)
+    default = VolumeRenderer(GEOMETRY)
     torch.testing.assert_close(default.losses.class_weights, torch.tensor(SPEC_WEIGHTS), atol=5e-5,
                                rtol=0)
-    unweighted = VolumeRenderer(grid_size=GRID, pc_range=PC_RANGE, class_balanced_loss=False,
-                                class_frequencies=counts)
+    unweighted = VolumeRenderer(GEOMETRY, class_balanced_loss=False, class_frequencies=counts)
     torch.testing.assert_close(unweighted.losses.class_weights, torch.ones(17))
     with pytest.raises(ValueError, match='17 counts'):
-        VolumeRenderer(grid_size=GRID, pc_range=PC_RANGE, class_frequencies=counts[:5])
+        VolumeRenderer(GEOMETRY, class_frequencies=counts[:5])
 
 
 @pytest.mark.parametrize('variant', ['flow', '2d'])
@@ -235,8 +236,8 @@ def test_render_gradcheck_float64(variant):
     pc_range = (-2.0, -1.5, -1.0, 2.0, 1.5, 1.0)
     kwargs = dict(use_flow=True) if variant == 'flow' else dict(
         temporal_filter=True, ignore_classes=[1])
-    renderer = VolumeRenderer(pc_range=pc_range, grid_size=grid, render_range=(0.05, 4.0),
-                              samples_per_ray=6, use_proposal=False, render_frame_ids=(-1, 0),
+    renderer = VolumeRenderer(occ3d_geometry(pc_range, grid, render_frame_ids=[-1, 0]),
+                              render_range=(0.05, 4.0), samples_per_ray=6, use_proposal=False,
                               render_impl='torch', **kwargs)
     density = torch.rand(1, 2, 3, 4, 1, dtype=torch.float64, requires_grad=True)
     semantics = torch.randn(1, 2, 3, 4, 3, dtype=torch.float64, requires_grad=True)
@@ -259,17 +260,17 @@ def test_render_gradcheck_float64(variant):
 
 
 def test_builds_from_paper_configs():
-    flow = MODELS.build(dict(type='VolumeRenderer', use_flow=True))
-    filt = MODELS.build(dict(type='VolumeRenderer', temporal_filter=True,
+    flow = MODELS.build(dict(type='VolumeRenderer', geometry=OCC3D_GEOMETRY, use_flow=True))
+    filt = MODELS.build(dict(type='VolumeRenderer', geometry=OCC3D_GEOMETRY, temporal_filter=True,
                              ignore_classes=[0, 1, 3, 4, 5, 7, 9, 10]))
     assert flow.current_timestep == 3 and flow.rays_batch_size == 32768
     assert (flow.near, flow.far) == (0.05, 40.0)
     assert filt.frame_volumes.ignore_classes.tolist()[-1] == 10
     assert len(flow.state_dict()) == 0
     with pytest.raises(ValueError):
-        VolumeRenderer(temporal_filter=True)
+        VolumeRenderer(occ3d_geometry(), temporal_filter=True)
     with pytest.raises(ValueError):
-        VolumeRenderer(render_impl='cuda')
+        VolumeRenderer(occ3d_geometry(), render_impl='cuda')
 
 
 def test_nerfacc_backend_matches_torch_on_cpu():
@@ -279,12 +280,12 @@ def test_nerfacc_backend_matches_torch_on_cpu():
     jitter = torch.rand(2, 99)
     outs = []
     for impl in ('torch', 'nerfacc'):
-        renderer = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, use_proposal=False,
-                                  render_range=(0.05, 10.0), render_impl=impl)
+        renderer = VolumeRenderer(GEOMETRY, use_proposal=False, render_range=(0.05, 10.0),
+                                  render_impl=impl)
         outs.append(renderer(density, semantics, rays,
                              torch.eye(3)[None], jitter_rand=jitter, ray_perm=torch.arange(2)))
     for key in ('depth', 'semantics'):
         torch.testing.assert_close(outs[0][key], outs[1][key], rtol=0, atol=0)
-    proposal = VolumeRenderer(pc_range=PC_RANGE, grid_size=GRID, render_impl='nerfacc')
+    proposal = VolumeRenderer(GEOMETRY, render_impl='nerfacc')
     with pytest.raises(RuntimeError):
         proposal(density, semantics, rays, torch.eye(3)[None])

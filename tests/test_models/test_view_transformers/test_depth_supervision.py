@@ -9,6 +9,7 @@ import torch
 from mmdet3d.models.losses.depth_loss import depth_bce_loss, downsample_gt_depth
 from mmdet3d.models.view_transformers.frustum_geometry import depth_bin_values
 from mmdet3d.models.view_transformers.lss_view_transformer import LSSViewTransformerBEVStereo
+from mmdet3d.testing.geometry import occ3d_geometry
 
 DEPTH_CFG = [1.0, 45.0, 0.5]  # bin j covers [1 + 0.5 j, 1.5 + 0.5 j), D = 88
 
@@ -98,7 +99,7 @@ def test_loss_runs_in_fp32_under_autocast():
 @pytest.mark.parametrize('weight', [0.05, 3.0])
 def test_view_transformer_loss_key_and_weight(weight: float):
     vt = LSSViewTransformerBEVStereo(
-        grid_config=dict(x=[-4, 4, 1], y=[-4, 4, 1], z=[-1, 3, 1], depth=DEPTH_CFG),
+        geometry=occ3d_geometry((-4, -4, -1, 4, 4, 3), (8, 8, 4), depth_bins=DEPTH_CFG),
         input_size=(16, 32), downsample=16, in_channels=4, out_channels=2,
         loss_depth_weight=weight, depthnet_cfg=dict(aspp_mid_channels=2))
     gt = torch.zeros(1, 2, 16, 32)

@@ -9,6 +9,7 @@ import torch
 from mmdet3d.models.view_transformers.frustum_geometry import (create_frustum, depth_bin_values,
                                                                frustum_to_ego, grid_infos)
 from mmdet3d.models.view_transformers.lss_view_transformer import LSSViewTransformerBEVStereo
+from mmdet3d.testing.geometry import occ3d_geometry
 
 # camera axes (x right, y down, z forward) -> ego axes for a camera looking along ego +x
 CAM_TO_EGO_FORWARD = torch.tensor([[0., 0., 1.], [-1., 0., 0.], [0., -1., 0.]])
@@ -63,8 +64,7 @@ def test_point_in_front_of_camera_lands_in_expected_voxel(flip_x: bool):
     after the x-flip; on the 3.2 m x 3.2 m x 0.8 m grid that is voxel (x, y, z) = (15 or 9, 12, 3).
     """
     vt = LSSViewTransformerBEVStereo(
-        grid_config=dict(x=[-40, 40, 3.2], y=[-40, 40, 3.2], z=[-1, 5.4, 0.8],
-                         depth=[1.0, 45.0, 4.0]),
+        geometry=occ3d_geometry(grid_shape=(25, 25, 8), depth_bins=[1.0, 45.0, 4.0]),
         input_size=(64, 176), in_channels=8, out_channels=3, collapse_z=False,
         bev_pool_impl='torch')
     torch.testing.assert_close(vt.frustum[2, 1, 5], torch.tensor([87.5, 21.0, 9.0]))

@@ -6,13 +6,15 @@ import torch
 
 from mmdet3d.models.view_transformers.lss_view_transformer import LSSViewTransformerBEVStereo
 from mmdet3d.registry import MODELS
+from mmdet3d.testing.geometry import occ3d_geometry
 
-GRID = dict(x=[-20, 20, 2.0], y=[-20, 20, 2.0], z=[-1, 5.4, 1.6], depth=[1.0, 33.0, 2.0])
+# 2 x 2 x 1.6 m voxels, 2 m depth bins
+GEOMETRY = occ3d_geometry((-20, -20, -1, 20, 20, 5.4), (20, 20, 4), depth_bins=[1.0, 33.0, 2.0])
 B, N, C_IN, C_OUT, D = 1, 2, 16, 6, 16  # grid (X, Y, Z) = (20, 20, 4)
 
 
 def _build(**kwargs) -> LSSViewTransformerBEVStereo:
-    cfg = dict(type='LSSViewTransformerBEVStereo', grid_config=GRID, input_size=(128, 352),
+    cfg = dict(type='LSSViewTransformerBEVStereo', geometry=GEOMETRY, input_size=(128, 352),
                downsample=16, in_channels=C_IN, out_channels=C_OUT, collapse_z=False,
                loss_depth_weight=0.05,
                depthnet_cfg=dict(use_dcn=False, aspp_mid_channels=4, stereo=True, bias=5.0))
