@@ -28,7 +28,7 @@
 #   error the 30-40 m rays, whose rendered depth errs by metres, outweigh the near ground and
 #   walls; with L1 every ray pulls equally hard (docs/training_diagnostics.md);
 # - the semantic logits at each rendered ray's LiDAR return trained on its label
-#   (`point_semantic_loss_weight` 1.0) next to the rendered class: a grazing ground ray enters
+#   (`loss_point_semantics`, weight 1.0) next to the rendered class: a grazing ground ray enters
 #   the ground layer metres before its return, in the cells of the neighbouring class (a
 #   sidewalk ray over the road), so the rendered class alone blurs the flat classes; with it the
 #   quickstart learns sidewalk and terrain on every seed (docs/training_diagnostics.md);
@@ -69,9 +69,12 @@ model = dict(
     img_view_transformer=dict(
         input_size=input_size, out_channels=num_trans, depthnet_cfg=dict(aspp_mid_channels=16)),
     renderer=dict(
-        use_flow=True, samples_per_ray=32, prop_samples_per_ray=16, rays_batch_size=4096,
-        density_scale=5.0, render_impl='torch', class_frequencies=class_frequencies,
-        depth_loss_type='l1', depth_loss_weight=0.3, point_semantic_loss_weight=1.0),
+        use_flow=True, samples_per_ray=32, prop_samples_per_ray=16, density_scale=5.0,
+        render_impl='torch'),
+    rays_batch_size=4096,
+    ray_class_weights=dict(class_frequencies=class_frequencies),
+    loss_render_depth=dict(loss_type='l1', loss_weight=0.3),
+    loss_point_semantics=dict(type='RenderSemanticLoss', loss_weight=1.0),
     # an L1 prior towards free on the whole density field: space that no LiDAR ray crosses
     # (half of the scored voxels) is otherwise left at the untrained density, i.e. occupied
     # (measured: docs/training_diagnostics.md)

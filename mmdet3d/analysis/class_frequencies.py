@@ -1,5 +1,6 @@
 """Per-class voxel counts of a split's Occ3D ground truth: the input of the render losses'
-class weights (``VolumeRenderer(class_frequencies=...)``, ``class_balanced_log_weights``).
+class weights (``ClassBalancedLogWeights(class_frequencies=...)``,
+``class_balanced_log_weights``).
 
 The original's table counts Occ3D-nuScenes; a model trained on other data (e.g. the demo world)
 weights its rays by that data's own counts. Counting only camera-visible voxels (``'camera'``,

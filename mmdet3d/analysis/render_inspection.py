@@ -51,7 +51,7 @@ def render_rays_chunked(model: nn.Module, density: Tensor, semantics: Tensor,
     """Render every given ray of one sample through ``model.render``, ``chunk`` rays at a time.
 
     Args:
-        model: an ``OccFlowNet`` (its ``render`` and ``renderer.rays_batch_size`` are used).
+        model: an ``OccFlowNet`` (its ``render`` is used).
         density: (1, X, Y, Z, 1) and semantics (1, X, Y, Z, K): the fields to render.
         rays: the R rays of the sample to render. bda: (1, 3, 3).
         voxel_flow: [(F, 11)] Occ3D-grid flow rows for flow renderers, else None.
@@ -60,14 +60,13 @@ def render_rays_chunked(model: nn.Module, density: Tensor, semantics: Tensor,
     Returns:
         depth (R,) metres along the unit ray and logits (R, K), in the given ray order.
     """
-    chunk = max(1, min(chunk, model.renderer.rays_batch_size))
+    chunk = max(1, chunk)
     depths, logits = [], []
     for start in range(0, len(rays), chunk):
         part = rays.select(torch.arange(start, min(start + chunk, len(rays))))
-        out = model.render(density, semantics, [part], bda, voxel_flow,
-                           ray_perm=torch.arange(len(part), device=density.device))
-        depths.append(out['depth'][:, 0])
-        logits.append(out['semantics'])
+        out = model.render(density, semantics, part, bda, voxel_flow)
+        depths.append(out.depth[:, 0])
+        logits.append(out.semantics)
     if not depths:
         return density.new_zeros(0), semantics.new_zeros(0, semantics.shape[-1])
     return torch.cat(depths), torch.cat(logits)

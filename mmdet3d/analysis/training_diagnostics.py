@@ -173,7 +173,7 @@ class TrainingDiagnostics:
         Args:
             name: which field was rendered.
             depth: (R,) rendered depth, metres. gt_depth: (R,) LiDAR depth of the same rays.
-            losses: the renderer's losses on these rays.
+            losses: the model's render losses on these rays (``OccFlowNet.ray_losses``).
         """
         entry = self.render.setdefault(name, dict(losses={}, errors=[], depths=[]))
         for key, value in losses.items():

@@ -67,7 +67,8 @@ def test_cli_prints_counts_weights_and_the_option(tmp_path):
         [sys.executable, 'tools/misc/class_frequencies.py', '--ann', ann, '--path-prefix',
          str(tmp_path)], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
     counts = expected(ROAD=3, CAR=1, SIDEWALK=1, MANMADE=2)
-    assert 'model.renderer.class_frequencies=[0,0,0,0,1,0,0,0,0,0,0,3,0,1,0,2,0]' in out
+    assert ('model.ray_class_weights.class_frequencies=[0,0,0,0,1,0,0,0,0,0,0,3,0,1,0,2,0]'
+            in out)
     weights = class_balanced_log_weights(counts)
     road = next(line for line in out.splitlines() if line.startswith('driveable_surface'))
     assert road.split()[1:3] == ['3', f'{weights[ROAD].item():.3f}']

@@ -111,3 +111,44 @@ def test_tiny_members_differ_from_the_tiny_flow_config_as_the_paper_configs_do()
     for cfg in (tiny_2d, tiny_3d):  # the tiny recipe, inherited unchanged
         assert cfg.train_cfg == tiny_flow.train_cfg and cfg.optim_wrapper == tiny_flow.optim_wrapper
         assert cfg.test_dataloader == tiny_flow.test_dataloader
+
+
+# The render-loss settings each config resolved to under the renderer's old keys
+# (depth_loss_weight, depth_loss_type, semantic_loss_weight, class_balanced_loss + log_weighting,
+# class_frequencies, point_semantic_loss_weight, rays_batch_size), now the model's loss modules.
+DEMO_FREQUENCIES = [0, 3696, 3065, 5802, 33974, 0, 0, 13549, 2082, 0, 6011, 175282, 79930, 81920,
+                    69932, 140407, 70204]
+PAPER_LOSSES = dict(rays_batch_size=32768, class_frequencies=None, depth=(0.05, 'mse'),
+                    semantics=1.0, point_semantics=None)
+TINY_LOSSES = dict(rays_batch_size=4096, class_frequencies=DEMO_FREQUENCIES, depth=(0.3, 'l1'),
+                   semantics=1.0, point_semantics=1.0)
+
+
+@pytest.mark.parametrize('name,old', [
+    *[(name, PAPER_LOSSES) for name in PAPER_CONFIGS],
+    *[(f'occflownet_tiny_{v}_cpu', TINY_LOSSES) for v in ('2d', '2d_flow', '2d_flow_3d')],
+    ('golden/occflownet_golden-tiny', PAPER_LOSSES)])
+def test_render_loss_settings_equal_the_old_renderer_keys(name, old):
+    """Every config resolves to the render-loss values it had as renderer settings, and its
+    renderer keeps only geometry, sampling and the dynamic-object handling."""
+    model = load(name).model
+    assert set(model.renderer) <= {
+        'type', 'render_range', 'samples_per_ray', 'prop_samples_per_ray', 'use_proposal',
+        'render_impl', 'density_scale', 'use_flow', 'temporal_filter', 'ignore_classes',
+        'geometry'}
+    assert model.rays_batch_size == old['rays_batch_size']
+    weights = dict(type='ClassBalancedLogWeights')
+    if old['class_frequencies'] is not None:
+        weights['class_frequencies'] = old['class_frequencies']
+    assert model.ray_class_weights == weights
+    loss_weight, loss_type = old['depth']
+    assert model.loss_render_depth == dict(type='RenderDepthLoss', loss_weight=loss_weight,
+                                           loss_type=loss_type)
+    assert model.loss_render_semantics == dict(type='RenderSemanticLoss',
+                                               loss_weight=old['semantics'])
+    if old['point_semantics'] is None:
+        assert model.get('loss_point_semantics') is None
+    else:
+        assert model.loss_point_semantics == dict(type='RenderSemanticLoss',
+                                                  loss_weight=old['point_semantics'])
+    assert model.get('loss_ray_occupancy') is None and model.get('loss_distortion') is None

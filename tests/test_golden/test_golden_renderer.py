@@ -12,10 +12,12 @@ from mmdet3d.models.losses.class_weights import class_balanced_log_weights
 from mmdet3d.models.rendering.flow_warping import apply_flow_clipped, create_static_density
 from mmdet3d.models.rendering.grid_sampling import trilinear_lookup
 from mmdet3d.models.rendering.ray_samplers import sample_along_rays, uniform_intervals
+from mmdet3d.models.rendering.ray_batching import flatten_rays
 from mmdet3d.models.rendering.volume_renderer import VolumeRenderer
 from mmdet3d.models.rendering.volume_rendering import weights_from_density
 from mmdet3d.structures.lidar_rays import LidarRays
 from mmdet3d.testing.geometry import occ3d_geometry
+from mmdet3d.testing.tiny_model import build_tiny_model
 
 PC_RANGE = (-40.0, -40.0, -1.0, 40.0, 40.0, 5.4)
 IGNORE_2D = [0, 1, 3, 4, 5, 7, 9, 10]
@@ -33,6 +35,13 @@ def _golden_rays(idx: torch.Tensor, depth: torch.Tensor, labels: torch.Tensor,
     return LidarRays(origins=torch.zeros(1, 1, 3) if origins is None else origins,
                      directions=torch.zeros(len(depth), 3) if directions is None else directions,
                      frame_cam=idx, depth=depth, labels=labels)
+
+
+@pytest.fixture(scope='module')
+def paper_losses():
+    """The tiny golden model: the paper model's ray selection (32768 rays) and render losses
+    (class-balanced log weights, MSE depth 0.05, CE 1.0), as its config inherits them."""
+    return build_tiny_model()
 
 
 def _close(name: str, got: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float = 0.0):
@@ -88,14 +97,17 @@ def test_static_density_and_class_weights(golden_dir):
 
 
 @pytest.mark.parametrize('case', ['loss0', 'loss1', 'loss2'])
-def test_render_losses(golden_dir, case):
+def test_render_losses(golden_dir, case, paper_losses):
+    """The original's losses of its rendered rays: the model's losses of the rays at the
+    recorded indices (its predictions there; zero elsewhere in the original's output)."""
     g = _load(golden_dir, 'fn_static_and_losses')
-    renderer = VolumeRenderer(occ3d_geometry(), render_impl='torch')
-    rays = [_golden_rays(g(f'{case}_in_ray_idx_b{b}'), g(f'{case}_in_ray_depth_b{b}'),
-                         g(f'{case}_in_ray_label_b{b}')) for b in range(2)]
-    preds = dict(depth=g(f'{case}_in_pred_depth'), semantics=g(f'{case}_in_pred_semantics'),
-                 indices=g(f'{case}_in_indices'))
-    losses = renderer.loss(preds, rays)
+    rays = flatten_rays([_golden_rays(g(f'{case}_in_ray_idx_b{b}'),
+                                      g(f'{case}_in_ray_depth_b{b}'),
+                                      g(f'{case}_in_ray_label_b{b}')) for b in range(2)])
+    indices = g(f'{case}_in_indices')
+    losses = paper_losses.ray_losses(g(f'{case}_in_pred_depth')[indices],
+                                     g(f'{case}_in_pred_semantics')[indices],
+                                     rays.select(indices))
     for key in ('loss_render_depth', 'loss_render_semantics'):
         _close(f'{case} {key}', losses[key], g(f'{case}_out_{key}'), atol=0, rtol=1e-5)
 
@@ -147,7 +159,10 @@ def test_generate_samples(golden_dir, case):
 
 
 @pytest.mark.parametrize('variant', ['flow', '2d'])
-def test_renderer_forward(golden_dir, variant):
+def test_renderer_forward(golden_dir, variant, paper_losses):
+    """The original's renderer forward and losses: the model selects the rays with the recorded
+    permutation, the renderer renders them (the original's output at those rays; it was zero at
+    the others) and the model's losses of them."""
     g = _load(golden_dir, 'fn_renderer_forward')
     density, semantics = g('in_density'), g('in_semantics')
     grid = (density.shape[3], density.shape[2], density.shape[1])  # (B, Z, Y, X, 1) -> X, Y, Z
@@ -158,13 +173,20 @@ def test_renderer_forward(golden_dir, variant):
                          g(f'in_ray_label_b{b}'), g('in_origins')[b], g(f'in_directions_b{b}'))
             for b in range(2)]
     flows = [g(f'in_voxel_flow_b{b}') for b in range(2)] if variant == 'flow' else None
-    out = renderer(density, semantics, rays, g('in_bda'), flows, ray_perm=g('in_perm'),
+    batch = paper_losses.select_rays(rays, perm=g('in_perm'))
+    indices = g(f'{variant}_out_indices')
+    assert len(batch) == len(indices)
+    assert torch.equal(batch.depth, flatten_rays(rays).depth[indices])
+    out = renderer(density, semantics, batch, g('in_bda'), flows,
                    jitter_rand=g('in_jitter_rand'))
-    assert torch.equal(out['indices'], g(f'{variant}_out_indices'))
-    _close(f'forward {variant} depth', out['depth'], g(f'{variant}_out_depth'), atol=1e-3)
-    _close(f'forward {variant} semantics', out['semantics'], g(f'{variant}_out_semantics'),
-           atol=1e-4)
-    losses = renderer.loss(out, rays)
+    expected_depth, expected_semantics = g(f'{variant}_out_depth'), g(f'{variant}_out_semantics')
+    not_rendered = torch.ones(len(expected_depth), dtype=torch.bool)
+    not_rendered[indices] = False
+    assert not expected_depth[not_rendered].any() and not expected_semantics[not_rendered].any()
+    _close(f'forward {variant} depth', out.depth, expected_depth[indices], atol=1e-3)
+    _close(f'forward {variant} semantics', out.semantics, expected_semantics[indices], atol=1e-4)
+    losses = paper_losses.render_losses(out, batch)
+    assert set(losses) == {'loss_render_depth', 'loss_render_semantics'}
     for key in ('loss_render_depth', 'loss_render_semantics'):
         _close(f'forward {variant} {key}', losses[key], g(f'{variant}_out_{key}'), atol=0,
                rtol=1e-4)

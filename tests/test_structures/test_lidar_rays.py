@@ -1,4 +1,4 @@
-"""LidarRays: per-ray origins, selection, device/dtype moves, and the renderer's flattening."""
+"""LidarRays: per-ray origins, selection, device/dtype moves, and the flattened batch."""
 from __future__ import annotations
 
 import torch
@@ -47,10 +47,40 @@ def test_to_casts_only_the_floating_fields():
 def test_flatten_rays_concatenates_the_samples_in_order():
     samples = [_rays(5, 3), _rays(0, 4), _rays(8, 5)]
     batch = flatten_rays(samples)
-    assert len(batch) == 13
+    assert isinstance(batch, LidarRays) and len(batch) == 13
     assert batch.batch_idx.tolist() == [0] * 5 + [2] * 8
-    torch.testing.assert_close(batch.origins, torch.cat([s.ray_origins() for s in samples]),
-                               rtol=0, atol=0)
-    for name in ('directions', 'depth', 'labels'):
+    assert torch.equal(batch.sample_idx(), batch.batch_idx)
+    assert batch.origins.shape == (3, 3, 2, 3)  # (B, T, N, 3)
+    torch.testing.assert_close(batch.ray_origins(),
+                               torch.cat([s.ray_origins() for s in samples]), rtol=0, atol=0)
+    for name in ('directions', 'depth', 'labels', 'pixels', 'frame_cam'):
         assert torch.equal(getattr(batch, name), torch.cat([getattr(s, name) for s in samples]))
     assert torch.equal(batch.frame_idx, torch.cat([s.frame_idx for s in samples]))
+
+
+def test_flatten_rays_pads_the_origin_tables_and_casts_to_the_first_sample():
+    """Samples with fewer frames or cameras keep their origins; the batch takes the first
+    sample's float dtype; labels and indices become int64; pixels only where all have them."""
+    small = LidarRays(origins=torch.rand(1, 1, 3, dtype=torch.float64),
+                      directions=torch.rand(2, 3), frame_cam=torch.zeros(2, 2, dtype=torch.int32),
+                      depth=torch.rand(2), labels=torch.tensor([3, 4], dtype=torch.uint8))
+    large = _rays(4, 6)
+    batch = flatten_rays([small, large])
+    assert batch.origins.shape == (2, 3, 2, 3) and batch.origins.dtype == torch.float64
+    assert batch.directions.dtype == batch.depth.dtype == torch.float64
+    assert batch.labels.dtype == batch.frame_cam.dtype == torch.int64 and batch.pixels is None
+    expected = torch.cat([small.ray_origins(), large.ray_origins().double()])
+    assert torch.equal(batch.ray_origins(), expected)
+
+
+def test_select_of_a_batch_keeps_the_sample_of_each_ray():
+    samples = [_rays(5, 7), _rays(6, 8)]
+    batch = flatten_rays(samples)
+    picked = batch.select(torch.tensor([9, 0, 5]))
+    assert picked.batch_idx.tolist() == [1, 0, 1] and picked.origins is batch.origins
+    expected = torch.stack([samples[1].ray_origins()[4], samples[0].ray_origins()[0],
+                            samples[1].ray_origins()[0]])
+    assert torch.equal(picked.ray_origins(), expected)
+    assert picked.to('cpu', torch.float64).batch_idx.dtype == torch.int64
+    assert samples[0].batch_idx is None
+    assert samples[0].sample_idx().tolist() == [0] * 5

@@ -14,7 +14,7 @@ def test_fitted_fields_learn_the_ground_from_the_render_losses(tiny_render_confi
     summary = fit_fields.main([tiny_render_config, '--split', 'train', '--max-samples', '1',
                                '--iters', '80', '--tau', '0.1', '--json', str(out),
                                '--no-progress', '--cfg-options', *small_grid_cli,
-                               'model.renderer.rays_batch_size=2048'])
+                               'model.rays_batch_size=2048'])
     assert out.exists() and summary['iters'] == 80 and len(summary['final_losses']) == 1
     ground = summary['per_class']['driveable_surface']
     assert ground['iou'] > 8 and ground['missed_occupied'] < 10

@@ -38,8 +38,9 @@ from mmdet3d.analysis.training_diagnostics import (  # noqa: E402
     TrainingDiagnostics, format_summary)
 from mmdet3d.analysis.training_sample import prepare_sample  # noqa: E402
 from mmdet3d.engine.runner_setup import load_config  # noqa: E402
-from mmdet3d.models.rendering.ray_batching import RayBatch, flatten_rays  # noqa: E402
+from mmdet3d.models.rendering.ray_batching import flatten_rays  # noqa: E402
 from mmdet3d.registry import DATASETS  # noqa: E402
+from mmdet3d.structures.lidar_rays import LidarRays  # noqa: E402
 from mmdet3d.structures.voxel_grids import grid_factors, pool_majority, swap_x_z  # noqa: E402
 from mmdet3d.utils import register_all_modules  # noqa: E402
 from mmdet3d.utils.file_io import atomic_write_bytes  # noqa: E402
@@ -102,7 +103,7 @@ def diagnostic_dataset_cfg(cfg: Config, split: str) -> dict:
     return dataset
 
 
-def sample_returns_volume(sample, rays: RayBatch, renderer: torch.nn.Module,
+def sample_returns_volume(sample, rays: LidarRays, renderer: torch.nn.Module,
                           dynamic_classes: list[int]) -> np.ndarray | None:
     """The LiDAR-returns volume of a sample on the model grid: the key frame's returns and the
     other frames' returns on static classes (their moving objects are elsewhere at the key
@@ -111,7 +112,7 @@ def sample_returns_volume(sample, rays: RayBatch, renderer: torch.nn.Module,
         return None
     keep = (rays.frame_idx == renderer.current_timestep) | ~torch.isin(
         rays.labels, torch.as_tensor(dynamic_classes, device=rays.labels.device))
-    points = rays.origins[keep] + rays.depth[keep, None] * rays.directions[keep]
+    points = rays.ray_origins()[keep] + rays.depth[keep, None] * rays.directions[keep]
     return returns_volume(points, rays.labels[keep], renderer.pc_range, renderer.grid_size)
 
 
@@ -135,7 +136,7 @@ def diagnose_sample(model: torch.nn.Module, sample, diagnostics: TrainingDiagnos
     classes = swap_x_z(fields['semantics'][0].argmax(-1), 0).cpu().numpy()
     (sample_rays,) = inputs['rays']
     rays = flatten_rays([sample_rays])
-    passes = ray_cell_passes(rays.origins, rays.directions, rays.depth, renderer.pc_range,
+    passes = ray_cell_passes(rays.ray_origins(), rays.directions, rays.depth, renderer.pc_range,
                              renderer.grid_size, near=renderer.near).numpy()
     gt = sample.results['voxel_semantics']
     diagnostics.add_sample(gt, sample.results['mask_camera'], sigma, classes, passes,
@@ -158,9 +159,7 @@ def diagnose_sample(model: torch.nn.Module, sample, diagnostics: TrainingDiagnos
             depth, logits = render_rays_chunked(
                 model, density, semantics, chosen_rays, inputs['img_inputs'].bda,
                 inputs.get('voxel_flow'))
-        preds = dict(depth=depth[:, None], semantics=logits,
-                     indices=torch.arange(len(depth), device=depth.device))
-        losses = renderer.loss(preds, [chosen_rays])
+        losses = model.ray_losses(depth[:, None], logits, chosen_rays)
         diagnostics.add_render(name, depth.cpu().numpy(), chosen_rays.depth.cpu().numpy(),
                                {k: float(v) for k, v in losses.items()})
 

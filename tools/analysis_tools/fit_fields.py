@@ -7,11 +7,12 @@
 For each sample of the split (the config's training pipeline without augmentation, as
 ``diagnose_training.py`` prepares it), a density logit and K semantic logits per model cell are
 optimised with Adam for ``--iters`` steps on ``OccFlowNet.field_losses``: the config's render
-losses, density prior and 3-D losses, each step on a fresh draw of the renderer's ray batch.
-The fitted fields are then scored like a model by ``TrainingDiagnostics`` (mIoU, per class,
-tau sweep, the grid ceiling and the LiDAR-returns volume next to them). There is no image
-encoder, so no capacity, resolution or training-length limit: a class the fitted fields miss
-is one the supervision itself does not ask for at this grid (docs/training_diagnostics.md).
+losses, density prior and 3-D losses, each step on a fresh draw of the model's ray batch
+(``OccFlowNet.select_rays``). The fitted fields are then scored like a model by
+``TrainingDiagnostics`` (mIoU, per class, tau sweep, the grid ceiling and the LiDAR-returns
+volume next to them). There is no image encoder, so no capacity, resolution or training-length
+limit: a class the fitted fields miss is one the supervision itself does not ask for at this
+grid (docs/training_diagnostics.md).
 The network's own weights are not used (nor loaded).
 """
 from __future__ import annotations

@@ -104,7 +104,7 @@ def build(args: argparse.Namespace, preset: str, device: torch.device):
         geo = occ_inputs.Geometry(cams=args.cams, height=height, width=width,
                                 grid_size=tuple(cfg.geometry.model_grid_shape))
         rays_per_view = -(-args.paper_rays // (7 * args.cams))
-        cfg.model.renderer.rays_batch_size = args.paper_rays
+        cfg.model.rays_batch_size = args.paper_rays
     else:
         geo = occ_inputs.Geometry()
         rays_per_view = 64

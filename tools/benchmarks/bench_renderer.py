@@ -1,7 +1,8 @@
 """Benchmark the renderer's per-ray-gather lookup against the original's re-batched lookup.
 
 Both run the whole ``VolumeRenderer`` (flow variant: proposal + importance sampling, density and
-semantic lookups, weights, losses, backward) on random volumes; only the trilinear lookup differs.
+semantic lookups, weights) and the class-weighted render losses of the paper configs with their
+backward on random volumes; only the trilinear lookup differs.
 The original algorithm builds a zero (V, R, S, 3) grid (V = B*T volumes), puts each ray's points in
 its own volume's slot, runs ``grid_sample`` over all V volumes and gathers each ray's row; the
 per-ray gather reads only the ray's own volume. Each measurement runs in a fresh subprocess so that
@@ -28,7 +29,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from mmdet3d.models.losses.class_weights import ClassBalancedLogWeights  # noqa: E402
+from mmdet3d.models.losses.render_losses import (RenderDepthLoss,  # noqa: E402
+                                                 RenderSemanticLoss)
 from mmdet3d.models.rendering import volume_renderer  # noqa: E402
+from mmdet3d.models.rendering.ray_batching import flatten_rays  # noqa: E402
 from mmdet3d.models.rendering.volume_renderer import VolumeRenderer  # noqa: E402
 from mmdet3d.structures.lidar_rays import LidarRays  # noqa: E402
 from mmdet3d.testing.geometry import occ3d_geometry  # noqa: E402
@@ -79,7 +84,10 @@ def run_once(args: argparse.Namespace, impl: str, num_rays: int) -> dict:
     geometry = occ3d_geometry(grid_shape=args.grid,
                               render_frame_ids=list(range(-(frames // 2), frames - frames // 2)))
     renderer = VolumeRenderer(geometry, samples_per_ray=args.samples, use_flow=True,
-                              rays_batch_size=num_rays, render_impl='torch')
+                              render_impl='torch')
+    class_weights, depth_loss, semantic_loss = (ClassBalancedLogWeights(), RenderDepthLoss(),
+                                                RenderSemanticLoss())
+    flat = flatten_rays(rays)
     if impl == 'rebatched':
         volume_renderer.trilinear_lookup = rebatched_lookup
     bda = torch.eye(3).expand(batch, 3, 3)
@@ -87,9 +95,12 @@ def run_once(args: argparse.Namespace, impl: str, num_rays: int) -> dict:
     elapsed = []
     for _ in range(args.repeats):
         start = time.perf_counter()
-        out = renderer(density, semantics, rays, bda, flow)
-        losses = renderer.loss(out, rays)
-        sum(losses.values()).backward()
+        batch = flat.select(torch.randperm(len(flat)))  # the rays in the training order
+        out = renderer(density, semantics, batch, bda, flow)
+        weights = class_weights(batch.labels)
+        loss = (depth_loss(out.depth, batch.depth, weights)
+                + semantic_loss(out.semantics, batch.labels, weights))
+        loss.backward()
         elapsed.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return dict(impl=impl, rays=num_rays, seconds=min(elapsed),

@@ -5,8 +5,8 @@
 
 Prints per class the count, the class weight it gives (``class_balanced_log_weights``) next to
 the weight of the original's Occ3D-nuScenes table, and the option that trains with it:
-``--cfg-options model.renderer.class_frequencies=[...]`` (or the same key in a config). With
-``--config`` the train dataloader's info pkl and ``path_prefix`` are used.
+``--cfg-options model.ray_class_weights.class_frequencies=[...]`` (or the same key in a
+config). With ``--config`` the train dataloader's info pkl and ``path_prefix`` are used.
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> list[int]:
     for name, count, weight, orig in zip(CLASS_NAMES, counts, weights, original):
         print(f'{name:22s} {count:10d} {weight:7.3f} {orig:11.3f}')
     values = ','.join(str(int(c)) for c in counts)
-    print(f'model.renderer.class_frequencies=[{values}]')
+    print(f'model.ray_class_weights.class_frequencies=[{values}]')
     return counts.tolist()
 
 

@@ -1,6 +1,6 @@
 # OccFlowNet model of the paper configs (spec 1.2): Swin-B + FPN_LSS, stereo LSS view
-# transformer, 3-D encoder, decoders and the volume renderer. Channel counts that follow from
-# num_trans, out_dim and the backbone are derived by the detector
+# transformer, 3-D encoder, decoders, the volume renderer and the render losses. Channel counts
+# that follow from num_trans, out_dim and the backbone are derived by the detector
 # (mmdet3d/models/detectors/channel_plan.py), as the original computed them from numC_Trans:
 # neck 512+1024 in, view transformer 512 in, 3-D encoder 64 in and 32/64/128, its neck 224 in and
 # 32 out, decoders 64 in. The scene geometry (grids, depth bins, frames, conventions) is the
@@ -75,9 +75,10 @@ model = dict(
         samples_per_ray=100,
         prop_samples_per_ray=50,
         use_proposal=True,
-        rays_batch_size=32768,
-        class_balanced_loss=True,
-        log_weighting=True,
-        depth_loss_weight=0.05,
-        semantic_loss_weight=1.0,
-        render_impl='auto'))
+        render_impl='auto'),
+    # the render losses, on the rays_batch_size rays drawn per iteration from all rays of the
+    # batch, each ray weighted by the class-balanced log weight of its label
+    rays_batch_size=32768,
+    ray_class_weights=dict(type='ClassBalancedLogWeights'),
+    loss_render_depth=dict(type='RenderDepthLoss', loss_weight=0.05, loss_type='mse'),
+    loss_render_semantics=dict(type='RenderSemanticLoss', loss_weight=1.0))

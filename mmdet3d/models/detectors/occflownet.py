@@ -1,8 +1,9 @@
 """``OccFlowNet``: voxel features -> density and semantics, trained by rendering LiDAR rays.
 
 ``loss()`` reads top to bottom: encode the frames (``BEVStereo4D.extract_feat``), depth loss,
-decode the density/semantic fields, optional 3-D voxel losses, render the rays of 7 frames
-(with the static filter or occupancy flow) and their losses (spec 2.10).
+decode the density/semantic fields, optional 3-D voxel losses, select the rays of this iteration
+from the 7 frames' rays of the batch, render them (with the static filter or occupancy flow) and
+compute their losses (spec 2.10).
 """
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ import torch
 from torch import Tensor
 
 from mmdet3d.models.layers.conv_module import ConvModule
+from mmdet3d.models.losses.distortion_loss import ray_distortion
 from mmdet3d.models.rendering.flow_warping import downsample_flow
+from mmdet3d.models.rendering.ray_batching import flatten_rays, select_ray_indices
+from mmdet3d.models.rendering.volume_renderer import RenderedRays
 from mmdet3d.registry import MODELS
 from mmdet3d.structures import OccDataSample
 from mmdet3d.structures.lidar_rays import LidarRays
@@ -22,6 +26,11 @@ from mmdet3d.structures.occ_geometry import OccGeometry, with_geometry
 from mmdet3d.structures.voxel_grids import pool_majority, swap_x_z, upsample_nearest
 
 from .bevstereo4d import BEVStereo4D
+
+
+def _build_optional(cfg: dict | None):
+    """``MODELS.build(cfg)``, or None where no config is given (an optional loss is off)."""
+    return MODELS.build(cfg) if cfg is not None else None
 
 
 @MODELS.register_module()
@@ -41,7 +50,25 @@ class OccFlowNet(BEVStereo4D):
             :class:`~.bevstereo4d.BEVStereo4D`.
         density_decoder: config of the density ``PointDecoder`` (sigmoid output).
         semantic_decoder: config of the semantic ``PointDecoder`` (17 logits).
-        renderer: config of the ``VolumeRenderer``.
+        renderer: config of the ``VolumeRenderer`` (geometry, sampling, dynamic objects).
+        rays_batch_size: rays rendered per training iteration for the whole batch, drawn by one
+            permutation over all rays of its samples (:meth:`select_rays`). Defaults to 32768.
+        ray_class_weights: config of the per-ray class weights of the render losses (e.g.
+            ``ClassBalancedLogWeights``, optionally with the ``class_frequencies`` of the
+            training data); None: weight 1 for every ray. Defaults to the log weights of the
+            Occ3D-nuScenes table (the original).
+        loss_render_depth: config of the rendered-depth loss (``RenderDepthLoss``), reported as
+            ``loss_render_depth``. Defaults to the original's MSE of weight 0.05.
+        loss_render_semantics: config of the rendered-class loss (``RenderSemanticLoss``),
+            reported as ``loss_render_semantics``. Defaults to weight 1.0.
+        loss_point_semantics: config of a class-weighted loss on the semantic logits at each
+            rendered ray's LiDAR return (``RenderSemanticLoss``), reported as
+            ``loss_point_semantics``; None: none (the original). Defaults to None.
+        loss_ray_occupancy: config of ``RayOccupancyLoss`` (the density free before each
+            rendered ray's return and occupied at it), reported as ``loss_ray_occupancy``; None:
+            none (the original). Defaults to None.
+        loss_distortion: config of a loss on each rendered ray's distortion (``DistortionLoss``),
+            reported as ``loss_render_distortion``; None: none (the original). Defaults to None.
         out_dim: channels of ``final_conv`` (the decoders' input). Defaults to 64.
         eval_threshold_range: density thresholds tau; at test time voxels with
             sigma < tau are free, sigma = the renderer's ``density_scale`` x the sigmoid density
@@ -63,6 +90,13 @@ class OccFlowNet(BEVStereo4D):
                  density_decoder: dict,
                  semantic_decoder: dict,
                  renderer: dict,
+                 rays_batch_size: int = 32768,
+                 ray_class_weights: dict | None = dict(type='ClassBalancedLogWeights'),
+                 loss_render_depth: dict = dict(type='RenderDepthLoss', loss_weight=0.05),
+                 loss_render_semantics: dict = dict(type='RenderSemanticLoss', loss_weight=1.0),
+                 loss_point_semantics: dict | None = None,
+                 loss_ray_occupancy: dict | None = None,
+                 loss_distortion: dict | None = None,
                  pre_process: dict | None = None,
                  out_dim: int = 64,
                  eval_threshold_range: Sequence[float] = (0.35,),
@@ -75,6 +109,8 @@ class OccFlowNet(BEVStereo4D):
                          data_preprocessor)
         if (loss_occ_density is None) != (loss_occ_semantics is None):
             raise ValueError('loss_occ_density and loss_occ_semantics must be set together')
+        if rays_batch_size < 1:
+            raise ValueError(f'rays_batch_size must be >= 1, got {rays_batch_size}')
         self.final_conv = ConvModule(
             self.img_view_transformer.out_channels, out_dim, kernel_size=3, padding=1, dims=3,
             with_norm=False, with_act=True, bias=True)
@@ -82,13 +118,17 @@ class OccFlowNet(BEVStereo4D):
         self.density_decoder = MODELS.build(dict(dict(in_channels=out_dim), **density_decoder))
         self.semantic_decoder = MODELS.build(dict(dict(in_channels=out_dim), **semantic_decoder))
         self.renderer = MODELS.build(with_geometry(renderer, self.geometry, 'renderer'))
+        self.rays_batch_size = int(rays_batch_size)
         self.eval_thresholds = [float(tau) for tau in eval_threshold_range]
-        self.loss_occ_density = (
-            MODELS.build(loss_occ_density) if loss_occ_density is not None else None)
-        self.loss_occ_semantics = (
-            MODELS.build(loss_occ_semantics) if loss_occ_semantics is not None else None)
-        self.loss_density_prior = (
-            MODELS.build(loss_density_prior) if loss_density_prior is not None else None)
+        self.loss_occ_density = _build_optional(loss_occ_density)
+        self.loss_occ_semantics = _build_optional(loss_occ_semantics)
+        self.loss_density_prior = _build_optional(loss_density_prior)
+        self.ray_class_weights = _build_optional(ray_class_weights)
+        self.loss_render_depth = MODELS.build(loss_render_depth)
+        self.loss_render_semantics = MODELS.build(loss_render_semantics)
+        self.loss_point_semantics = _build_optional(loss_point_semantics)
+        self.loss_ray_occupancy = _build_optional(loss_ray_occupancy)
+        self.loss_distortion = _build_optional(loss_distortion)
 
     def decode_fields(self, voxel_feats: Tensor) -> tuple[Tensor, Tensor]:
         """Final conv and the two per-voxel decoders.
@@ -109,24 +149,93 @@ class OccFlowNet(BEVStereo4D):
         grids are one)."""
         return upsample_nearest(labels, self.geometry.grid_factors)
 
-    def render(self, density: Tensor, semantics: Tensor, rays: Sequence[LidarRays],
+    def select_rays(self, rays: Sequence[LidarRays], perm: Tensor | None = None) -> LidarRays:
+        """The rays rendered in this training iteration: the B samples' rays flattened
+        (``flatten_rays``) and the first ``rays_batch_size`` of one permutation over all of them
+        (``select_ray_indices``).
+
+        Args:
+            rays: the B samples' rays.
+            perm: (R_tot,) permutation instead of torch.randperm. Defaults to None.
+
+        Returns:
+            the selected R = min(R_tot, rays_batch_size) rays, with their ``batch_idx``.
+        """
+        all_rays = flatten_rays(rays)
+        indices = select_ray_indices(len(all_rays), self.rays_batch_size, perm,
+                                     all_rays.origins.device)
+        return all_rays.select(indices)
+
+    def render(self, density: Tensor, semantics: Tensor, rays: LidarRays,
                bda: Tensor, voxel_flow: list[Tensor] | None = None,
-               **renderer_kwargs) -> dict[str, Tensor]:
+               **renderer_kwargs) -> RenderedRays:
         """Render rays through the decoded fields with the model's ``VolumeRenderer``.
 
         Args:
             density: (B, Z, Y, X, 1) and semantics (B, Z, Y, X, K), as :meth:`decode_fields`.
-            rays: the B samples' rays. bda: (B, 3, 3).
+            rays: the rays to render: a flattened batch (e.g. :meth:`select_rays`) or the rays
+                of one sample. bda: (B, 3, 3).
             voxel_flow: B tensors (F_b, 11) in label-grid indices, brought to the model grid
                 here; None for renderers without flow. Defaults to None.
-            renderer_kwargs: ``ray_perm`` / ``jitter_rand`` of ``VolumeRenderer.forward``.
+            renderer_kwargs: ``jitter_rand`` of ``VolumeRenderer.forward``.
 
         Returns:
-            ``VolumeRenderer.forward``'s output.
+            ``VolumeRenderer.forward``'s :class:`RenderedRays` of the given rays.
         """
         if voxel_flow is not None:
             voxel_flow = downsample_flow(voxel_flow, self.geometry.grid_factors)
         return self.renderer(density, semantics, rays, bda, voxel_flow, **renderer_kwargs)
+
+    def ray_weights(self, labels: Tensor) -> Tensor:
+        """(R,) labels -> (R,) class weights of the render losses (1 without
+        ``ray_class_weights``)."""
+        if self.ray_class_weights is None:
+            return torch.ones(len(labels), device=labels.device)
+        return self.ray_class_weights(labels)
+
+    def ray_losses(self, depth: Tensor, semantics: Tensor, rays: LidarRays,
+                   weights: Tensor | None = None) -> dict[str, Tensor]:
+        """The class-weighted depth and class losses of rendered rays.
+
+        Args:
+            depth: (R, 1) rendered depth and semantics (R, K) rendered logits of ``rays``.
+            rays: the R rendered rays (their depth and labels are the targets).
+            weights: (R,) class weights (:meth:`ray_weights`); None: computed here.
+
+        Returns:
+            ``loss_render_depth`` and ``loss_render_semantics``.
+        """
+        if weights is None:
+            weights = self.ray_weights(rays.labels)
+        return dict(
+            loss_render_depth=self.loss_render_depth(depth, rays.depth.to(depth.dtype), weights),
+            loss_render_semantics=self.loss_render_semantics(semantics, rays.labels, weights))
+
+    def render_losses(self, rendered: RenderedRays, rays: LidarRays) -> dict[str, Tensor]:
+        """The losses of a rendering of ``rays``: :meth:`ray_losses` and the optional terms.
+
+        Args:
+            rendered: :meth:`render`'s output for ``rays``.
+            rays: the R rendered rays.
+
+        Returns:
+            ``loss_render_depth``, ``loss_render_semantics`` and, with their losses,
+            ``loss_render_distortion``, ``loss_ray_occupancy`` and ``loss_point_semantics``.
+        """
+        weights = self.ray_weights(rays.labels)
+        losses = self.ray_losses(rendered.depth, rendered.semantics, rays, weights)
+        if self.loss_distortion is not None:
+            losses['loss_render_distortion'] = self.loss_distortion(
+                ray_distortion(rendered.weights, rendered.starts, rendered.ends))  # (R,)
+        if self.loss_ray_occupancy is not None:
+            distances, targets, valid = self.loss_ray_occupancy.samples(rays.depth,
+                                                                        self.renderer.near)
+            losses['loss_ray_occupancy'] = self.loss_ray_occupancy(
+                rendered.density_at(distances), targets, valid)  # (R, P)
+        if self.loss_point_semantics is not None:
+            losses['loss_point_semantics'] = self.loss_point_semantics(
+                rendered.semantics_at(rays.depth[:, None])[:, 0], rays.labels, weights)  # (R, K)
+        return losses
 
     def forward(self,
                 inputs: dict,
@@ -158,9 +267,9 @@ class OccFlowNet(BEVStereo4D):
                 renderers; ``voxel_semantics`` for the 3-D losses.
 
         Returns:
-            ``loss_depth``, ``loss_render_depth``, ``loss_render_semantics``, with 3-D
-            supervision ``loss_density`` and ``loss_semantic``, with a density prior
-            ``loss_density_prior``.
+            ``loss_depth``, with 3-D supervision ``loss_density`` and ``loss_semantic``, with a
+            density prior ``loss_density_prior``, and the render losses of
+            :meth:`render_losses`.
         """
         voxel_feats, depth = self.extract_feat(inputs['img_inputs'])
         losses = self.img_view_transformer.get_depth_loss(inputs['gt_depth'], depth)
@@ -169,7 +278,8 @@ class OccFlowNet(BEVStereo4D):
         return losses
 
     def field_losses(self, density: Tensor, semantics: Tensor, inputs: dict) -> dict[str, Tensor]:
-        """The losses of the decoded fields: 3-D losses, density prior and render losses.
+        """The losses of the decoded fields: 3-D losses, density prior and render losses (the
+        rays of :meth:`select_rays` rendered and scored by :meth:`render_losses`).
 
         Everything of :meth:`loss` after the image encoder, so that fields from elsewhere (e.g.
         free voxel fields fitted without the network, ``tools/analysis_tools/fit_fields.py``)
@@ -196,9 +306,10 @@ class OccFlowNet(BEVStereo4D):
             losses['loss_semantic'] = self.loss_occ_semantics(semantics, labels)
         if self.loss_density_prior is not None:
             losses['loss_density_prior'] = self.loss_density_prior(density)
-        render_preds = self.render(density, semantics, inputs['rays'], inputs['img_inputs'].bda,
-                                   inputs.get('voxel_flow'))
-        losses.update(self.renderer.loss(render_preds, inputs['rays']))
+        rays = self.select_rays(inputs['rays'])
+        rendered = self.render(density, semantics, rays, inputs['img_inputs'].bda,
+                               inputs.get('voxel_flow'))
+        losses.update(self.render_losses(rendered, rays))
         return losses
 
     def predict(self, inputs: dict,

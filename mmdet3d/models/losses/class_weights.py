@@ -1,10 +1,15 @@
-"""Class-balanced log weights of the render losses (spec 3.1)."""
+"""Class-balanced log weights of the render losses (spec 3.1): each rendered ray is weighted by
+the weight of its LiDAR label (``ClassBalancedLogWeights``, ``OccFlowNet(ray_class_weights=...)``).
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from mmdet3d.registry import MODELS
+from mmdet3d.structures.occ3d import NUM_SEMANTIC_CLASSES
 
 # Voxel counts of Occ3D-nuScenes classes 0..16 (the original's global frequency table).
 OCC3D_CLASS_FREQUENCIES: tuple[int, ...] = (
@@ -40,3 +45,32 @@ def class_balanced_log_weights(
     weights *= int(present.sum()) / weights.sum()
     weights[~present] = weights[present].max()
     return weights.float()
+
+
+@MODELS.register_module()
+class ClassBalancedLogWeights(nn.Module):
+    """The weight of each ray's class: :func:`class_balanced_log_weights` of the counts.
+
+    The weights are a non-persistent buffer: they follow the module's device and leave no
+    state-dict entry (as the original's).
+
+    Args:
+        class_frequencies: per-class voxel counts (17) the weights are computed from; None:
+            Occ3D-nuScenes' table, as the original. ``tools/misc/class_frequencies.py`` counts
+            them for a config's train split. Defaults to None.
+    """
+
+    def __init__(self, class_frequencies: Sequence[float] | None = None) -> None:
+        super().__init__()
+        if class_frequencies is None:
+            weights = class_balanced_log_weights()
+        elif len(class_frequencies) != NUM_SEMANTIC_CLASSES:
+            raise ValueError(f'class_frequencies needs {NUM_SEMANTIC_CLASSES} counts (Occ3D '
+                             f'classes 0-{NUM_SEMANTIC_CLASSES - 1}), got {len(class_frequencies)}')
+        else:
+            weights = class_balanced_log_weights(class_frequencies)
+        self.register_buffer('class_weights', weights, persistent=False)
+
+    def forward(self, labels: Tensor) -> Tensor:
+        """(R,) class labels (any integer dtype) -> (R,) float32 weights."""
+        return self.class_weights[labels.long()]

@@ -1,11 +1,11 @@
 """Flatten the rays of a batch and choose the rays rendered this iteration (spec 3.2 steps 2, 4).
 
 One random permutation over all rays of the B samples; the first ``rays_batch_size`` are used.
+``OccFlowNet.select_rays`` does both, once per training iteration.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor
@@ -13,58 +13,38 @@ from torch import Tensor
 from mmdet3d.structures.lidar_rays import LidarRays
 
 
-@dataclass
-class RayBatch:
-    """Rays in the flattened order of the batch (sample-major, then the per-sample order).
-
-    Attributes:
-        batch_idx: (R,) sample index b.
-        frame_idx: (R,) render-frame index t (0..T-1).
-        cam_idx: (R,) camera index.
-        origins: (R, 3) ray origins, metres, key ego frame.
-        directions: (R, 3) unit ray directions.
-        depth: (R,) GT depth, metres.
-        labels: (R,) int64 GT classes.
-    """
-
-    batch_idx: Tensor
-    frame_idx: Tensor
-    cam_idx: Tensor
-    origins: Tensor
-    directions: Tensor
-    depth: Tensor
-    labels: Tensor
-
-    def __len__(self) -> int:
-        return len(self.batch_idx)
-
-    def select(self, indices: Tensor) -> RayBatch:
-        """The rays at ``indices`` (R',)."""
-        return RayBatch(*(getattr(self, f.name)[indices] for f in fields(self)))
-
-
-def flatten_rays(rays: Sequence[LidarRays]) -> RayBatch:
-    """Concatenate the per-sample rays of a batch.
+def flatten_rays(rays: Sequence[LidarRays]) -> LidarRays:
+    """Concatenate the per-sample rays of a batch into one :class:`LidarRays`.
 
     Args:
         rays: B samples' rays; origins, directions and depth take the dtype and device of the
-            first sample's origins.
+            first sample's origins, frame_cam and labels become int64.
 
     Returns:
-        the flattened :class:`RayBatch` of R_tot = sum_b R_b rays.
+        the R_tot = sum_b R_b rays in sample-major order, each sample's in its own order, with
+        ``batch_idx`` (R_tot,) and the (B, T, N, 3) table of the samples' camera centres
+        (zero-padded where samples have fewer frames or cameras than others); ``pixels`` where
+        every sample has them.
     """
     device, dtype = rays[0].origins.device, rays[0].origins.dtype
-    frame_cam = torch.cat([sample.frame_cam.to(device).long() for sample in rays])  # (R_tot, 2)
+    num_frames = max(sample.origins.shape[0] for sample in rays)
+    num_cams = max(sample.origins.shape[1] for sample in rays)
+    origins = torch.zeros(len(rays), num_frames, num_cams, 3, device=device, dtype=dtype)
+    for b, sample in enumerate(rays):
+        frames, cams = sample.origins.shape[:2]
+        origins[b, :frames, :cams] = sample.origins.to(device, dtype)
     batch_idx = torch.cat([torch.full((len(sample),), b, dtype=torch.long, device=device)
                            for b, sample in enumerate(rays)])
-    return RayBatch(
-        batch_idx=batch_idx,
-        frame_idx=frame_cam[:, 0],
-        cam_idx=frame_cam[:, 1],
-        origins=torch.cat([sample.ray_origins() for sample in rays]).to(device, dtype),
+    with_pixels = all(sample.pixels is not None for sample in rays)
+    return LidarRays(
+        origins=origins,
         directions=torch.cat([sample.directions for sample in rays]).to(device, dtype),
+        frame_cam=torch.cat([sample.frame_cam.to(device).long() for sample in rays]),
         depth=torch.cat([sample.depth for sample in rays]).to(device, dtype),
-        labels=torch.cat([sample.labels for sample in rays]).to(device).long())
+        labels=torch.cat([sample.labels for sample in rays]).to(device).long(),
+        pixels=(torch.cat([sample.pixels for sample in rays]).to(device).long()
+                if with_pixels else None),
+        batch_idx=batch_idx)
 
 
 def select_ray_indices(num_rays: int,

@@ -1,13 +1,15 @@
 """``VolumeRenderer``: predicted volumes rendered along LiDAR rays (spec 3).
 
-frame volumes (``frame_volumes``: shared / static filter / flow) -> the rays of this iteration
-(``ray_batching``) -> samples along each ray (``ray_samplers``) -> volume lookup
-(``grid_sampling``) -> weights and accumulation (``volume_rendering``); the class-weighted losses
-of the rendered rays are ``mmdet3d.models.losses.render_losses.RenderLosses``.
+frame volumes (``frame_volumes``: shared / static filter / flow) -> samples along each given ray
+(``ray_samplers``) -> volume lookup (``grid_sampling``) -> weights and accumulation
+(``volume_rendering``). The renderer is stateless with respect to the losses: it renders the
+rays it is given (``OccFlowNet.select_rays`` chooses them) and returns :class:`RenderedRays`;
+``OccFlowNet.render_losses`` computes the losses from them.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from torch import Tensor, nn
@@ -16,14 +18,83 @@ from mmdet3d.registry import MODELS
 from mmdet3d.structures.lidar_rays import LidarRays
 from mmdet3d.structures.occ_geometry import OccGeometry
 
-from ..losses.distortion_loss import ray_distortion
-from ..losses.render_losses import RenderLosses
 from .frame_volumes import build_frame_volumes
 from .grid_sampling import trilinear_lookup
-from .ray_batching import flatten_rays, select_ray_indices
 from .ray_samplers import sample_along_rays
 from .volume_rendering import (IMPLS, accumulate_along_rays, interval_midpoints,
                                weights_from_density)
+
+
+@dataclass
+class RayVolumes:
+    """The (warped, per-frame) volumes as R rendered rays see them: each ray reads its own
+    sample's and frame's volume (``slots``) at distances along itself.
+
+    Attributes:
+        density: (V, Z, Y, X, 1) sigmoid density volumes.
+        semantics: (V', Z, Y, X, K) logit volumes.
+        density_slots, semantics_slots: (R,) volume index of each ray.
+        origins, directions: (R, 3) ray origins (metres) and unit directions.
+        pc_range: metric extent of the volumes (6,).
+        align_corners: lookup convention (``trilinear_lookup``).
+    """
+
+    density: Tensor
+    semantics: Tensor
+    density_slots: Tensor
+    semantics_slots: Tensor
+    origins: Tensor
+    directions: Tensor
+    pc_range: Sequence[float]
+    align_corners: bool
+
+    def points_at(self, distances: Tensor) -> Tensor:
+        """(R, S) distances along the rays -> (R, S, 3) metric points."""
+        return self.origins[:, None] + distances[..., None] * self.directions[:, None]
+
+    def density_at(self, distances: Tensor) -> Tensor:
+        """(R, S) distances -> (R, S) sigmoid density (before the renderer's ``density_scale``)."""
+        return trilinear_lookup(self.density, self.density_slots, self.points_at(distances),
+                                self.pc_range, self.align_corners)[..., 0]
+
+    def semantics_at(self, distances: Tensor) -> Tensor:
+        """(R, S) distances -> (R, S, K) logits."""
+        return trilinear_lookup(self.semantics, self.semantics_slots, self.points_at(distances),
+                                self.pc_range, self.align_corners)
+
+
+@dataclass
+class RenderedRays:
+    """What :class:`VolumeRenderer` rendered for the R rays it was given, in their order.
+
+    Attributes:
+        depth: (R, 1) rendered distance along the unit ray, metres.
+        semantics: (R, K) accumulated logits.
+        weights: (R, S) render weights of the final samples.
+        starts, ends: (R, S) their intervals along the rays, metres (no grad).
+        volumes: the volumes the rays read, for lookups at other distances
+            (:meth:`density_at`, :meth:`semantics_at`).
+    """
+
+    depth: Tensor
+    semantics: Tensor
+    weights: Tensor
+    starts: Tensor
+    ends: Tensor
+    volumes: RayVolumes
+
+    def __len__(self) -> int:
+        return len(self.depth)
+
+    def density_at(self, distances: Tensor) -> Tensor:
+        """(R, P) distances along the rendered rays -> (R, P) sigmoid density of the volumes
+        they read (e.g. ``RayOccupancyLoss``'s free and hit points)."""
+        return self.volumes.density_at(distances)
+
+    def semantics_at(self, distances: Tensor) -> Tensor:
+        """(R, P) distances along the rendered rays -> (R, P, K) logits of the volumes they read
+        (e.g. at the LiDAR returns)."""
+        return self.volumes.semantics_at(distances)
 
 
 @MODELS.register_module()
@@ -38,29 +109,11 @@ class VolumeRenderer(nn.Module):
         samples_per_ray: final samples per ray. Defaults to 100.
         prop_samples_per_ray: uniform proposal samples per ray. Defaults to 50.
         use_proposal: proposal + importance sampling (else one uniform pass). Defaults to True.
-        rays_batch_size: rays rendered per iteration for the whole batch. Defaults to 32768.
-        class_balanced_loss: weight rays by the class weight of their label. Defaults to True.
-        class_frequencies: per-class voxel counts (17) the class weights are computed from
-            (``class_balanced_log_weights``); None: Occ3D-nuScenes' table, as the original.
-            ``tools/misc/class_frequencies.py`` counts them for a config's train split.
-            Defaults to None.
-        log_weighting: log-frequency class weights (the only implemented weighting).
-            Defaults to True.
         temporal_filter: ``_2d``: non-current frames see the static density. Defaults to False.
         ignore_classes: classes made transparent by the filter. Defaults to None.
         use_flow: flow configs: per-frame volumes from ``apply_flow_clipped``. Defaults to False.
         flow_class_filter: with ``use_flow``, move only the voxels predicted as the flow row's
             class (the original, quirk 11); False moves every row. Defaults to True.
-        depth_loss_weight: weight of ``loss_render_depth``. Defaults to 0.05.
-        depth_loss_type: ``'mse'`` (the original) or ``'l1'`` (``RenderDepthLoss``).
-            Defaults to 'mse'.
-        semantic_loss_weight: weight of ``loss_render_semantics``. Defaults to 1.0.
-        loss_distortion: config of a loss on each rendered ray's weights (e.g.
-            ``DistortionLoss``), reported as ``loss_render_distortion``; None: none, as the
-            original. Defaults to None.
-        loss_ray_occupancy: config of ``RayOccupancyLoss``: the density free before each
-            rendered ray's return and occupied at it, reported as ``loss_ray_occupancy``; None:
-            none, as the original. Defaults to None.
         density_scale: sigma = density_scale * density (1/m). 1.0 is the original, where the
             sigmoid density is sigma itself and one 0.4 m cell stops at most 33 % of a ray
             (quirk 6), so a surface fills the cells in front of it too. Defaults to 1.0.
@@ -74,27 +127,15 @@ class VolumeRenderer(nn.Module):
                  samples_per_ray: int = 100,
                  prop_samples_per_ray: int = 50,
                  use_proposal: bool = True,
-                 rays_batch_size: int = 32768,
-                 class_balanced_loss: bool = True,
-                 class_frequencies: Sequence[float] | None = None,
-                 log_weighting: bool = True,
                  temporal_filter: bool = False,
                  ignore_classes: Sequence[int] | None = None,
                  use_flow: bool = False,
                  flow_class_filter: bool = True,
-                 depth_loss_weight: float = 0.05,
-                 depth_loss_type: str = 'mse',
-                 semantic_loss_weight: float = 1.0,
-                 loss_distortion: dict | None = None,
-                 loss_ray_occupancy: dict | None = None,
-                 point_semantic_loss_weight: float = 0.0,
                  density_scale: float = 1.0,
                  render_impl: str = 'auto') -> None:
         super().__init__()
         if render_impl not in IMPLS:
             raise ValueError(f'render_impl must be one of {IMPLS}, got {render_impl!r}')
-        if class_balanced_loss and not log_weighting:
-            raise ValueError('only the log class weighting of the configs is implemented')
         if density_scale <= 0:
             raise ValueError(f'density_scale must be positive, got {density_scale}')
         self.geometry = OccGeometry.build(geometry)
@@ -104,7 +145,6 @@ class VolumeRenderer(nn.Module):
         self.samples_per_ray = samples_per_ray
         self.prop_samples_per_ray = prop_samples_per_ray
         self.use_proposal = use_proposal
-        self.rays_batch_size = rays_batch_size
         self.render_frame_ids = self.geometry.render_frame_ids
         self.num_frames = len(self.render_frame_ids)
         self.current_timestep = self.render_frame_ids.index(0)
@@ -114,96 +154,56 @@ class VolumeRenderer(nn.Module):
         self.frame_volumes = build_frame_volumes(temporal_filter, use_flow, ignore_classes,
                                                  self.num_frames, self.current_timestep,
                                                  flow_class_filter)
-        self.losses = RenderLosses(class_balanced_loss, class_frequencies, depth_loss_weight,
-                                   depth_loss_type, semantic_loss_weight, loss_distortion,
-                                   loss_ray_occupancy, point_semantic_loss_weight)
 
     def forward(self,
                 density: Tensor,
                 semantics: Tensor,
-                rays: Sequence[LidarRays],
+                rays: LidarRays,
                 bda: Tensor,
                 voxel_flow: list[Tensor] | None = None,
                 *,
-                ray_perm: Tensor | None = None,
-                jitter_rand: Tensor | None = None) -> dict[str, Tensor]:
-        """Render one batch of rays.
+                jitter_rand: Tensor | None = None) -> RenderedRays:
+        """Render the given rays.
 
         Args:
             density: (B, Z, Y, X, 1) sigmoid density; sigma = density_scale * density in 1/m.
             semantics: (B, Z, Y, X, K) logits.
-            rays: the B samples' rays (key ego frame, after BDA).
+            rays: the R rays to render (key ego frame, after BDA): a flattened batch
+                (``flatten_rays``, each ray's sample in ``batch_idx``, e.g. the training rays of
+                ``OccFlowNet.select_rays``) or the rays of one sample (B = 1).
             bda: (B, 3, 3) BEV augmentation matrices.
             voxel_flow: B tensors (F_b, 11) for ``use_flow``. Defaults to None.
-            ray_perm: (R_tot,) ray permutation instead of torch.randperm. Defaults to None.
-            jitter_rand: (R, S_uniform - 1) uniform numbers of the uniform pass. Defaults to None.
+            jitter_rand: (R, S_uniform - 1) uniform numbers of the uniform pass instead of
+                torch.rand. Defaults to None.
 
         Returns:
-            dict with ``depth`` (R_tot, 1) metres and ``semantics`` (R_tot, K), zero for rays not
-            rendered, ``indices`` (R,) of the rendered rays (R = min(R_tot, rays_batch_size))
-            and, with ``loss_distortion``, ``distortion`` (R,) of the rendered rays, with
-            ``loss_ray_occupancy``, ``ray_occupancy`` = (sigmoid density (R, P) at the free and
-            hit points, targets (R, P), valid (R, P)), with ``point_semantic_loss_weight``,
-            ``point_semantics`` (R, K) logits at the rendered rays' returns.
+            :class:`RenderedRays`: depth (R, 1) metres and semantics (R, K) of every given ray
+            in the given order, the weights and intervals of its samples and lookups into the
+            volumes it read.
         """
         if tuple(density.shape[1:4]) != self.grid_size[::-1]:
             raise ValueError(f'volume (Z, Y, X) {tuple(density.shape[1:4])} does not match '
                              f'grid_size (X, Y, Z) {self.grid_size}')
         density_vol, semantics_vol = self.frame_volumes(density, semantics, bda, voxel_flow)
-        all_rays = flatten_rays(rays)
-        device, dtype = all_rays.origins.device, all_rays.origins.dtype
-        indices = select_ray_indices(len(all_rays), self.rays_batch_size, ray_perm, device)
-        batch = all_rays.select(indices)
-        density_slots, semantics_slots = self.frame_volumes.slots(batch.batch_idx,
-                                                                  batch.frame_idx)
+        density_slots, semantics_slots = self.frame_volumes.slots(rays.sample_idx(),
+                                                                  rays.frame_idx.long())
+        origins = rays.ray_origins()
+        volumes = RayVolumes(density_vol, semantics_vol, density_slots, semantics_slots,
+                             origins, rays.directions.to(origins.dtype), self.pc_range,
+                             self.align_corners)
 
-        def points_at(distances: Tensor) -> Tensor:
-            """(R, S) distances -> (R, S, 3) metric points."""
-            return batch.origins[:, None] + distances[..., None] * batch.directions[:, None]
-
-        def density_at(distances: Tensor) -> Tensor:
+        def sigma_at(distances: Tensor) -> Tensor:
             """(R, S) distances -> (R, S) sigma in 1/m."""
-            return self.density_scale * trilinear_lookup(
-                density_vol, density_slots, points_at(distances), self.pc_range,
-                self.align_corners)[..., 0]
+            return self.density_scale * volumes.density_at(distances)
 
         starts, ends, centres = sample_along_rays(
-            density_at, len(batch), self.near, self.far, self.samples_per_ray,
+            sigma_at, len(rays), self.near, self.far, self.samples_per_ray,
             self.prop_samples_per_ray, self.use_proposal, jitter_rand, self.render_impl,
-            device, dtype)
-        weights, _, _ = weights_from_density(starts, ends, density_at(centres), self.render_impl)
+            origins.device, origins.dtype)
+        weights, _, _ = weights_from_density(starts, ends, sigma_at(centres), self.render_impl)
         depth = accumulate_along_rays(weights, interval_midpoints(starts, ends),
                                       self.render_impl)  # (R, 1)
-        logits = trilinear_lookup(semantics_vol, semantics_slots, points_at(centres),
-                                  self.pc_range, self.align_corners)  # (R, S, K)
+        logits = volumes.semantics_at(centres)  # (R, S, K)
         sem = accumulate_along_rays(weights, logits, self.render_impl)  # (R, K)
-        num_total = len(all_rays)
-        out = dict(
-            depth=depth.new_zeros(num_total, 1).index_copy(0, indices, depth),
-            semantics=sem.new_zeros(num_total, sem.shape[-1]).index_copy(0, indices, sem),
-            indices=indices)
-        if self.losses.distortion is not None:
-            out['distortion'] = ray_distortion(weights, starts, ends)  # (R,)
-        if self.losses.ray_occupancy is not None:
-            distances, targets, valid = self.losses.ray_occupancy.samples(batch.depth, self.near)
-            occupancy = trilinear_lookup(density_vol, density_slots, points_at(distances),
-                                         self.pc_range, self.align_corners)[..., 0]  # (R, P)
-            out['ray_occupancy'] = (occupancy, targets, valid)
-        if self.losses.point_semantics is not None:
-            out['point_semantics'] = trilinear_lookup(
-                semantics_vol, semantics_slots, points_at(batch.depth[:, None]), self.pc_range,
-                self.align_corners)[:, 0]  # (R, K)
-        return out
-
-    def loss(self, preds: dict[str, Tensor], rays: Sequence[LidarRays]) -> dict[str, Tensor]:
-        """Class-weighted render losses of the rendered rays (:class:`RenderLosses`).
-
-        Args:
-            preds: output of :meth:`forward`.
-            rays: the B samples' rays, as in forward.
-
-        Returns:
-            ``loss_render_depth`` and ``loss_render_semantics`` scalars, and the optional
-            terms configured (:meth:`RenderLosses.forward`).
-        """
-        return self.losses(preds, rays)
+        return RenderedRays(depth=depth, semantics=sem, weights=weights, starts=starts,
+                            ends=ends, volumes=volumes)

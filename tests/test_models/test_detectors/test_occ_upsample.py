@@ -93,10 +93,10 @@ def test_loss_with_fine_flow_equals_loss_with_coarse_flow(single):
     fine_input = dict(single, voxel_flow=[fine_rows.to(torch.uint8)])
 
     torch.manual_seed(0)
-    coarse = build_model(renderer=dict(rays_batch_size=10**6))
+    coarse = build_model(rays_batch_size=10**6)
     with torch.no_grad():  # most voxels predict the car class, so the flow rows are kept
         coarse.semantic_decoder.layers[-1].bias[CAR] += 3.0
-    fine = build_model(FINE_LABELS, renderer=dict(rays_batch_size=10**6))
+    fine = build_model(FINE_LABELS, rays_batch_size=10**6)
     fine.load_state_dict(coarse.state_dict())
     torch.manual_seed(1)
     expected = coarse(single, mode='loss')

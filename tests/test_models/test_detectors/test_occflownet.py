@@ -29,6 +29,10 @@ from mmengine.optim import OptimWrapper
 from mmengine.runner.amp import autocast
 from torch import nn
 
+from mmdet3d.models.losses.distortion_loss import ray_distortion
+from mmdet3d.models.rendering.ray_batching import flatten_rays
+from mmdet3d.registry import MODELS
+from mmdet3d.structures.lidar_rays import LidarRays
 from mmdet3d.structures.occ_geometry import OccGeometry
 from mmdet3d.structures.voxel_grids import swap_x_z
 from mmdet3d.testing.occ_inputs import (CAR, CAR_CENTRE, CAR_HALF, FREE, GROUND, Geometry,
@@ -152,8 +156,67 @@ def test_loss_terms_match_spec_formulas(batch):
 
     (args,) = render_args
     assert args[0] is raw_density and args[1] is raw_logits
-    assert args[2] is batch['rays'] and args[3] is batch['img_inputs'].bda
-    assert args[4] is batch['voxel_flow']
+    assert args[3] is batch['img_inputs'].bda and args[4] is batch['voxel_flow']
+    # the renderer gets the selected rays only: here all rays of both samples (fewer than
+    # rays_batch_size), permuted, each with its sample index
+    rays = args[2]
+    assert isinstance(rays, LidarRays)
+    assert len(rays) == sum(len(sample) for sample in batch['rays']) < model.rays_batch_size
+    assert sorted(rays.batch_idx.tolist()) == [0] * len(batch['rays'][0]) + [1] * len(
+        batch['rays'][1])
+
+
+def test_losses_equal_the_loss_modules_on_the_selected_rays(batch):
+    """``loss`` selects the rays once (one permutation over the batch's rays, the first
+    ``rays_batch_size``), renders only them and calls its loss modules on them: every render
+    term equals the same modules called by hand on the same rays and random draws."""
+    extra = dict(loss_point_semantics=dict(type='RenderSemanticLoss', loss_weight=0.7),
+                 loss_ray_occupancy=dict(type='RayOccupancyLoss', loss_weight=1.0,
+                                         hit_weight=8.0),
+                 loss_distortion=dict(type='DistortionLoss', loss_weight=0.01),
+                 ray_class_weights=dict(type='ClassBalancedLogWeights',
+                                        class_frequencies=list(range(1, 18))),
+                 loss_render_depth=dict(type='RenderDepthLoss', loss_weight=0.3, loss_type='l1'))
+    model = build_model(rays_batch_size=100, **extra).train()
+    fields, rng = [], []
+
+    def keep_fields(module, args, out):
+        fields.append(out)
+        rng.append(torch.get_rng_state())  # the ray selection draws next
+
+    model.density_decoder.register_forward_hook(lambda m, a, out: fields.append(out))
+    model.semantic_decoder.register_forward_hook(keep_fields)
+    losses = model(batch, mode='loss')
+    assert list(losses)[1:] == ['loss_render_depth', 'loss_render_semantics',
+                                'loss_render_distortion', 'loss_ray_occupancy',
+                                'loss_point_semantics']
+
+    density, semantics = fields
+    torch.set_rng_state(rng[0])
+    all_rays = flatten_rays(batch['rays'])
+    indices = torch.randperm(len(all_rays))[:100]
+    rays = all_rays.select(indices)
+    with torch.no_grad():
+        rendered = model.renderer(density, semantics, rays, batch['img_inputs'].bda,
+                                  batch['voxel_flow'])
+        class_weights = MODELS.build(extra['ray_class_weights'])(rays.labels)
+        free, targets, valid = MODELS.build(extra['loss_ray_occupancy']).samples(
+            rays.depth, model.renderer.near)
+        expected = dict(
+            loss_render_depth=MODELS.build(extra['loss_render_depth'])(
+                rendered.depth, rays.depth, class_weights),
+            loss_render_semantics=MODELS.build(dict(type='RenderSemanticLoss'))(
+                rendered.semantics, rays.labels, class_weights),
+            loss_render_distortion=0.01 * ray_distortion(rendered.weights, rendered.starts,
+                                                         rendered.ends).mean(),
+            loss_ray_occupancy=MODELS.build(extra['loss_ray_occupancy'])(
+                rendered.density_at(free), targets, valid),
+            loss_point_semantics=0.7 * (class_weights * F.cross_entropy(
+                rendered.semantics_at(rays.depth[:, None])[:, 0], rays.labels,
+                reduction='none')).mean())
+    assert len(rendered) == 100 < len(all_rays)
+    for key, value in expected.items():
+        assert torch.equal(losses[key].detach(), value), key
 
 
 def test_predict_labels_free_below_each_threshold(batch):

@@ -1,5 +1,5 @@
 """The distortion loss: O(S) prefix-sum form against the O(S^2) definition, hand cases, gradients
-and the renderer's ``loss_render_distortion``."""
+and the rendered weights and intervals it is computed from (``loss_render_distortion``)."""
 from __future__ import annotations
 
 import pytest
@@ -60,25 +60,31 @@ def test_loss_module():
         DistortionLoss(-1.0)
 
 
-def test_renderer_reports_the_distortion_of_its_rays():
+def test_renderer_returns_the_weights_and_intervals_of_its_rays():
+    """The rendered rays carry the weights and intervals of their samples: with one uniform pass
+    of 16 centred intervals, the intervals of [0.05, 8] and the weights of the density along
+    them; the distortion of a ray through the slab is positive."""
     grid, pc_range = (8, 4, 4), (-4.0, -2.0, -2.0, 4.0, 2.0, 2.0)
     geometry = occ3d_geometry(pc_range, grid, render_frame_ids=[0])
     renderer = VolumeRenderer(geometry, render_range=(0.05, 8.0), samples_per_ray=16,
-                              use_proposal=False, render_impl='torch',
-                              loss_distortion=dict(type='DistortionLoss', loss_weight=0.1))
+                              use_proposal=False, render_impl='torch')
     density = torch.full((1, 4, 4, 8, 1), 0.5)
     density[:, :, :, 6:] = 1.0  # a slab of high density near x = 2..4
     semantics = torch.zeros(1, 4, 4, 8, 17)
-    rays = [LidarRays(origins=torch.tensor([-3.5, 0.1, 0.1]).expand(1, 1, 3),
-                      directions=torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
-                      frame_cam=torch.zeros(2, 2, dtype=torch.long),
-                      depth=torch.tensor([5.5, 1.5]), labels=torch.tensor([15, 15]))]
-    jitter = torch.full((2, 15), 0.5)
-    preds = renderer(density, semantics, rays, torch.eye(3)[None],
-                     ray_perm=torch.tensor([0, 1]), jitter_rand=jitter)
-    assert preds['distortion'].shape == (2,) and (preds['distortion'] > 0).all()
-    losses = renderer.loss(preds, rays)
-    torch.testing.assert_close(losses['loss_render_distortion'],
-                               0.1 * preds['distortion'].mean())
-    plain = VolumeRenderer(geometry)
-    assert 'loss_render_distortion' not in plain.loss(preds, rays)
+    rays = LidarRays(origins=torch.tensor([-3.5, 0.1, 0.1]).expand(1, 1, 3),
+                     directions=torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
+                     frame_cam=torch.zeros(2, 2, dtype=torch.long),
+                     depth=torch.tensor([5.5, 1.5]), labels=torch.tensor([15, 15]))
+    out = renderer(density, semantics, rays, torch.eye(3)[None],
+                   jitter_rand=torch.full((2, 15), 0.5))
+    edges = torch.linspace(0.05, 8.0, 17)
+    torch.testing.assert_close(out.starts, edges[:-1].expand(2, 16))
+    torch.testing.assert_close(out.ends, edges[1:].expand(2, 16))
+    sigma = out.density_at((out.starts + out.ends) / 2)
+    alpha = 1 - torch.exp(-sigma * (out.ends - out.starts))
+    transmittance = torch.cumprod(torch.cat([torch.ones(2, 1), 1 - alpha[:, :-1]], dim=1), dim=1)
+    torch.testing.assert_close(out.weights, transmittance * alpha)
+    distortion = ray_distortion(out.weights, out.starts, out.ends)
+    assert distortion.shape == (2,) and (distortion > 0).all()
+    loss = MODELS.build(dict(type='DistortionLoss', loss_weight=0.1))
+    torch.testing.assert_close(loss(distortion), 0.1 * distortion.mean())

@@ -1,4 +1,4 @@
-"""RayOccupancyLoss: sample placement by hand, the BCE value, and the renderer's lookups."""
+"""RayOccupancyLoss: sample placement by hand, the BCE value, and the rendered rays' lookups."""
 from __future__ import annotations
 
 import math
@@ -51,33 +51,29 @@ def test_hit_weight_scales_the_occupied_terms_by_hand():
     assert value.item() == pytest.approx((free + 4 * hit_a + 4 * hit_b) / 3, rel=1e-6)
 
 
-def test_renderer_reads_the_density_at_the_free_and_hit_points():
+def test_rendered_rays_read_the_density_at_the_free_and_hit_points():
     """A wall of density 0.9 from x = 2 m on, free (0.1) before it: a ray along +x returning at
     2.2 m sees 0.1 at its free points and 0.9 at its hit point."""
     grid, pc_range = (8, 4, 4), (-4.0, -2.0, -2.0, 4.0, 2.0, 2.0)
     renderer = VolumeRenderer(occ3d_geometry(pc_range, grid, render_frame_ids=[0],
                                              align_corners=False),
                               render_range=(0.05, 8.0), samples_per_ray=8, use_proposal=False,
-                              render_impl='torch',
-                              loss_ray_occupancy=dict(type='RayOccupancyLoss', num_free=4,
-                                                      free_margin=1.0, hit_offset=0.3))
+                              render_impl='torch')
+    loss = RayOccupancyLoss(num_free=4, free_margin=1.0, hit_offset=0.3)
     density = torch.full((1, 4, 4, 8, 1), 0.1)  # (B, Z, Y, X, 1), cells of 1 m
     density[..., 6:, :] = 0.9  # x >= 2 m
     semantics = torch.zeros(1, 4, 4, 8, 17)
-    rays = [LidarRays(origins=torch.tensor([0.0, 0.5, 0.5]).expand(1, 1, 3),
-                      directions=torch.tensor([[1.0, 0.0, 0.0]]),
-                      frame_cam=torch.zeros(1, 2, dtype=torch.long), depth=torch.tensor([2.2]),
-                      labels=torch.tensor([15]))]
+    rays = LidarRays(origins=torch.tensor([0.0, 0.5, 0.5]).expand(1, 1, 3),
+                     directions=torch.tensor([[1.0, 0.0, 0.0]]),
+                     frame_cam=torch.zeros(1, 2, dtype=torch.long), depth=torch.tensor([2.2]),
+                     labels=torch.tensor([15]))
     torch.manual_seed(0)
-    out = renderer(density, semantics, rays, torch.eye(3)[None], ray_perm=torch.tensor([0]))
-    occupancy, targets, valid = out['ray_occupancy']
+    out = renderer(density, semantics, rays, torch.eye(3)[None])
+    distances, targets, valid = loss.samples(rays.depth, renderer.near)
+    occupancy = out.density_at(distances)
     assert occupancy.shape == targets.shape == valid.shape == (1, 5) and valid.all()
     # free points lie in [0.05, 1.2] m: cell centres 0.5 (0.1) and 1.5 (0.1): density 0.1
     torch.testing.assert_close(occupancy[0, :4], torch.full((4,), 0.1))
     torch.testing.assert_close(occupancy[0, 4], torch.tensor(0.9))  # x = 2.5, inside the wall
-    losses = renderer.loss(out, rays)
     expected = 0.1 * F.binary_cross_entropy(occupancy[valid], targets[valid])
-    torch.testing.assert_close(losses['loss_ray_occupancy'], expected)
-    # renderings without the samples (e.g. the diagnostics' chunked ones) get the render losses
-    plain = {key: out[key] for key in ('depth', 'semantics', 'indices')}
-    assert set(renderer.loss(plain, rays)) == {'loss_render_depth', 'loss_render_semantics'}
+    torch.testing.assert_close(loss(occupancy, targets, valid), expected)
