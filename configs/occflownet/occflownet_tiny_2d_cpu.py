@@ -7,9 +7,9 @@ model = dict(renderer=dict(use_flow=False, temporal_filter=True,
                            ignore_classes=_base_.dynamic_classes))
 
 train_pipeline = [
-    *[step for step in _base_.train_pipeline
-      if step['type'] not in ('GenerateRays', 'LoadFlowGT', 'PackOccInputs')],
-    dict(_base_.generate_rays, ignore_classes=_base_.dynamic_classes),
-    dict(type='PackOccInputs', keys=_base_.train_keys[:-1]),  # without voxel_flow
+    *[dict(step, ignore_classes=_base_.dynamic_classes) if step['type'] == 'GenerateRays'
+      else step for step in _base_.train_pipeline
+      if step['type'] not in ('LoadFlowGT', 'PackOccInputs')],
+    dict(type='PackOccInputs', keys=_base_.train_keys[:-1]),  # without gt_flow
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -10,11 +10,11 @@ model = dict(
     loss_occ_density=dict(type='OccDensityBCELoss', loss_weight=1.0),
     loss_occ_semantics=dict(type='OccSemanticCELoss', loss_weight=1.0))
 
-train_keys = _base_.train_keys + ['voxel_semantics', 'mask_lidar', 'mask_camera']
+train_keys = _base_.train_keys + ['gt_occ']
 train_pipeline = [
     _base_.train_pipeline[0],  # PrepareImageInputs
     _base_.load_occ_gt,
-    *_base_.train_pipeline[1:-1],  # the BEV augmentation (flips the Occ3D GT too), points, rays
+    *_base_.train_pipeline[1:-1],  # points, rays, flow, the BEV augmentation (of all the GT)
     dict(type='PackOccInputs', keys=train_keys),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

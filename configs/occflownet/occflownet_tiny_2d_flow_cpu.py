@@ -85,14 +85,14 @@ model = dict(
 # keeps the model from fitting even its training samples: the CI learning test's run (seed 0,
 # deterministic) gave 5.39 with it (6.22 on its own train split) and 11.04 without
 # (docs/training_diagnostics.md).
-train_keys = _base_.train_keys + ['voxel_flow']
+train_keys = _base_.train_keys + ['gt_flow']
 train_pipeline = [
     dict(_base_.prepare_images, data_config=data_config, is_train=False),
-    dict(_base_.bev_augmentation, is_train=False),
     _base_.load_points,
     _base_.point_depth,
     dict(_base_.generate_rays, ignore_classes=None),
     dict(_base_.load_flow, data_root=flow_root),  # LoadFlowGT's fallback root
+    dict(_base_.bev_augmentation, is_train=False),
     dict(type='PackOccInputs', keys=train_keys),
 ]
 test_pipeline = [dict(_base_.prepare_images, data_config=data_config, is_train=False),

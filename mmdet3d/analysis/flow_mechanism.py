@@ -421,8 +421,7 @@ def measure_sample(infos: Sequence[dict[str, Any]], k: int, flow_file: str,
             # clones: with num_frames=1 apply_flow_clipped's per-frame "copy" is a view of its
             # input (expand to size 1 + reshape), which it then fills in place
             dens_f, sem_f = apply_flow_clipped(density.clone(), semantics.clone(),
-                                               [torch.from_numpy(rows)], torch.eye(3)[None],
-                                               num_frames=1)
+                                               [torch.from_numpy(rows)], num_frames=1)
             hit_with = voxel_hits(dens_f[:, 0], sem_f[:, 0], zyx, labels)
         n = len(in_e0)
         parts.append(PointRecords(

@@ -46,15 +46,16 @@ def denormalize_image(img: Tensor, swap_rb: bool = True) -> np.ndarray:
 
 @torch.no_grad()
 def render_rays_chunked(model: nn.Module, density: Tensor, semantics: Tensor,
-                        rays: LidarRays, bda: Tensor, voxel_flow: list[Tensor] | None,
+                        rays: LidarRays, voxel_flow: list[Tensor] | None,
                         chunk: int = 4096) -> tuple[Tensor, Tensor]:
     """Render every given ray of one sample through ``model.render``, ``chunk`` rays at a time.
 
     Args:
         model: an ``OccFlowNet`` (its ``render`` is used).
         density: (1, X, Y, Z, 1) and semantics (1, X, Y, Z, K): the fields to render.
-        rays: the R rays of the sample to render. bda: (1, 3, 3).
-        voxel_flow: [(F, 11)] Occ3D-grid flow rows for flow renderers, else None.
+        rays: the R rays of the sample to render (BEV-augmented, as ``gt_rays``).
+        voxel_flow: [(F, 11)] Occ3D-grid flow rows (BEV-augmented, as ``gt_flow``) for flow
+            renderers, else None.
         chunk: rays per renderer call (bounds the (chunk, samples, K) lookups).
 
     Returns:
@@ -64,7 +65,7 @@ def render_rays_chunked(model: nn.Module, density: Tensor, semantics: Tensor,
     depths, logits = [], []
     for start in range(0, len(rays), chunk):
         part = rays.select(torch.arange(start, min(start + chunk, len(rays))))
-        out = model.render(density, semantics, part, bda, voxel_flow)
+        out = model.render(density, semantics, part, voxel_flow)
         depths.append(out.depth[:, 0])
         logits.append(out.semantics)
     if not depths:
@@ -112,9 +113,10 @@ def inspect_render(model: nn.Module, sample: TrainingSample,
     """
     results, packed = sample.results, sample.packed
     data = model.data_preprocessor(pseudo_collate([packed]), False)
-    inputs = data['inputs']
+    inputs, (data_sample,) = data['inputs'], data['data_samples']
     fields = model(inputs, data['data_samples'], mode='tensor')
-    all_rays = packed['inputs']['rays']  # on the CPU
+    all_rays = packed['data_samples'].gt_rays  # on the CPU
+    flow = data_sample.get('gt_flow')
     key = all_rays.frame_idx == model.renderer.current_timestep
     cams = list(results['cam_names'])
     cameras = results['img_inputs']
@@ -130,7 +132,7 @@ def inspect_render(model: nn.Module, sample: TrainingSample,
         rays = all_rays.select(chosen)
         depth, logits = render_rays_chunked(
             model, fields['density'], fields['semantics'], rays.to(fields['density'].device),
-            inputs['img_inputs'].bda, inputs.get('voxel_flow'), chunk)
+            None if flow is None else [flow], chunk)
         pixels = rays.pixels.numpy()
         depth = depth.cpu().numpy().astype(np.float64)
         if not sample.depth_along_ray:

@@ -28,8 +28,8 @@ class TrainingSample:
     """One training-pipeline sample prepared for the render inspection and the diagnostics.
 
     Attributes:
-        results: the results dict before ``PackOccInputs`` (``rays``, ``cam_names``,
-            ``img_inputs``, ...).
+        results: the results dict before ``PackOccInputs`` (``gt_rays``, ``cam_names``,
+            ``img_inputs``, ``gt_occ``, ...).
         packed: the packed ``{'inputs', 'data_samples'}``.
         swap_rb: ``PrepareImageInputs``' channel swap (to undo the normalisation).
         depth_along_ray: ``GenerateRays``' depth convention (False: camera z-depth).

@@ -39,7 +39,7 @@ class NuScenesDatasetOccpancy(BaseDataset):
       ([t-1, t-2]);
     - ``render_frames``: infos at ``i + o`` for ``o`` in its ``render_frame_ids`` (-3..3),
       reduced to ``RENDER_FRAME_KEYS``;
-    - ``occ_gt_path`` (folder of ``labels.npz``) and ``flow_path``
+    - ``occ_path`` (folder of ``labels.npz``) and ``flow_path``
       (``<flow_root>/<scene_name>/<token>.npz``);
     - ``frame_index``, ``adjacent_indices``, ``render_frame_indices``: the sorted-list indices
       actually used (after clamping and the same-scene fallback).
@@ -146,7 +146,7 @@ class NuScenesDatasetOccpancy(BaseDataset):
             curr=info,
             adjacent=[info if i == idx else self._info(i) for i in adjacent_indices],
             render_frames=render_frames,
-            occ_gt_path=info['occ_path'],
+            occ_path=info['occ_path'],
             flow_path=flow_path(self.flow_root, info),
             frame_index=idx,
             adjacent_indices=adjacent_indices,

@@ -438,7 +438,7 @@ def run_test(cfg: Config, strict: bool = True) -> dict:
 
 def check_split_ground_truth(dataset: Any, shape: tuple[int, ...] | None = None) -> int:
     """Check the Occ3D GT file of every sample of ``dataset`` that names one
-    (``occ_gt_path``), before inference: readable, the three arrays, one shape (``shape``, or
+    (``occ_path``), before inference: readable, the three arrays, one shape (``shape``, or
     the first file's), integer dtypes. Headers only: a few milliseconds per file.
 
     Returns:
@@ -450,7 +450,7 @@ def check_split_ground_truth(dataset: Any, shape: tuple[int, ...] | None = None)
     files = []
     for index in range(len(dataset)):
         info = dataset.get_data_info(index)
-        if info.get('occ_gt_path'):
-            files.append((info['occ_gt_path'], info.get('sample_idx')))
+        if info.get('occ_path'):
+            files.append((info['occ_path'], info.get('sample_idx')))
     check_occ_gt_headers(files, shape)
     return len(files)

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from mmdet3d.datasets.transforms.bev_aug import flip_flow_rows
 from mmdet3d.structures.camera_inputs import CameraInputs
 from mmdet3d.structures.lidar_rays import LidarRays
+from mmdet3d.structures.occ_data_sample import OccDataSample
 from mmdet3d.structures.occ3d import FREE_LABEL, POINT_CLOUD_RANGE
 
 RENDER_FRAME_IDS = (-3, -2, -1, 0, 1, 2, 3)
@@ -295,73 +297,78 @@ def make_batch(batch_size: int = 2,
                rays_per_view: int = 24,
                flips: tuple[bool, ...] = (False, True),
                ignore_classes: tuple[int, ...] = (),
-               with_voxel_semantics: bool = False,
+               with_gt_occ: bool = False,
                seed: int = 0) -> dict:
-    """Batched model inputs as ``OccDataPreprocessor`` produces them.
+    """A batch as ``OccDataPreprocessor`` produces it: ``model(**batch, mode='loss')``.
 
-    Sample b uses the BEV flip ``flips[b % len(flips)]`` along x (applied to rays and labels,
-    not to the flow table, as in the pipeline).
+    Sample b uses the BEV flip ``flips[b % len(flips)]`` along x, applied to all its ground
+    truth (rays, labels and flow rows) as ``LoadAnnotationsBEVDepth`` does.
 
     Returns:
-        dict with ``img_inputs`` (:class:`CameraInputs`, batch dim first), ``gt_depth``
-        (B, N, H, W),
-        ``rays`` B x :class:`LidarRays`, ``voxel_flow`` B x (F_b, 11) uint8 and optionally
-        ``voxel_semantics`` (B, X, Y, Z) uint8.
+        dict with ``inputs`` (``img_inputs``: :class:`CameraInputs`, batch dim first) and
+        ``data_samples``: B :class:`OccDataSample` with ``gt_depth`` (N, H, W), ``gt_rays``
+        (:class:`LidarRays`), ``gt_flow`` (F_b, 11) uint8 and, with ``with_gt_occ``,
+        ``gt_occ`` (``semantics`` (X, Y, Z) uint8 array).
     """
     generator = torch.Generator().manual_seed(seed)
-    samples = []
+    cameras, data_samples = [], []
     for b in range(batch_size):
         flip = flips[b % len(flips)]
         bda = make_bda(flip)
-        rays = render_rays(geo, bda, rays_per_view, generator, ignore_classes)
+        sample = OccDataSample(metainfo=dict(sample_idx=f'synthetic-{b}'))
+        sample.gt_rays = render_rays(geo, bda, rays_per_view, generator, ignore_classes)
         labels = voxel_semantics(geo)
-        samples.append(dict(
-            img_inputs=camera_inputs(geo, bda), gt_depth=gt_depth(geo), rays=rays,
-            voxel_flow=voxel_flow(geo), voxel_semantics=labels.flip(0) if flip else labels))
-    inputs = dict(
-        img_inputs=CameraInputs.stack([s['img_inputs'] for s in samples]),
-        gt_depth=torch.stack([s['gt_depth'] for s in samples]),
-        rays=[s['rays'] for s in samples],
-        voxel_flow=[s['voxel_flow'] for s in samples])
-    if with_voxel_semantics:
-        inputs['voxel_semantics'] = torch.stack([s['voxel_semantics'] for s in samples])
-    return inputs
+        sample.gt_depth = gt_depth(geo)
+        sample.gt_flow = torch.from_numpy(
+            flip_flow_rows(voxel_flow(geo).numpy(), flip, False, geo.grid_size))
+        if with_gt_occ:
+            sample.gt_occ = dict(semantics=(labels.flip(0) if flip else labels).numpy())
+        cameras.append(camera_inputs(geo, bda))
+        data_samples.append(sample)
+    return dict(inputs=dict(img_inputs=CameraInputs.stack(cameras)), data_samples=data_samples)
 
 
-def take_sample(inputs: dict, index: int) -> dict:
+def take_sample(batch: dict, index: int) -> dict:
     """Batch of one holding sample ``index`` of a batch made by :func:`make_batch`."""
-    out = {}
-    for key, value in inputs.items():
-        if key == 'img_inputs':
-            out[key] = CameraInputs.stack([value.unstack()[index]])
-        elif isinstance(value, torch.Tensor):
-            out[key] = value[index:index + 1]
-        else:
-            out[key] = [value[index]]
-    return out
+    cameras = batch['inputs']['img_inputs']
+    return dict(inputs=dict(img_inputs=CameraInputs.stack([cameras.unstack()[index]])),
+                data_samples=[batch['data_samples'][index]])
 
 
-def to_collated(inputs: dict, keys: tuple[str, ...] | None = None) -> dict:
-    """The pseudo-collated loader output that ``OccDataPreprocessor`` turns into ``inputs``.
-
-    Tensors become lists of B per-sample tensors, ``img_inputs`` a list of B
-    :class:`CameraInputs`; lists (``rays``, ``voxel_flow``) stay lists of B items.
+def to_collated(batch: dict, with_gt: bool = True) -> dict:
+    """The pseudo-collated loader output that ``OccDataPreprocessor`` turns into ``batch``.
 
     Args:
-        inputs: batched inputs of :func:`make_batch`.
-        keys: the keys to keep. Defaults to all.
+        batch: a batch of :func:`make_batch`.
+        with_gt: keep the data samples' ground truth; False: metainfo only (as a test
+            pipeline). Defaults to True.
 
     Returns:
-        ``{'inputs': {key: ...}, 'data_samples': None}``.
+        ``{'inputs': {'img_inputs': B CameraInputs}, 'data_samples': B OccDataSample}``.
     """
-    out = {}
-    for key, value in inputs.items():
-        if keys is not None and key not in keys:
-            continue
-        if key == 'img_inputs':
-            out[key] = value.unstack()
-        elif isinstance(value, torch.Tensor):
-            out[key] = list(value.unbind(0))
-        else:
-            out[key] = list(value)
-    return {'inputs': out, 'data_samples': None}
+    samples = batch['data_samples']
+    if not with_gt:
+        samples = [OccDataSample(metainfo=sample.metainfo) for sample in samples]
+    return {'inputs': {'img_inputs': batch['inputs']['img_inputs'].unstack()},
+            'data_samples': list(samples)}
+
+
+def with_gt(batch: dict, **fields: list) -> dict:
+    """A copy of ``batch`` whose data samples' ground truth is changed.
+
+    Args:
+        batch: a batch of :func:`make_batch`.
+        fields: ground-truth field name -> B values (``gt_occ``: dicts), one per sample; a
+            value None removes the field.
+    """
+    samples = []
+    for b, sample in enumerate(batch['data_samples']):
+        sample = sample.clone()
+        for name, values in fields.items():
+            if values[b] is None:
+                if name in sample:
+                    delattr(sample, name)
+            else:
+                setattr(sample, name, values[b])
+        samples.append(sample)
+    return dict(inputs=batch['inputs'], data_samples=samples)

@@ -43,14 +43,20 @@ def test_paper_configs_differ_only_as_documented():
     def steps(cfg):
         return [step['type'] for step in cfg.train_dataloader.dataset.pipeline]
 
-    base_steps = ['PrepareImageInputs', 'LoadAnnotationsBEVDepth', 'LoadPointsFromFile',
-                  'PointToMultiViewDepth', 'GenerateRays']
-    assert steps(cfg_2d) == base_steps + ['PackOccInputs']
-    assert steps(cfg_flow) == base_steps + ['LoadFlowGT', 'PackOccInputs']
+    # the BEV augmentation comes after every ground-truth step: it applies to all of them
+    base_steps = ['PrepareImageInputs', 'LoadPointsFromFile', 'PointToMultiViewDepth',
+                  'GenerateRays']
+    assert steps(cfg_2d) == base_steps + ['LoadAnnotationsBEVDepth', 'PackOccInputs']
+    assert steps(cfg_flow) == base_steps + ['LoadFlowGT', 'LoadAnnotationsBEVDepth',
+                                            'PackOccInputs']
     assert steps(cfg_3d) == base_steps[:1] + ['LoadOccGTFromFile'] + base_steps[1:] + [
-        'LoadFlowGT', 'PackOccInputs']
-    rays_2d = cfg_2d.train_dataloader.dataset.pipeline[4]
-    rays_flow = cfg_flow.train_dataloader.dataset.pipeline[4]
+        'LoadFlowGT', 'LoadAnnotationsBEVDepth', 'PackOccInputs']
+    rays_2d = cfg_2d.train_dataloader.dataset.pipeline[3]
+    rays_flow = cfg_flow.train_dataloader.dataset.pipeline[3]
+    assert cfg_2d.train_dataloader.dataset.pipeline[-1]['keys'] == ['img_inputs', 'gt_depth',
+                                                                    'gt_rays']
+    assert cfg_flow.train_dataloader.dataset.pipeline[-1]['keys'][-1] == 'gt_flow'
+    assert cfg_3d.train_dataloader.dataset.pipeline[-1]['keys'][-2:] == ['gt_flow', 'gt_occ']
     assert rays_2d.ignore_classes == [0, 1, 3, 4, 5, 7, 9, 10] and rays_flow.ignore_classes is None
     for cfg in (cfg_2d, cfg_flow, cfg_3d):  # the paper's recipe, inherited unchanged
         assert cfg.train_dataloader.batch_size == 4
@@ -107,7 +113,7 @@ def test_tiny_members_differ_from_the_tiny_flow_config_as_the_paper_configs_do()
     assert {k: v for k, v in rays['2d'].items() if k != 'ignore_classes'} == {
         k: v for k, v in rays['flow'].items() if k != 'ignore_classes'}
     assert tiny_2d.train_dataloader.dataset.pipeline[-1]['keys'] == ['img_inputs', 'gt_depth',
-                                                                     'rays']
+                                                                     'gt_rays']
     for cfg in (tiny_2d, tiny_3d):  # the tiny recipe, inherited unchanged
         assert cfg.train_cfg == tiny_flow.train_cfg and cfg.optim_wrapper == tiny_flow.optim_wrapper
         assert cfg.test_dataloader == tiny_flow.test_dataloader

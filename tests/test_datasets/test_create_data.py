@@ -182,7 +182,7 @@ def test_dataset_reads_demo_infos(world):
     assert last['adjacent_indices'] == [1, 0]
     for item in (first, last):
         assert os.path.isfile(item['flow_path']) and os.path.isfile(item['pts_filename'])
-        assert os.path.isfile(os.path.join(item['occ_gt_path'], 'labels.npz'))
+        assert os.path.isfile(os.path.join(item['occ_path'], 'labels.npz'))
         assert all(os.path.isfile(f['panoptic_path']) for f in item['render_frames'])
 
 

@@ -73,7 +73,7 @@ def test_sorting_adjacent_and_render_frames(ann_file):
     assert item['scene_name'] == 'scene-c' and item['scene_token'] == 'tok-scene-c'
     assert item['pts_filename'] == 'data/nuscenes/samples/LIDAR_TOP/scene-c-2.pcd.bin'
     assert item['panoptic_filename'].endswith('lidar-scene-c-2_panoptic.npz')
-    assert item['occ_gt_path'] == 'data/gts/scene-c/scene-c-2'
+    assert item['occ_path'] == 'data/gts/scene-c/scene-c-2'
     assert item['flow_path'] == 'flowdir/scene-c/scene-c-2.npz'
     assert dataset.get_data_info(-1)['sample_idx'] == 'scene-c-4'
 
@@ -88,7 +88,7 @@ def test_custom_frames_path_prefix_pipeline_and_registry(ann_file):
     assert item['seen'] and item['adjacent_indices'] == [4]
     assert item['render_frame_indices'] == [4, 4, 5]
     assert item['pts_filename'] == '/root/data/nuscenes/samples/LIDAR_TOP/scene-b-0.pcd.bin'
-    assert item['occ_gt_path'] == '/root/data/gts/scene-b/scene-b-0'
+    assert item['occ_path'] == '/root/data/gts/scene-b/scene-b-0'
     assert item['curr']['cams']['CAM_FRONT']['data_path'].startswith('/root/data/nuscenes/')
     assert item['render_frames'][2]['panoptic_path'].startswith('/root/data/nuscenes/panoptic')
 

@@ -73,7 +73,7 @@ def test_bad_files_name_the_file_the_token_and_what_was_expected(tmp_path, make,
 def test_the_transform_names_the_token(tmp_path):
     folder = truncate(write_gt(tmp_path / 'tok3'))
     with pytest.raises(OccGTError, match=r'labels.npz \(sample tok3\): damaged file'):
-        LoadOccGTFromFile()(dict(occ_gt_path=str(folder), sample_idx='tok3'))
+        LoadOccGTFromFile()(dict(occ_path=str(folder), sample_idx='tok3'))
 
 
 def test_header_check_finds_the_bad_file_of_a_split(tmp_path):
@@ -106,7 +106,7 @@ class Split:
         return len(self.folders)
 
     def get_data_info(self, index):
-        return dict(sample_idx=f'tok{index}', occ_gt_path=str(self.folders[index]))
+        return dict(sample_idx=f'tok{index}', occ_path=str(self.folders[index]))
 
 
 def test_split_check_before_inference(tmp_path):

@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from mmdet3d.datasets.transforms.bev_aug import augment_rays
 from mmdet3d.datasets.transforms.image_inputs import (ImageAug, aug_affine, augment_image,
                                                       normalize_image)
 from mmdet3d.datasets.transforms.ray_generation import GenerateRays
@@ -93,7 +94,9 @@ def test_generate_rays(rays_golden, case: int, tmp_path: Path) -> None:
     geometry = occ3d_geometry(render_frame_ids=g[pre + 'in_render_frame_ids'].tolist())
     transform = GenerateRays(geometry, ignore_classes=ignore)
     out = transform(dict(render_frames=frames, img_inputs=img_inputs, cam_names=cams))
-    rays = out['rays']
+    # the original applies the BEV augmentation in its ray generation; here
+    # LoadAnnotationsBEVDepth applies it to the rays with the rest of the ground truth
+    rays = augment_rays(out['gt_rays'], g[pre + 'in_bda'])
     idx, depth, label = rays.frame_cam, rays.depth, rays.labels
     np.testing.assert_array_equal(idx.numpy(), g[pre + 'out_ray_idx'])
     np.testing.assert_array_equal(label.numpy(), g[pre + 'out_ray_label'])

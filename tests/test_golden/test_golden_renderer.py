@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmdet3d.datasets.transforms.bev_aug import flip_flow_rows
 from mmdet3d.models.losses.class_weights import class_balanced_log_weights
 from mmdet3d.models.rendering.flow_warping import apply_flow_clipped, create_static_density
 from mmdet3d.models.rendering.grid_sampling import trilinear_lookup
@@ -37,6 +38,20 @@ def _golden_rays(idx: torch.Tensor, depth: torch.Tensor, labels: torch.Tensor,
                      frame_cam=idx, depth=depth, labels=labels)
 
 
+def _bev_flipped(flows: list[torch.Tensor], bda: torch.Tensor,
+                 grid: tuple[int, int, int]) -> list[torch.Tensor]:
+    """The recorded (unflipped) rows of each sample flipped by its bda's x/y flips, as
+    ``LoadAnnotationsBEVDepth`` gives them to the model (the original flipped them inside)."""
+    return [torch.from_numpy(flip_flow_rows(rows.numpy(), bool(m[0, 0] == -1),
+                                            bool(m[1, 1] == -1), grid))
+            for rows, m in zip(flows, bda)]
+
+
+def _grid(density: torch.Tensor) -> tuple[int, int, int]:
+    """(X, Y, Z) of a (B, Z, Y, X, C) volume."""
+    return density.shape[3], density.shape[2], density.shape[1]
+
+
 @pytest.fixture(scope='module')
 def paper_losses():
     """The tiny golden model: the paper model's ray selection (32768 rays) and render losses
@@ -59,8 +74,9 @@ def test_apply_flow_clipped(golden_dir, case):
     g = _load(golden_dir, 'fn_apply_flow_clipped')
     flows = [g(f'{case}_in_voxel_flow_b{b}') for b in range(2)]
     num_frames = len(g('render_frame_ids'))
+    flows = _bev_flipped(flows, g(f'{case}_in_bda'), _grid(g(f'{case}_in_density')))
     density, semantics = apply_flow_clipped(g(f'{case}_in_density'), g(f'{case}_in_semantics'),
-                                            flows, g(f'{case}_in_bda'), num_frames)
+                                            flows, num_frames)
     expected_d, expected_s = g(f'{case}_out_density'), g(f'{case}_out_semantics')
     _close(f'flow {case} density', density, expected_d, atol=1e-6)
     _close(f'flow {case} semantics', semantics, expected_s, atol=1e-5)
@@ -177,8 +193,9 @@ def test_renderer_forward(golden_dir, variant, paper_losses):
     indices = g(f'{variant}_out_indices')
     assert len(batch) == len(indices)
     assert torch.equal(batch.depth, flatten_rays(rays).depth[indices])
-    out = renderer(density, semantics, batch, g('in_bda'), flows,
-                   jitter_rand=g('in_jitter_rand'))
+    if flows is not None:
+        flows = _bev_flipped(flows, g('in_bda'), grid)
+    out = renderer(density, semantics, batch, flows, jitter_rand=g('in_jitter_rand'))
     expected_depth, expected_semantics = g(f'{variant}_out_depth'), g(f'{variant}_out_semantics')
     not_rendered = torch.ones(len(expected_depth), dtype=torch.bool)
     not_rendered[indices] = False

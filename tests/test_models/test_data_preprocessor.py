@@ -1,4 +1,5 @@
-"""OccDataPreprocessor: stacking of pseudo-collated PackOccInputs outputs (data_flow.md sec. 3)."""
+"""OccDataPreprocessor: stacking of pseudo-collated PackOccInputs outputs, the ground truth in
+the data samples (data_flow.md sec. 3)."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,16 +22,17 @@ def _sample(n_rays: int, with_rays: bool = True) -> dict:
             imgs=torch.rand(N * F, 3, H, W), sensor2egos=torch.rand(N * F, 4, 4),
             ego2globals=torch.rand(N * F, 4, 4), intrins=torch.rand(N * F, 3, 3),
             post_rots=torch.rand(N * F, 3, 3), post_trans=torch.rand(N * F, 3), bda=torch.eye(3)),
-        voxel_semantics=np.full(GRID, 17, np.uint8), mask_lidar=np.ones(GRID, np.uint8),
-        mask_camera=np.zeros(GRID, np.uint8), sample_idx=f'tok{n_rays}',
-        occ_gt_path=f'./data/gts/scene-0001/tok{n_rays}', scene_name='scene-0001')
+        gt_occ=dict(semantics=np.full(GRID, 17, np.uint8), mask_lidar=np.ones(GRID, np.uint8),
+                    mask_camera=np.zeros(GRID, np.uint8)),
+        sample_idx=f'tok{n_rays}', occ_path=f'./data/gts/scene-0001/tok{n_rays}',
+        scene_name='scene-0001')
     if with_rays:
         results.update(
             gt_depth=torch.rand(N, H, W),
-            rays=LidarRays(origins=torch.rand(T, N, 3), directions=torch.rand(n_rays, 3),
+            gt_rays=LidarRays(origins=torch.rand(T, N, 3), directions=torch.rand(n_rays, 3),
                            frame_cam=torch.zeros(n_rays, 2, dtype=torch.int64),
                            depth=torch.rand(n_rays), labels=torch.arange(n_rays)),
-            voxel_flow=np.zeros((n_rays + 1, 11), np.uint8))
+            gt_flow=np.zeros((n_rays + 1, 11), np.uint8))
     return PackOccInputs()(results)
 
 
@@ -51,21 +53,28 @@ def test_training_batch_shapes() -> None:
         bda=(2, 3, 3))
     assert torch.equal(cameras.imgs[1], packed[1]['inputs']['img_inputs'].imgs)
     assert torch.equal(cameras.post_trans[0], packed[0]['inputs']['img_inputs'].post_trans)
-    assert inputs['gt_depth'].shape == (2, N, H, W)
-    for key in ('voxel_semantics', 'mask_lidar', 'mask_camera'):
-        assert inputs[key].shape == (2, *GRID) and inputs[key].dtype == torch.uint8
-    assert [len(r) for r in inputs['rays']] == [5, 9]
-    assert [r.origins.shape for r in inputs['rays']] == [(T, N, 3)] * 2
-    assert [r.directions.shape for r in inputs['rays']] == [(5, 3), (9, 3)]
-    assert [r.frame_cam.shape for r in inputs['rays']] == [(5, 2), (9, 2)]
-    assert torch.equal(inputs['rays'][1].labels, torch.arange(9))
-    assert [f.shape for f in inputs['voxel_flow']] == [(6, 11), (10, 11)]
-    assert inputs['voxel_flow'][0].dtype == torch.uint8
-    assert [s.sample_idx for s in out['data_samples']] == ['tok5', 'tok9']
+    assert set(inputs) == {'img_inputs'}  # the network inputs only
+    samples = out['data_samples']
+    assert [s.gt_depth.shape for s in samples] == [(N, H, W)] * 2
+    for sample in samples:
+        for key in ('semantics', 'mask_lidar', 'mask_camera'):
+            volume = sample.gt_occ[key]
+            assert volume.shape == GRID and volume.dtype == np.uint8
+    rays = [s.gt_rays for s in samples]
+    assert [len(r) for r in rays] == [5, 9]
+    assert [r.origins.shape for r in rays] == [(T, N, 3)] * 2
+    assert [r.directions.shape for r in rays] == [(5, 3), (9, 3)]
+    assert [r.frame_cam.shape for r in rays] == [(5, 2), (9, 2)]
+    assert torch.equal(rays[1].labels, torch.arange(9))
+    assert [s.gt_flow.shape for s in samples] == [(6, 11), (10, 11)]
+    assert samples[0].gt_flow.dtype == torch.uint8
+    assert [s.sample_idx for s in samples] == ['tok5', 'tok9']
 
 
 def test_test_batch_without_rays() -> None:
     packed = [_sample(3, with_rays=False)]
     out = OccDataPreprocessor()(pseudo_collate(packed))
-    assert set(out['inputs']) == {'img_inputs', 'voxel_semantics', 'mask_lidar', 'mask_camera'}
+    assert set(out['inputs']) == {'img_inputs'}
+    (sample,) = out['data_samples']
+    assert 'gt_occ' in sample and 'gt_rays' not in sample and 'gt_depth' not in sample
     assert out['inputs']['img_inputs'].imgs.shape == (1, N * F, 3, H, W)

@@ -50,8 +50,9 @@ def test_ground_truth_fields_reproduce_the_grid_ceiling(tiny_render_config, smal
                       dict(small_grid_options, **{'geometry.depth_along_ray': True}))
     dataset = DATASETS.build(diagnose_training.diagnostic_dataset_cfg(cfg, 'train'))
     sample = prepare_sample(dataset, 1)
-    gt = sample.results['voxel_semantics']
-    assert gt.shape == (200, 200, 16) and sample.results['mask_camera'].shape == gt.shape
+    gt = sample.results['gt_occ']['semantics']
+    assert gt.shape == (200, 200, 16) and sample.results['gt_occ']['mask_camera'].shape == gt.shape
+    assert sample.packed['data_samples'].gt_occ['semantics'] is gt  # one copy
     np.testing.assert_array_equal(sample.results['img_inputs'].bda, np.eye(3))  # no BEV aug
     model = build_model(cfg)
     density, semantics = occupancy_fields(

@@ -207,7 +207,7 @@ def test_render_inspection_matches_the_rays(tiny_render_config):
     torch.manual_seed(0)
     sample = load_training_sample(cfg, 0)
     cams = inspect_render(build_model(cfg), sample, chunk=50, max_rays_per_camera=80)
-    rays = sample.packed['inputs']['rays']
+    rays = sample.packed['data_samples'].gt_rays
     idx, depth, label, coor = rays.frame_cam, rays.depth, rays.labels, rays.pixels
     key = idx[:, 0] == 3
     height, width = sample.results['img_inputs'].image_size
@@ -233,7 +233,7 @@ def _oracle_fields(sample, shift: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     layout."""
     from mmdet3d.formats.occ3d_labels import load_occ_gt
 
-    sem = torch.from_numpy(load_occ_gt(sample.results['occ_gt_path'])['semantics'].astype(int))
+    sem = torch.from_numpy(load_occ_gt(sample.results['occ_path'])['semantics'].astype(int))
     bda = sample.results['img_inputs'].bda
     sem = sem.flip(0) if bda[0, 0] < 0 else sem
     sem = sem.flip(1) if bda[1, 1] < 0 else sem

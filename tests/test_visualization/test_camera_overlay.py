@@ -54,7 +54,7 @@ def _run_generate_rays(info: dict, tmp_path, points_e0: np.ndarray):
     results = dict(render_frames=[frame], img_inputs=inputs, cam_names=list(CAMERA_NAMES))
     transform = GenerateRays(occ3d_geometry(render_frame_ids=[0], half_pixel_shift=False),
                              depth_range=(0.05, 100.0))
-    return transform(results)['rays']
+    return transform(results)['gt_rays']
 
 
 def test_cameras_match_generate_rays(hand_info, tmp_path):

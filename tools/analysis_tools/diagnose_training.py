@@ -87,7 +87,8 @@ def diagnostic_dataset_cfg(cfg: Config, split: str) -> dict:
 
     Augmentation is switched off (``is_train=False`` in the image and BEV augmentation steps)
     so that the rays, the model's fields and the Occ3D GT share the key ego frame.
-    ``LoadOccGTFromFile`` is inserted before ``PackOccInputs``.
+    ``LoadOccGTFromFile`` is inserted first unless the pipeline loads the Occ3D GT (the
+    ground truth is loaded before the BEV augmentation, which applies to all of it).
     """
     dataset = copy.deepcopy(cfg.train_dataloader.dataset)
     dataset['ann_file'] = cfg[f'{split}_dataloader'].dataset.ann_file
@@ -96,9 +97,9 @@ def diagnostic_dataset_cfg(cfg: Config, split: str) -> dict:
         step = dict(step)
         if step['type'] in UNAUGMENTED:
             step['is_train'] = False
-        if step['type'] == 'PackOccInputs':
-            pipeline.append(dict(type='LoadOccGTFromFile'))
         pipeline.append(step)
+    if not any(step['type'] == 'LoadOccGTFromFile' for step in pipeline):
+        pipeline.insert(0, dict(type='LoadOccGTFromFile'))
     dataset['pipeline'] = pipeline
     return dataset
 
@@ -127,19 +128,19 @@ def diagnose_sample(model: torch.nn.Module, sample, diagnostics: TrainingDiagnos
     instead of the model's prediction (the model still renders them); None: the model's.
     """
     data = model.data_preprocessor(pseudo_collate([sample.packed]), False)
-    inputs = data['inputs']
+    inputs, (data_sample,) = data['inputs'], data['data_samples']
     if fields is None:
         fields = model(inputs, data['data_samples'], mode='tensor')
     renderer = model.renderer
     # the fields are in the model's (B, Z, Y, X, C) layout; the diagnostics read (X, Y, Z)
     sigma = swap_x_z(renderer.density_scale * fields['density'][0, ..., 0], 0).cpu().numpy()
     classes = swap_x_z(fields['semantics'][0].argmax(-1), 0).cpu().numpy()
-    (sample_rays,) = inputs['rays']
+    sample_rays = data_sample.gt_rays
     rays = flatten_rays([sample_rays])
     passes = ray_cell_passes(rays.ray_origins(), rays.directions, rays.depth, renderer.pc_range,
                              renderer.grid_size, near=renderer.near).numpy()
-    gt = sample.results['voxel_semantics']
-    diagnostics.add_sample(gt, sample.results['mask_camera'], sigma, classes, passes,
+    gt = sample.results['gt_occ']['semantics']
+    diagnostics.add_sample(gt, sample.results['gt_occ']['mask_camera'], sigma, classes, passes,
                            sample_returns_volume(sample, rays, renderer, dynamic_classes))
     if max_rays <= 0:
         return
@@ -151,14 +152,14 @@ def diagnose_sample(model: torch.nn.Module, sample, diagnostics: TrainingDiagnos
     gt_model_grid = pool_majority(gt, grid_factors(gt.shape, sigma.shape))
     gt_density, gt_semantics = occupancy_fields(torch.from_numpy(gt_model_grid), logit_scale)
     render_seed = int(rng.integers(2**31))
+    flow = None if data_sample.get('gt_flow') is None else [data_sample.gt_flow]
     for name, density, semantics in (
             ('model', fields['density'], fields['semantics']),
             ('gt volume', gt_density.to(device), gt_semantics.to(device))):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(render_seed)  # both fields see the same sampling jitter
             depth, logits = render_rays_chunked(
-                model, density, semantics, chosen_rays, inputs['img_inputs'].bda,
-                inputs.get('voxel_flow'))
+                model, density, semantics, chosen_rays, flow)
         losses = model.ray_losses(depth[:, None], logits, chosen_rays)
         diagnostics.add_render(name, depth.cpu().numpy(), chosen_rays.depth.cpu().numpy(),
                                {k: float(v) for k, v in losses.items()})

@@ -71,9 +71,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def fit_sample_fields(model: torch.nn.Module, inputs: dict, iters: int, lr: float,
+def fit_sample_fields(model: torch.nn.Module, data_samples: list, iters: int, lr: float,
                       init_logit: float, progress: bool = True) -> tuple[dict, dict]:
-    """Adam on free (1, Z, Y, X, 1) density logits and (1, Z, Y, X, K) semantic logits.
+    """Adam on free (1, Z, Y, X, 1) density logits and (1, Z, Y, X, K) semantic logits,
+    supervised by the ground truth of ``data_samples`` (one preprocessed data sample).
 
     Returns:
         the fitted fields (``density`` = sigmoid of the logits, ``semantics``) and the last
@@ -86,7 +87,7 @@ def fit_sample_fields(model: torch.nn.Module, inputs: dict, iters: int, lr: floa
     semantics = torch.zeros((1, size_z, size_y, size_x, num_classes), requires_grad=True)
     optimizer = torch.optim.Adam([density_logit, semantics], lr=lr)
     for _ in tqdm(range(iters), desc='fit', unit='step', leave=False, disable=not progress):
-        losses = model.field_losses(torch.sigmoid(density_logit), semantics, inputs)
+        losses = model.field_losses(torch.sigmoid(density_logit), semantics, data_samples)
         optimizer.zero_grad()
         sum(losses.values()).backward()
         optimizer.step()
@@ -112,8 +113,9 @@ def main(argv: list[str] | None = None) -> dict:
     for index in tqdm(range(count), desc=f'fit {args.split}', unit='sample',
                       disable=args.no_progress):
         sample = prepare_sample(dataset, index)
-        inputs = model.data_preprocessor(pseudo_collate([sample.packed]), False)['inputs']
-        fields, losses = fit_sample_fields(model, inputs, args.iters, args.lr,
+        data_samples = model.data_preprocessor(pseudo_collate([sample.packed]),
+                                               False)['data_samples']
+        fields, losses = fit_sample_fields(model, data_samples, args.iters, args.lr,
                                            args.init_logit, not args.no_progress)
         final_losses.append(losses)
         diagnose_sample(model, sample, diagnostics, args.max_rays, 10.0, rng, dynamic_classes,

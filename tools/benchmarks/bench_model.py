@@ -1,6 +1,6 @@
 """Forward + backward time and peak memory of one OccFlowNet training iteration, per iteration.
 
-Runs ``model(inputs, mode='loss')`` and ``backward()`` of the summed losses ``--iters`` times on
+Runs ``model(**batch, mode='loss')`` and ``backward()`` of the summed losses ``--iters`` times on
 one fixed synthetic batch (the ray-cast world of ``mmdet3d.testing.occ_inputs``)
 and prints, per iteration, the forward and backward time and the memory: the peak during the
 iteration and what is still held at its end, both above the level before the first iteration.
@@ -111,7 +111,7 @@ def build(args: argparse.Namespace, preset: str, device: torch.device):
     model = MODELS.build(cfg.model).to(device).train()
     inputs = occ_inputs.make_batch(batch_size=args.batch, geo=geo, rays_per_view=rays_per_view,
                                  flips=(True, False))
-    return model, model.data_preprocessor.cast_data(inputs), geo
+    return model, model.data_preprocessor(occ_inputs.to_collated(inputs), True), geo
 
 
 def run_child(args: argparse.Namespace, preset: str, precision: str) -> None:
@@ -124,7 +124,7 @@ def run_child(args: argparse.Namespace, preset: str, precision: str) -> None:
     torch.manual_seed(0)
     device = torch.device(args.device)
     model, inputs, geo = build(args, preset, device)
-    num_rays = sum(len(rays) for rays in inputs['rays'])
+    num_rays = sum(len(sample.gt_rays) for sample in inputs['data_samples'])
     params = sum(p.numel() for p in model.parameters())
     amp_dtype = getattr(torch, args.amp_dtype) if device.type == 'cuda' else torch.bfloat16
     enabled = precision == 'amp'
@@ -154,7 +154,7 @@ def run_child(args: argparse.Namespace, preset: str, precision: str) -> None:
         meter.reset_peak()
         start = time.perf_counter()
         with autocast(device_type=device.type, dtype=amp_dtype, enabled=enabled):
-            losses = model(inputs, mode='loss')
+            losses = model(**inputs, mode='loss')
         total = sum(losses.values())
         meter.sync()
         mid = time.perf_counter()

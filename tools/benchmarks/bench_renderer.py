@@ -90,13 +90,12 @@ def run_once(args: argparse.Namespace, impl: str, num_rays: int) -> dict:
     flat = flatten_rays(rays)
     if impl == 'rebatched':
         volume_renderer.trilinear_lookup = rebatched_lookup
-    bda = torch.eye(3).expand(batch, 3, 3)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     elapsed = []
     for _ in range(args.repeats):
         start = time.perf_counter()
         batch = flat.select(torch.randperm(len(flat)))  # the rays in the training order
-        out = renderer(density, semantics, batch, bda, flow)
+        out = renderer(density, semantics, batch, flow)
         weights = class_weights(batch.labels)
         loss = (depth_loss(out.depth, batch.depth, weights)
                 + semantic_loss(out.semantics, batch.labels, weights))

@@ -47,13 +47,15 @@ point_depth = dict(type='PointToMultiViewDepth', downsample=1)
 generate_rays = dict(type='GenerateRays', depth_range=[0.05, 39.0], ignore_classes=dynamic_classes)
 load_flow = dict(type='LoadFlowGT', data_root=flow_root)
 load_occ_gt = dict(type='LoadOccGTFromFile')
-train_keys = ['img_inputs', 'gt_depth', 'rays']
+# PackOccInputs: 'img_inputs' goes to the model's inputs, the gt_* keys to the data sample.
+train_keys = ['img_inputs', 'gt_depth', 'gt_rays']
+# The BEV augmentation comes after every step that loads ground truth: it applies to all of it.
 train_pipeline = [
     prepare_images,
-    bev_augmentation,
     load_points,
     point_depth,
     generate_rays,
+    bev_augmentation,
     dict(type='PackOccInputs', keys=train_keys),
 ]
 test_pipeline = [

@@ -51,8 +51,9 @@ class LoadFlowGT(BaseTransform):
           ``<data_root>/<scene_name>/<sample_idx>.npz``.
 
     Added Keys:
-        - voxel_flow (np.ndarray): (F, 11) uint8 [src z, y, x | tgt z, y, x | floor z, y, x |
-          class | render-frame index]; voxel indices in (z, y, x) order.
+        - gt_flow (np.ndarray): (F, 11) uint8 [src z, y, x | tgt z, y, x | floor z, y, x |
+          class | render-frame index]; voxel indices in (z, y, x) order of the label grid,
+          before the BEV augmentation (``LoadAnnotationsBEVDepth`` flips them).
 
     Args:
         geometry: the scene geometry (an ``OccGeometry`` or its config dict): the rows are
@@ -78,7 +79,7 @@ class LoadFlowGT(BaseTransform):
             scene = require(results, 'scene_name', 'LoadFlowGT')
             token = require(results, 'sample_idx', 'LoadFlowGT')
             path = flow_file(self.data_root, scene, token)
-        results['voxel_flow'] = remap_flow(load_flow_rows(path), self.render_frame_ids,
+        results['gt_flow'] = remap_flow(load_flow_rows(path), self.render_frame_ids,
                                            self.use_classes)
         return results
 

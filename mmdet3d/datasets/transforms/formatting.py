@@ -12,10 +12,9 @@ from mmdet3d.structures.lidar_rays import LidarRays
 from mmdet3d.structures.occ_data_sample import OccDataSample
 
 from .base import BaseTransform
-from .occ_gt import OCC_GT_KEYS
 
-# metainfo key -> results key it is read from when the metainfo key itself is absent.
-_META_SOURCES = {'occ_path': 'occ_gt_path'}
+#: results keys that are ground truth: packed as the data sample's field of the same name.
+GT_KEYS = ('gt_depth', 'gt_rays', 'gt_flow', 'gt_occ')
 
 
 def to_tensor(value: object) -> object:
@@ -34,48 +33,49 @@ def to_tensor(value: object) -> object:
 
 @TRANSFORMS.register_module()
 class PackOccInputs(BaseTransform):
-    """Pack the model inputs and the per-sample metadata.
+    """Pack the network inputs, the ground truth and the per-sample metadata.
 
     Keys in ``keys`` that are absent from ``results`` are skipped (e.g. rays at test time).
-    If the Occ3D GT was loaded, it is also stored as ``data_sample.gt_occ`` (numpy arrays) for
-    evaluation.
+    Ground-truth keys (``GT_KEYS``) become fields of the data sample, every other key an entry
+    of ``inputs``. The Occ3D GT (``gt_occ``) is packed whenever it was loaded (training losses
+    and evaluation read the same field).
 
     Required Keys:
         - the present subset of ``keys`` and ``meta_keys``.
 
     Added Keys:
-        - inputs (dict): ``key -> Tensor``, :class:`CameraInputs` (``img_inputs``) or
-          :class:`LidarRays` (``rays``).
-        - data_samples (OccDataSample): metainfo from ``meta_keys`` (``occ_path`` falls back to
-          ``occ_gt_path``), ``gt_occ`` if present.
+        - inputs (dict): ``key -> Tensor`` or :class:`CameraInputs` (``img_inputs``).
+        - data_samples (OccDataSample): metainfo from ``meta_keys``; ``gt_depth`` (Tensor),
+          ``gt_rays`` (:class:`LidarRays`), ``gt_flow`` (Tensor (F, 11) uint8), ``gt_occ``
+          (dict of numpy arrays) where present.
 
     Args:
-        keys: results keys to put in ``inputs``. Defaults to
-            ('img_inputs', 'gt_depth', 'rays', 'voxel_flow',
-            'voxel_semantics', 'mask_lidar', 'mask_camera').
+        keys: results keys to pack. Defaults to
+            ('img_inputs', 'gt_depth', 'gt_rays', 'gt_flow', 'gt_occ').
         meta_keys: results keys to put in the metainfo. Defaults to
             ('sample_idx', 'scene_name', 'occ_path', 'timestamp').
     """
 
     def __init__(self,
-                 keys: Sequence[str] = ('img_inputs', 'gt_depth', 'rays', 'voxel_flow',
-                                        'voxel_semantics', 'mask_lidar', 'mask_camera'),
+                 keys: Sequence[str] = ('img_inputs',) + GT_KEYS,
                  meta_keys: Sequence[str] = ('sample_idx', 'scene_name', 'occ_path',
                                              'timestamp')) -> None:
         self.keys = tuple(keys)
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:
-        inputs = {key: to_tensor(results[key]) for key in self.keys if key in results}
-        metainfo = {}
-        for key in self.meta_keys:
-            source = key if key in results else _META_SOURCES.get(key)
-            if source in results:
-                metainfo[key] = results[source]
+        inputs = {key: to_tensor(results[key]) for key in self.keys
+                  if key in results and key not in GT_KEYS}
+        metainfo = {key: results[key] for key in self.meta_keys if key in results}
         data_sample = OccDataSample(metainfo=metainfo)
-        if all(key in results for key in OCC_GT_KEYS):
-            data_sample.gt_occ = {name: np.asarray(results[key])
-                                  for key, name in OCC_GT_KEYS.items()}
+        for key in GT_KEYS:
+            if key in results and (key in self.keys or key == 'gt_occ'):
+                value = results[key]
+                if key == 'gt_occ':
+                    value = {name: np.asarray(volume) for name, volume in value.items()}
+                else:
+                    value = to_tensor(value)
+                setattr(data_sample, key, value)
         return {'inputs': inputs, 'data_samples': data_sample}
 
     def __repr__(self) -> str:

@@ -37,7 +37,9 @@ class GenerateRays(BaseTransform):
     into all cameras of frame i, augmented with the key frame's post_rot/post_tran and kept if
     inside the image with z in ``depth_range``. Rays come frame-major, then camera-major, then
     in point order; directions use the key frame's intrinsics, camera rotations are frame i's
-    expressed in E0; the BEV augmentation is applied to origins and directions.
+    expressed in E0. The BEV augmentation is not applied here: ``LoadAnnotationsBEVDepth``
+    applies it to the rays with the rest of the ground truth. The key frame's LiDAR sweep is
+    taken from ``points`` (``LoadPointsFromFile``) when that loaded the same file: read once.
 
     Geometry is computed in float64. The original works in float32 through global coordinates
     (~km), which shifts its cameras by ~1e-4 m: its directions differ from exact ones by up to
@@ -46,15 +48,17 @@ class GenerateRays(BaseTransform):
     Required Keys:
         - render_frames (list[dict]): T infos (the geometry's ``render_frame_ids``) with
           ``lidar_path``, ``panoptic_path``, ``lidar2ego_*``, ``ego2global_*``, ``cams``.
-        - img_inputs (:class:`CameraInputs`): with its bda (after ``LoadAnnotationsBEVDepth``);
-          the image size and the key frame's (first N) intrins, post_rots and post_trans.
+        - img_inputs (:class:`CameraInputs`): the image size and the key frame's (first N)
+          intrins, post_rots and post_trans.
         - cam_names (list[str]): the N cameras.
+        - points, pts_filename (optional): the key frame's sweep, used instead of reading
+          ``lidar_path`` again when ``pts_filename`` is the key frame's ``lidar_path``.
 
     Added Keys:
-        - rays (:class:`LidarRays`): origins (T, N, 3) float32 camera centres (m, bda
-          applied); directions (R, 3) float32 unit (bda applied); frame_cam (R, 2) int64
-          (frame, camera); depth (R,) float32 (m); labels (R,) int64 Occ3D class 0..16; pixels
-          (R, 2) int64 floor of the augmented pixel (u', v').
+        - gt_rays (:class:`LidarRays`): origins (T, N, 3) float32 camera centres (m);
+          directions (R, 3) float32 unit; frame_cam (R, 2) int64 (frame, camera); depth (R,)
+          float32 (m); labels (R,) int64 Occ3D class 0..16; pixels (R, 2) int64 floor of the
+          augmented pixel (u', v'). In the key ego frame before the BEV augmentation.
 
     Args:
         geometry: the scene geometry (an ``OccGeometry`` or its config dict). Used:
@@ -87,10 +91,14 @@ class GenerateRays(BaseTransform):
 
     def _frame_rays(self, info: dict, cam2key: np.ndarray, key_ego_inv: np.ndarray,
                     cams: list[str], key_cam: tuple[np.ndarray, ...], img_hw: tuple[int, int],
-                    dynamic_filter: bool) -> tuple[np.ndarray, ...]:
-        """Rays of one frame: camera idx (R,), dirs (R, 3), depth (R,), label (R,), coor (R, 2)."""
+                    dynamic_filter: bool, points: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, ...]:
+        """Rays of one frame: camera idx (R,), dirs (R, 3), depth (R,), label (R,),
+        pixels (R, 2). ``points``: the frame's sweep if already read, else it is read here."""
         intrins, post_rots, post_trans = key_cam
-        points = load_lidar_points(info['lidar_path'])[:, :3]
+        if points is None:
+            points = load_lidar_points(info['lidar_path'])
+        points = points[:, :3]
         labels = load_panoptic_labels(info['panoptic_path'])
         if len(labels) != len(points):
             raise ValueError(f'{info["panoptic_path"]}: {len(labels)} labels for '
@@ -121,8 +129,8 @@ class GenerateRays(BaseTransform):
         depth = uvz_pre[cam_idx, pt_idx, 2]
         if self.depth_along_ray:
             depth = depth * np.linalg.norm(d_cam, axis=1)
-        coor = np.floor(uvz[cam_idx, pt_idx, :2]).astype(np.int64)
-        return cam_idx, dirs, depth, labels[pt_idx], coor
+        pixels = np.floor(uvz[cam_idx, pt_idx, :2]).astype(np.int64)
+        return cam_idx, dirs, depth, labels[pt_idx], pixels
 
     def transform(self, results: dict) -> dict:
         frames = require(results, 'render_frames', 'GenerateRays')
@@ -131,40 +139,42 @@ class GenerateRays(BaseTransform):
         if len(frames) != len(self.render_frame_ids):
             raise ValueError(f'GenerateRays: {len(frames)} render_frames for render_frame_ids '
                              f'{self.render_frame_ids}')
-        if cameras.bda is None:
-            raise ValueError('GenerateRays needs the bda of img_inputs: run '
-                             'LoadAnnotationsBEVDepth first')
         n = len(cams)
         key_cam = tuple(np.asarray(matrices[:n], dtype=np.float64)
                         for matrices in (cameras.intrins, cameras.post_rots, cameras.post_trans))
-        bda = np.asarray(cameras.bda, dtype=np.float64)
         key_info = frames[self.render_frame_ids.index(0)]
+        key_points = None
+        if 'points' in results and results.get('pts_filename') == key_info['lidar_path']:
+            key_points = np.asarray(results['points'])
+            if key_points.ndim != 2 or key_points.shape[1] < 3:
+                key_points = None
         key_ego_inv = np.linalg.inv(pose_matrix(key_info['ego2global_translation'],
                                                 key_info['ego2global_rotation']))
 
-        origins, idx, dirs, depth, label, coor = [], [], [], [], [], []
+        origins, idx, dirs, depth, label, pixels = [], [], [], [], [], []
         for i, (offset, info) in enumerate(zip(self.render_frame_ids, frames)):
             cam2key = key_ego_inv @ cam2global_matrices(info, cams)  # (N, 4, 4) camera -> E0
             origins.append(cam2key[:, :3, 3])
             if (self.skip_copied_frames and offset != 0
                     and info['lidar_path'] == key_info['lidar_path']):
                 continue
-            cam_idx, d, z, lab, c = self._frame_rays(
+            cam_idx, d, z, lab, pix = self._frame_rays(
                 info, cam2key, key_ego_inv, cams, key_cam, cameras.image_size,
-                dynamic_filter=offset != 0 and self.ignore_classes.size > 0)
+                dynamic_filter=offset != 0 and self.ignore_classes.size > 0,
+                points=key_points if info['lidar_path'] == key_info['lidar_path'] else None)
             idx.append(np.stack([np.full_like(cam_idx, i), cam_idx], axis=1))
             dirs.append(d)
             depth.append(z)
             label.append(lab)
-            coor.append(c)
+            pixels.append(pix)
 
-        results['rays'] = LidarRays(
-            origins=torch.from_numpy((np.stack(origins) @ bda.T).astype(np.float32)),
-            directions=torch.from_numpy((np.concatenate(dirs) @ bda.T).astype(np.float32)),
+        results['gt_rays'] = LidarRays(
+            origins=torch.from_numpy(np.stack(origins).astype(np.float32)),
+            directions=torch.from_numpy(np.concatenate(dirs).astype(np.float32)),
             frame_cam=torch.from_numpy(np.concatenate(idx).astype(np.int64)),
             depth=torch.from_numpy(np.concatenate(depth).astype(np.float32)),
             labels=torch.from_numpy(np.concatenate(label).astype(np.int64)),
-            pixels=torch.from_numpy(np.concatenate(coor)))
+            pixels=torch.from_numpy(np.concatenate(pixels)))
         return results
 
     def __repr__(self) -> str:

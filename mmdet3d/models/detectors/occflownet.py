@@ -167,16 +167,16 @@ class OccFlowNet(BEVStereo4D):
         return all_rays.select(indices)
 
     def render(self, density: Tensor, semantics: Tensor, rays: LidarRays,
-               bda: Tensor, voxel_flow: list[Tensor] | None = None,
-               **renderer_kwargs) -> RenderedRays:
+               voxel_flow: list[Tensor] | None = None, **renderer_kwargs) -> RenderedRays:
         """Render rays through the decoded fields with the model's ``VolumeRenderer``.
 
         Args:
             density: (B, Z, Y, X, 1) and semantics (B, Z, Y, X, K), as :meth:`decode_fields`.
             rays: the rays to render: a flattened batch (e.g. :meth:`select_rays`) or the rays
-                of one sample. bda: (B, 3, 3).
-            voxel_flow: B tensors (F_b, 11) in label-grid indices, brought to the model grid
-                here; None for renderers without flow. Defaults to None.
+                of one sample (both BEV-augmented, as the data samples' ``gt_rays``).
+            voxel_flow: B tensors (F_b, 11) in label-grid indices of the BEV-augmented frame
+                (the data samples' ``gt_flow``), brought to the model grid here; None for
+                renderers without flow. Defaults to None.
             renderer_kwargs: ``jitter_rand`` of ``VolumeRenderer.forward``.
 
         Returns:
@@ -184,7 +184,7 @@ class OccFlowNet(BEVStereo4D):
         """
         if voxel_flow is not None:
             voxel_flow = downsample_flow(voxel_flow, self.geometry.grid_factors)
-        return self.renderer(density, semantics, rays, bda, voxel_flow, **renderer_kwargs)
+        return self.renderer(density, semantics, rays, voxel_flow, **renderer_kwargs)
 
     def ray_weights(self, labels: Tensor) -> Tensor:
         """(R,) labels -> (R,) class weights of the render losses (1 without
@@ -246,11 +246,14 @@ class OccFlowNet(BEVStereo4D):
 
         Args:
             inputs: batched inputs of ``OccDataPreprocessor`` (``docs/data_flow.md`` section 3).
-            data_samples: per-sample metadata. Defaults to None.
+            data_samples: per-sample metadata and ground truth (needed by 'loss'). Defaults to
+                None.
             mode: 'loss', 'predict' or 'tensor'. Defaults to 'tensor'.
         """
         if mode == 'loss':
-            return self.loss(inputs)
+            if data_samples is None:
+                raise ValueError("mode='loss' needs the data samples (the ground truth)")
+            return self.loss(inputs, data_samples)
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         if mode == 'tensor':
@@ -259,12 +262,13 @@ class OccFlowNet(BEVStereo4D):
             return dict(density=density, semantics=semantics)
         raise ValueError(f"mode must be 'loss', 'predict' or 'tensor', got {mode!r}")
 
-    def loss(self, inputs: dict) -> dict[str, Tensor]:
+    def loss(self, inputs: dict, data_samples: Sequence[OccDataSample]) -> dict[str, Tensor]:
         """Training losses of one batch.
 
         Args:
-            inputs: needs ``img_inputs``, ``gt_depth``, ``rays``; ``voxel_flow`` for flow
-                renderers; ``voxel_semantics`` for the 3-D losses.
+            inputs: needs ``img_inputs``.
+            data_samples: the B samples' ground truth: ``gt_depth`` (N, H, W), ``gt_rays``;
+                ``gt_flow`` for flow renderers; ``gt_occ`` for the 3-D losses.
 
         Returns:
             ``loss_depth``, with 3-D supervision ``loss_density`` and ``loss_semantic``, with a
@@ -272,12 +276,14 @@ class OccFlowNet(BEVStereo4D):
             :meth:`render_losses`.
         """
         voxel_feats, depth = self.extract_feat(inputs['img_inputs'])
-        losses = self.img_view_transformer.get_depth_loss(inputs['gt_depth'], depth)
+        gt_depth = torch.stack([sample.gt_depth for sample in data_samples])  # (B, N, H, W)
+        losses = self.img_view_transformer.get_depth_loss(gt_depth, depth)
         density, semantics = self.decode_fields(voxel_feats)
-        losses.update(self.field_losses(density, semantics, inputs))
+        losses.update(self.field_losses(density, semantics, data_samples))
         return losses
 
-    def field_losses(self, density: Tensor, semantics: Tensor, inputs: dict) -> dict[str, Tensor]:
+    def field_losses(self, density: Tensor, semantics: Tensor,
+                     data_samples: Sequence[OccDataSample]) -> dict[str, Tensor]:
         """The losses of the decoded fields: 3-D losses, density prior and render losses (the
         rays of :meth:`select_rays` rendered and scored by :meth:`render_losses`).
 
@@ -287,28 +293,32 @@ class OccFlowNet(BEVStereo4D):
 
         Args:
             density: (B, Z, Y, X, 1) sigmoid density and semantics (B, Z, Y, X, K) logits.
-            inputs: as :meth:`loss` (``img_inputs`` for the BEV augmentation matrix).
+            data_samples: the B samples' ground truth: ``gt_rays``, ``gt_flow`` for flow
+                renderers, ``gt_occ`` for the 3-D losses (BEV-augmented, as
+                ``LoadAnnotationsBEVDepth`` leaves them).
 
         Returns:
             the losses of :meth:`loss` but ``loss_depth``.
         """
         losses = {}
         if self.loss_occ_density is not None:
-            labels = inputs['voxel_semantics']  # (B, X, Y, Z) of the label grid
+            labels = torch.stack([torch.as_tensor(sample.gt_occ['semantics'])
+                                  for sample in data_samples]).to(density.device)  # (B, X, Y, Z)
             if tuple(labels.shape[-3:]) != self.geometry.label_grid.shape:
-                raise ValueError(f'voxel_semantics (X, Y, Z) {tuple(labels.shape[-3:])} is not '
+                raise ValueError(f'gt_occ semantics (X, Y, Z) {tuple(labels.shape[-3:])} is not '
                                  f'the label grid {self.geometry.label_grid.shape}')
             if int(labels.min()) < 0 or int(labels.max()) > FREE_LABEL:
-                raise ValueError(f'voxel_semantics must lie in [0, {FREE_LABEL}]')
+                raise ValueError(f'gt_occ semantics must lie in [0, {FREE_LABEL}]')
             # a coarser model grid learns each block's majority label (the grid's ceiling)
             labels = swap_x_z(pool_majority(labels, self.geometry.grid_factors))
             losses['loss_density'] = self.loss_occ_density(density, labels)
             losses['loss_semantic'] = self.loss_occ_semantics(semantics, labels)
         if self.loss_density_prior is not None:
             losses['loss_density_prior'] = self.loss_density_prior(density)
-        rays = self.select_rays(inputs['rays'])
-        rendered = self.render(density, semantics, rays, inputs['img_inputs'].bda,
-                               inputs.get('voxel_flow'))
+        rays = self.select_rays([sample.gt_rays for sample in data_samples])
+        flows = [sample.get('gt_flow') for sample in data_samples]
+        voxel_flow = None if any(flow is None for flow in flows) else flows
+        rendered = self.render(density, semantics, rays, voxel_flow)
         losses.update(self.render_losses(rendered, rays))
         return losses
 

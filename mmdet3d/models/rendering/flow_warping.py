@@ -1,8 +1,8 @@
 """Per-render-frame volumes: static-density filter (``_2d``) and occupancy-flow voxel moving.
 
 Spec 3.2 step 3 and 3.5.1. Volumes are (B, Z, Y, X, C); flow indices are (z, y, x). The flow
-rows are brought to the model grid (:func:`downsample_flow`) and to the BEV-augmented frame
-(:func:`flip_flow_indices`) here, nowhere else.
+rows arrive in the BEV-augmented frame (``LoadAnnotationsBEVDepth`` flips them with the rest of
+the ground truth) and are brought to the model grid (:func:`downsample_flow`) here.
 """
 from __future__ import annotations
 
@@ -49,37 +49,9 @@ def downsample_flow(voxel_flow: list[Tensor], factors: tuple[int, int, int]) -> 
     return out
 
 
-def flip_flow_indices(rows: Tensor, batch_idx: Tensor, bda: Tensor,
-                      grid_size: tuple[int, int, int]) -> Tensor:
-    """Apply the BEV-augmentation x/y flips to source and target (z, y, x) indices.
-
-    x -> X - 1 - x where bda[b, 0, 0] == -1 and y -> Y - 1 - y where bda[b, 1, 1] == -1 (the
-    original hard-codes 199, identical for the 200 grid).
-
-    Args:
-        rows: (F, 11) int64 flow rows.
-        batch_idx: (F,) sample of each row.
-        bda: (B, 3, 3) BEV augmentation matrices.
-        grid_size: (Z, Y, X).
-
-    Returns:
-        (F, 11) rows with flipped columns 0..5.
-    """
-    size_z, size_y, size_x = grid_size
-    flip_x = (bda[:, 0, 0] == -1)[batch_idx]  # (F,)
-    flip_y = (bda[:, 1, 1] == -1)[batch_idx]
-    rows = rows.clone()
-    for col in (FLOW_SRC.start + 2, FLOW_TGT.start + 2):
-        rows[:, col] = torch.where(flip_x, size_x - 1 - rows[:, col], rows[:, col])
-    for col in (FLOW_SRC.start + 1, FLOW_TGT.start + 1):
-        rows[:, col] = torch.where(flip_y, size_y - 1 - rows[:, col], rows[:, col])
-    return rows
-
-
 def apply_flow_clipped(density: Tensor,
                        semantics: Tensor,
                        voxel_flow: list[Tensor],
-                       bda: Tensor,
                        num_frames: int,
                        class_filter: bool = True) -> tuple[Tensor, Tensor]:
     """Move predicted dynamic voxels into one volume per render frame (original
@@ -93,8 +65,8 @@ def apply_flow_clipped(density: Tensor,
     Args:
         density: (B, Z, Y, X, 1).
         semantics: (B, Z, Y, X, K) logits.
-        voxel_flow: B tensors (F_b, 11) uint8/int rows (see FLOW_* columns).
-        bda: (B, 3, 3) BEV augmentation matrices (x/y flips).
+        voxel_flow: B tensors (F_b, 11) uint8/int rows (see FLOW_* columns) of the volumes'
+            grid, in the BEV-augmented frame.
         num_frames: T render frames.
         class_filter: move only the rows whose source voxel is predicted as the row's class
             (the original). With it, a voxel the model does not yet call the object's class
@@ -124,7 +96,6 @@ def apply_flow_clipped(density: Tensor,
                            for b, f in enumerate(voxel_flow)])
     if rows.numel() == 0:
         return framed(density_t), framed(semantics_t)
-    rows = flip_flow_indices(rows, batch_idx, bda, (size_z, size_y, size_x))
     src_z, src_y, src_x = rows[:, FLOW_SRC].unbind(dim=1)
     if class_filter:
         pred = semantics.detach().argmax(dim=-1)  # (B, Z, Y, X)

@@ -21,7 +21,7 @@ from .flow_warping import apply_flow_clipped, create_static_density
 class SharedVolumes(nn.Module):
     """Every render frame reads its sample's volumes."""
 
-    def forward(self, density: Tensor, semantics: Tensor, bda: Tensor,
+    def forward(self, density: Tensor, semantics: Tensor,
                 voxel_flow: list[Tensor] | None) -> tuple[Tensor, Tensor]:
         """Density (B, Z, Y, X, 1) and semantics (B, Z, Y, X, K) -> the volumes rays read."""
         return density, semantics
@@ -48,7 +48,7 @@ class StaticFilterVolumes(nn.Module):
                              persistent=False)
         self.current_timestep = current_timestep
 
-    def forward(self, density: Tensor, semantics: Tensor, bda: Tensor,
+    def forward(self, density: Tensor, semantics: Tensor,
                 voxel_flow: list[Tensor] | None) -> tuple[Tensor, Tensor]:
         """Density (B*2, Z, Y, X, 1) as (full, static) pairs; semantics (B, Z, Y, X, K)."""
         static = create_static_density(density, semantics, self.ignore_classes)
@@ -71,12 +71,12 @@ class FlowVolumes(nn.Module):
         self.num_frames = num_frames
         self.class_filter = class_filter
 
-    def forward(self, density: Tensor, semantics: Tensor, bda: Tensor,
+    def forward(self, density: Tensor, semantics: Tensor,
                 voxel_flow: list[Tensor] | None) -> tuple[Tensor, Tensor]:
         """Density (B*T, Z, Y, X, 1) and semantics (B*T, Z, Y, X, K), frame-minor."""
         if voxel_flow is None:
-            raise ValueError('use_flow needs voxel_flow')
-        density_t, semantics_t = apply_flow_clipped(density, semantics, voxel_flow, bda,
+            raise ValueError("use_flow needs the flow rows (the data samples' gt_flow)")
+        density_t, semantics_t = apply_flow_clipped(density, semantics, voxel_flow,
                                                     self.num_frames, self.class_filter)
         return density_t.flatten(0, 1), semantics_t.flatten(0, 1)
 

@@ -159,7 +159,6 @@ class VolumeRenderer(nn.Module):
                 density: Tensor,
                 semantics: Tensor,
                 rays: LidarRays,
-                bda: Tensor,
                 voxel_flow: list[Tensor] | None = None,
                 *,
                 jitter_rand: Tensor | None = None) -> RenderedRays:
@@ -171,8 +170,8 @@ class VolumeRenderer(nn.Module):
             rays: the R rays to render (key ego frame, after BDA): a flattened batch
                 (``flatten_rays``, each ray's sample in ``batch_idx``, e.g. the training rays of
                 ``OccFlowNet.select_rays``) or the rays of one sample (B = 1).
-            bda: (B, 3, 3) BEV augmentation matrices.
-            voxel_flow: B tensors (F_b, 11) for ``use_flow``. Defaults to None.
+            voxel_flow: B tensors (F_b, 11) for ``use_flow``, in the model grid's indices and
+                the BEV-augmented frame (``LoadAnnotationsBEVDepth``). Defaults to None.
             jitter_rand: (R, S_uniform - 1) uniform numbers of the uniform pass instead of
                 torch.rand. Defaults to None.
 
@@ -184,7 +183,7 @@ class VolumeRenderer(nn.Module):
         if tuple(density.shape[1:4]) != self.grid_size[::-1]:
             raise ValueError(f'volume (Z, Y, X) {tuple(density.shape[1:4])} does not match '
                              f'grid_size (X, Y, Z) {self.grid_size}')
-        density_vol, semantics_vol = self.frame_volumes(density, semantics, bda, voxel_flow)
+        density_vol, semantics_vol = self.frame_volumes(density, semantics, voxel_flow)
         density_slots, semantics_slots = self.frame_volumes.slots(rays.sample_idx(),
                                                                   rays.frame_idx.long())
         origins = rays.ray_origins()

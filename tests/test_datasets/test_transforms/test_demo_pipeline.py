@@ -39,19 +39,19 @@ def test_rays_hit_occupied_voxels_of_their_class(ann_file: str, flip: float) -> 
     pipeline = [
         dict(type='PrepareImageInputs', data_config=DATA_CONFIG, is_train=True, seed=0),
         dict(type='LoadOccGTFromFile'),
-        dict(type='LoadAnnotationsBEVDepth', is_train=True, seed=0,
-             bda_aug_conf=dict(rot_lim=(0, 0), scale_lim=(1, 1), flip_dx_ratio=flip,
-                               flip_dy_ratio=flip)),
         dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
         dict(type='PointToMultiViewDepth'),
         dict(type='GenerateRays'),
+        dict(type='LoadAnnotationsBEVDepth', is_train=True, seed=0,
+             bda_aug_conf=dict(rot_lim=(0, 0), scale_lim=(1, 1), flip_dx_ratio=flip,
+                               flip_dy_ratio=flip)),  # of all the ground truth
     ]  # the dataset hands each step its geometry
     geometry = occ3d_geometry(half_pixel_shift=False, depth_along_ray=True)
     dataset = NuScenesDatasetOccpancy(ann_file, geometry, pipeline=pipeline)
     results = dataset[1]
     assert results['img_inputs'].imgs.shape == (18, 3, 96, 256)
     assert results['gt_depth'].shape == (6, 96, 256) and (results['gt_depth'] > 0).sum() > 100
-    rays = results['rays']
+    rays = results['gt_rays']
     idx, depth, label = rays.frame_cam, rays.depth, rays.labels
     assert rays.origins.shape == (7, 6, 3) and len(idx) > 500
     key = idx[:, 0] == 3
@@ -59,7 +59,7 @@ def test_rays_hit_occupied_voxels_of_their_class(ann_file: str, flip: float) -> 
             rays.directions[key]).double().numpy()
     vox = np.floor((ends - PC_MIN) / VOXEL).astype(int)
     inside = np.all((vox >= 0) & (vox < [200, 200, 16]), axis=1)
-    sem = results['voxel_semantics'][tuple(vox[inside].T)]
+    sem = results['gt_occ']['semantics'][tuple(vox[inside].T)]
     occupied = sem != 17
     assert inside.all() and occupied.mean() > 0.98, occupied.mean()
     same = sem[occupied] == label[key][inside][occupied].numpy()

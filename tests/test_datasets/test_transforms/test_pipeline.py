@@ -16,13 +16,13 @@ def _pipeline(world) -> list[dict]:
         dict(type='PrepareImageInputs', data_config=world.data_config, is_train=True,
              geometry=GEOMETRY, seed=0),
         dict(type='LoadOccGTFromFile'),
-        dict(type='LoadAnnotationsBEVDepth', is_train=True, seed=0,
-             bda_aug_conf=dict(rot_lim=(0, 0), scale_lim=(1, 1), flip_dx_ratio=0.5,
-                               flip_dy_ratio=0.5)),
         dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5, use_dim=5),
         dict(type='PointToMultiViewDepth', geometry=GEOMETRY),
         dict(type='GenerateRays', geometry=GEOMETRY, ignore_classes=[4, 7]),
         dict(type='LoadFlowGT', geometry=GEOMETRY),
+        dict(type='LoadAnnotationsBEVDepth', is_train=True, seed=0, geometry=GEOMETRY,
+             bda_aug_conf=dict(rot_lim=(0, 0), scale_lim=(1, 1), flip_dx_ratio=0.5,
+                               flip_dy_ratio=0.5)),
         dict(type='PackOccInputs'),
     ]
 
@@ -45,7 +45,7 @@ def test_pipeline_to_model_inputs(world) -> None:
         samples.append(pipeline(dict(
             sample_idx=frames[key]['token'], scene_name='scene-0001',
             pts_filename=frames[key]['lidar_path'], curr=frames[key], adjacent=[prev, prev],
-            render_frames=[prev, frames[key], nxt], occ_gt_path=str(occ),
+            render_frames=[prev, frames[key], nxt], occ_path=str(occ),
             flow_path=str(world.root / 'flow.npz'))))
     batch = MODELS.build(dict(type='OccDataPreprocessor'))(pseudo_collate(samples), True)
     inputs = batch['inputs']
@@ -55,12 +55,15 @@ def test_pipeline_to_model_inputs(world) -> None:
                                      cameras.bda)] == [
         (2, 6, 3, 64, 176), (2, 6, 4, 4), (2, 6, 4, 4), (2, 6, 3, 3), (2, 6, 3, 3), (2, 6, 3),
         (2, 3, 3)]
-    assert inputs['gt_depth'].shape == (2, 2, 64, 176) and (inputs['gt_depth'] > 0).any()
-    assert inputs['voxel_semantics'].shape == (2, 200, 200, 16)
-    for rays in inputs['rays']:
+    assert set(inputs) == {'img_inputs'}  # the ground truth is in the data samples
+    samples = batch['data_samples']
+    for sample in samples:
+        assert sample.gt_depth.shape == (2, 64, 176) and (sample.gt_depth > 0).any()
+        assert sample.gt_occ['semantics'].shape == (200, 200, 16)
+    for rays in (sample.gt_rays for sample in samples):
         assert rays.origins.shape == (3, 2, 3) and rays.frame_cam.shape == (len(rays), 2)
         assert rays.directions.shape == (len(rays), 3)
         assert rays.depth.shape == rays.labels.shape == rays.pixels.shape[:1] == (len(rays),)
         assert rays.labels.dtype == torch.int64 and (rays.depth >= 0.05).all()
-    np.testing.assert_array_equal(inputs['voxel_flow'][0][:, 10].numpy(), [0, 2])
-    assert [s.sample_idx for s in batch['data_samples']] == ['sample1', 'sample2']
+    np.testing.assert_array_equal(samples[0].gt_flow[:, 10].numpy(), [0, 2])
+    assert [s.sample_idx for s in samples] == ['sample1', 'sample2']

@@ -5,6 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from mmdet3d.datasets.transforms import ray_generation
+from mmdet3d.datasets.transforms.bev_aug import LoadAnnotationsBEVDepth
+from mmdet3d.datasets.transforms.points import LoadPointsFromFile
 from mmdet3d.datasets.transforms.ray_generation import GenerateRays
 from mmdet3d.structures.camera_inputs import CameraInputs
 from mmdet3d.testing.geometry import occ3d_geometry
@@ -16,15 +19,14 @@ OCC_OF_LIDARSEG = {0: 0, 1: 0, 2: 7, 3: 7, 4: 7, 5: 7, 6: 7, 7: 0, 8: 0, 9: 1, 1
 FIX = dict(half_pixel_shift=False, depth_along_ray=True)
 
 
-def _results(world, frames: list[dict], bda: np.ndarray | None = None) -> dict:
+def _results(world, frames: list[dict]) -> dict:
     n = len(world.cams)
     img_inputs = CameraInputs(
         imgs=torch.zeros(1, 1, 1, 1).expand(n * 3, 3, 64, 176),
         sensor2egos=torch.zeros(n * 3, 4, 4), ego2globals=torch.zeros(n * 3, 4, 4),  # unused
         intrins=torch.from_numpy(np.stack([world.K] * n * 3)).float(),
         post_rots=torch.from_numpy(np.stack([np.diag([0.88, 0.88, 1.0])] * n * 3)).float(),
-        post_trans=torch.tensor([[0.0, -34.0, 0.0]] * n * 3),
-        bda=torch.from_numpy(np.eye(3) if bda is None else bda).float())
+        post_trans=torch.tensor([[0.0, -34.0, 0.0]] * n * 3))
     return dict(render_frames=frames, img_inputs=img_inputs, cam_names=world.cams)
 
 
@@ -50,7 +52,7 @@ def _reference(world, frames: list[dict], key: int):
 
 def _match(out: dict, ref) -> tuple[np.ndarray, np.ndarray]:
     """Index of the LiDAR point each ray ends on and that endpoint's distance to it."""
-    rays = out['rays']
+    rays = out['gt_rays']
     idx, depth = rays.frame_cam.numpy(), rays.depth.numpy()
     ends = rays.origins.numpy()[idx[:, 0], idx[:, 1]] + depth[:, None] * rays.directions.numpy()
     point_idx, dist = np.zeros(len(idx), int), np.zeros(len(idx))
@@ -69,7 +71,7 @@ def frames(world) -> list[dict]:
 def test_rays_end_on_their_points_with_fixes(world, frames) -> None:
     ref = _reference(world, frames, key=0)
     out = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1], **FIX))(_results(world, frames))
-    rays = out['rays']
+    rays = out['gt_rays']
     idx, depth, label = rays.frame_cam, rays.depth, rays.labels
     assert idx.dtype == label.dtype == rays.pixels.dtype == torch.int64
     assert depth.dtype == rays.directions.dtype == rays.origins.dtype == torch.float32
@@ -77,9 +79,9 @@ def test_rays_end_on_their_points_with_fixes(world, frames) -> None:
     assert set(idx[:, 0].tolist()) == {0, 1} and set(idx[:, 1].tolist()) == {0, 1}
     order = idx[:, 0] * 2 + idx[:, 1]  # frame-major, then camera-major
     assert torch.all(order[1:] >= order[:-1])
-    np.testing.assert_allclose(out['rays'].directions.norm(dim=1), 1.0, atol=1e-6)
-    np.testing.assert_allclose(out['rays'].origins.numpy(), np.stack([r[2][:, :3, 3] for r in ref]),
-                               atol=1e-4)
+    np.testing.assert_allclose(out['gt_rays'].directions.norm(dim=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(out['gt_rays'].origins.numpy(),
+                               np.stack([r[2][:, :3, 3] for r in ref]), atol=1e-4)
     point_idx, dist = _match(out, ref)
     assert dist.max() < 2e-4  # unshifted ray, range depth: lands exactly on its point
     labels = np.concatenate([ref[f][1][point_idx[idx[:, 0] == f]] for f in range(2)])
@@ -91,16 +93,16 @@ def test_default_depth_is_z_and_half_pixel_shift(world, frames) -> None:
     results = _results(world, frames)
     fixed = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1], **FIX))(dict(results))
     orig = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1]))(dict(results))
-    idx = orig['rays'].frame_cam.numpy()
-    assert np.array_equal(idx, fixed['rays'].frame_cam.numpy())  # flags keep the same rays
+    idx = orig['gt_rays'].frame_cam.numpy()
+    assert np.array_equal(idx, fixed['gt_rays'].frame_cam.numpy())  # flags keep the same rays
     point_idx, _ = _match(fixed, ref)
     cam2key = np.stack([ref[f][2][c] for f, c in idx])
     pts = np.stack([ref[f][0][p] for (f, _), p in zip(idx, point_idx)])
     z_depth = np.einsum('ri,ri->r', pts - cam2key[:, :3, 3], cam2key[:, :3, 2])
-    np.testing.assert_allclose(orig['rays'].depth.numpy(), z_depth, atol=2e-4)
+    np.testing.assert_allclose(orig['gt_rays'].depth.numpy(), z_depth, atol=2e-4)
     # in the camera frame the default ray passes through (u + 0.5, v + 0.5)
-    d_orig = np.einsum('rji,rj->ri', cam2key[:, :3, :3], orig['rays'].directions.numpy())
-    d_fix = np.einsum('rji,rj->ri', cam2key[:, :3, :3], fixed['rays'].directions.numpy())
+    d_orig = np.einsum('rji,rj->ri', cam2key[:, :3, :3], orig['gt_rays'].directions.numpy())
+    d_fix = np.einsum('rji,rj->ri', cam2key[:, :3, :3], fixed['gt_rays'].directions.numpy())
     shift = d_orig[:, :2] / d_orig[:, 2:] - d_fix[:, :2] / d_fix[:, 2:]
     np.testing.assert_allclose(shift, 0.5 / 100.0, atol=2e-6)
 
@@ -111,13 +113,13 @@ def test_dynamic_rays_dropped_for_other_frames(world, frames) -> None:
     filt = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1]), ignore_classes=[4, 7])(
         dict(results))
     for out in (full, filt):
-        out['f'], out['lab'] = out['rays'].frame_cam[:, 0].numpy(), out['rays'].labels.numpy()
+        out['f'], out['lab'] = out['gt_rays'].frame_cam[:, 0].numpy(), out['gt_rays'].labels.numpy()
     dyn = np.isin(full['lab'], [4, 7])
     assert dyn[full['f'] == 1].any() and dyn[full['f'] == 0].any()
     keep = (full['f'] == 0) | ~dyn
     np.testing.assert_array_equal(filt['lab'], full['lab'][keep])
-    np.testing.assert_array_equal(filt['rays'].directions.numpy(),
-                                  full['rays'].directions.numpy()[keep])
+    np.testing.assert_array_equal(filt['gt_rays'].directions.numpy(),
+                                  full['gt_rays'].directions.numpy()[keep])
 
 
 def test_pc_range_is_strict_and_in_key_frame(world, frames) -> None:
@@ -127,35 +129,55 @@ def test_pc_range_is_strict_and_in_key_frame(world, frames) -> None:
     out = rays(_results(world, frames))
     point_idx, dist = _match(out, ref)
     assert dist.max() < 2e-4
-    idx = out['rays'].frame_cam.numpy()
+    idx = out['gt_rays'].frame_cam.numpy()
     pts = np.stack([ref[f][0][p] for (f, _), p in zip(idx, point_idx)])
     assert np.all(np.abs(pts[:, :2]) < 8)
     wide = GenerateRays(occ3d_geometry(render_frame_ids=[-1, 0], **FIX))(_results(world, frames))
-    assert len(wide['rays'].directions) > len(out['rays'].directions)
+    assert len(wide['gt_rays'].directions) > len(out['gt_rays'].directions)
 
 
 def test_bda_applied_to_origins_and_directions(world, frames) -> None:
+    """GenerateRays gives the rays before the BEV augmentation; LoadAnnotationsBEVDepth applies
+    it to their origins and directions and keeps everything else."""
     plain = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1]))(_results(world, frames))
+    results = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1]))(_results(world, frames))
+    conf = dict(rot_lim=(0.0, 0.0), scale_lim=(1.0, 1.0), flip_dx_ratio=1.0, flip_dy_ratio=0.0)
+    flipped = LoadAnnotationsBEVDepth(conf, is_train=True, seed=0)(results)
     flip = np.diag([-1.0, 1.0, 1.0])
-    flipped = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1]))(
-        _results(world, frames, bda=flip))
     for key in ('origins', 'directions'):
-        np.testing.assert_allclose(getattr(flipped['rays'], key).numpy(),
-                                   getattr(plain['rays'], key).numpy() @ flip, atol=1e-6)
-    for key in ('frame_cam', 'depth', 'labels'):
-        assert torch.equal(getattr(flipped['rays'], key), getattr(plain['rays'], key))
+        np.testing.assert_array_equal(getattr(flipped['gt_rays'], key).numpy(),
+                                      getattr(plain['gt_rays'], key).numpy() @ flip)
+    for key in ('frame_cam', 'depth', 'labels', 'pixels'):
+        assert torch.equal(getattr(flipped['gt_rays'], key), getattr(plain['gt_rays'], key))
+
+
+def test_key_sweep_read_once(world, frames, monkeypatch) -> None:
+    """With the key sweep loaded by LoadPointsFromFile, GenerateRays reads only the other
+    frames' files; the rays are the same."""
+    geometry = occ3d_geometry(render_frame_ids=[0, 1])
+    expected = GenerateRays(geometry)(_results(world, frames))['gt_rays']
+    results = LoadPointsFromFile()(dict(_results(world, frames),
+                                        pts_filename=frames[0]['lidar_path']))
+    read = []
+    original = ray_generation.load_lidar_points
+    monkeypatch.setattr(ray_generation, 'load_lidar_points',
+                        lambda path, *args: read.append(path) or original(path, *args))
+    got = GenerateRays(geometry)(results)['gt_rays']
+    assert read == [frames[1]['lidar_path']]
+    for key in ('origins', 'directions', 'frame_cam', 'depth', 'labels', 'pixels'):
+        assert torch.equal(getattr(got, key), getattr(expected, key)), key
 
 
 def test_copied_frames(world, frames) -> None:
     copies = [frames[0], frames[0]]
     dup = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1]))(_results(world, copies))
-    f = dup['rays'].frame_cam[:, 0]
+    f = dup['gt_rays'].frame_cam[:, 0]
     assert (f == 0).sum() == (f == 1).sum() > 0  # quirk 8: the copy's rays are duplicated
     skip = GenerateRays(occ3d_geometry(render_frame_ids=[0, 1], skip_copied_frames=True))(
         _results(world, copies))
-    assert torch.all(skip['rays'].frame_cam[:, 0] == 0) and (f == 0).sum() == len(
-        skip['rays'].directions)
-    assert skip['rays'].origins.shape == (2, 2, 3)
+    assert torch.all(skip['gt_rays'].frame_cam[:, 0] == 0) and (f == 0).sum() == len(
+        skip['gt_rays'].directions)
+    assert skip['gt_rays'].origins.shape == (2, 2, 3)
 
 
 def test_missing_panoptic_file_names_it(world, frames) -> None:

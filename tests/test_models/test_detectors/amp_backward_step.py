@@ -22,9 +22,9 @@ def main(out: str) -> None:
     register_all_modules()
     torch.manual_seed(0)
     model = build_tiny_model().train()
-    sample = take_sample(make_batch(batch_size=2, with_voxel_semantics=True), 0)
+    sample = take_sample(make_batch(batch_size=2, with_gt_occ=True), 0)
     with autocast(device_type='cpu', dtype=torch.bfloat16):
-        losses = model(sample, mode='loss')
+        losses = model(**sample, mode='loss')
     sum(losses.values()).backward()
     grads = {name: (str(p.grad.dtype), bool(torch.isfinite(p.grad).all()),
                     float(p.grad.abs().sum())) if p.grad is not None else None

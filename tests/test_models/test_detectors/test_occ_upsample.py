@@ -12,9 +12,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mmdet3d.models.rendering.flow_warping import downsample_flow, flip_flow_indices
+from mmdet3d.datasets.transforms.bev_aug import flip_flow_rows
+from mmdet3d.models.rendering.flow_warping import downsample_flow
 from mmdet3d.testing.geometry import occ3d_geometry
-from mmdet3d.testing.occ_inputs import CAR, make_batch, take_sample
+from mmdet3d.testing.occ_inputs import CAR, make_batch, take_sample, with_gt
 from mmdet3d.testing.tiny_model import build_tiny_model as build_model
 
 FINE = (64, 64, 16)
@@ -42,8 +43,8 @@ def test_predict_on_the_gt_grid_equals_the_upsampled_coarse_prediction(single):
     fine = build_model(geometry=FINE_LABELS).eval()
     fine.load_state_dict(coarse.state_dict())
     with torch.no_grad():
-        coarse_pred = coarse(single, mode='predict')[0].pred_occ  # (1, 32, 32, 8)
-        fine_pred = fine(single, mode='predict')[0].pred_occ
+        coarse_pred = coarse(**single, mode='predict')[0].pred_occ  # (1, 32, 32, 8)
+        fine_pred = fine(**single, mode='predict')[0].pred_occ
     assert coarse_pred.shape == (1, 32, 32, 8) and fine_pred.shape == (1, *FINE)
     assert len(coarse_pred.unique()) > 1  # a non-constant prediction
     expected = coarse_pred.repeat_interleave(2, 1).repeat_interleave(2, 2).repeat_interleave(2, 3)
@@ -71,26 +72,25 @@ def test_downsampled_flow_commutes_with_the_bev_flip():
                       torch.randint(0, 16, (50, 1), generator=generator),
                       torch.randint(0, 64, (50, 2), generator=generator),
                       torch.zeros(50, 5, dtype=torch.long)], dim=1)
-    bda = torch.diag(torch.tensor([-1.0, -1.0, 1.0]))[None]
-    batch_idx = torch.zeros(50, dtype=torch.long)
     factors = model.geometry.grid_factors  # (2, 2, 2)
-    fine_first = downsample_flow([flip_flow_indices(rows, batch_idx, bda, (16, 64, 64))],
-                                 factors)[0]
-    coarse_first = flip_flow_indices(downsample_flow([rows], factors)[0], batch_idx, bda,
-                                     (8, 32, 32))
+
+    def flip(rows: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+        return torch.from_numpy(flip_flow_rows(rows.numpy(), True, True, grid))
+    fine_first = downsample_flow([flip(rows, FINE)], factors)[0]
+    coarse_first = flip(downsample_flow([rows], factors)[0], (32, 32, 8))
     assert torch.equal(fine_first[:, :6], coarse_first[:, :6])
 
 
 def test_loss_with_fine_flow_equals_loss_with_coarse_flow(single):
     """Flow rows at 64x64x16 (every coarse voxel's fine sub-voxels) train like the coarse rows."""
-    coarse_rows = single['voxel_flow'][0].long()  # (F, 11) in the 32x32x8 model grid
+    coarse_rows = single['data_samples'][0].gt_flow.long()  # (F, 11) in the 32x32x8 grid
     assert len(coarse_rows)
     offsets = torch.tensor([[dz, dy, dx] for dz in (0, 1) for dy in (0, 1) for dx in (0, 1)])
     fine_rows = coarse_rows.repeat_interleave(8, 0)
     sub = offsets.repeat(len(coarse_rows), 1)
     for start in (0, 3, 6):
         fine_rows[:, start:start + 3] = fine_rows[:, start:start + 3] * 2 + sub
-    fine_input = dict(single, voxel_flow=[fine_rows.to(torch.uint8)])
+    fine_input = with_gt(single, gt_flow=[fine_rows.to(torch.uint8)])
 
     torch.manual_seed(0)
     coarse = build_model(rays_batch_size=10**6)
@@ -99,15 +99,15 @@ def test_loss_with_fine_flow_equals_loss_with_coarse_flow(single):
     fine = build_model(FINE_LABELS, rays_batch_size=10**6)
     fine.load_state_dict(coarse.state_dict())
     torch.manual_seed(1)
-    expected = coarse(single, mode='loss')
+    expected = coarse(**single, mode='loss')
     torch.manual_seed(1)
-    got = fine(fine_input, mode='loss')
+    got = fine(**fine_input, mode='loss')
     assert expected.keys() == got.keys()
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6)
     for other_flow in (coarse_rows, coarse_rows[:0]):  # rows in the wrong grid / no flow
         torch.manual_seed(1)
-        other = fine(dict(single, voxel_flow=[other_flow.to(torch.uint8)]), mode='loss')
+        other = fine(**with_gt(single, gt_flow=[other_flow.to(torch.uint8)]), mode='loss')
         assert not torch.allclose(other['loss_render_semantics'],
                                   expected['loss_render_semantics'])
 
@@ -115,8 +115,8 @@ def test_loss_with_fine_flow_equals_loss_with_coarse_flow(single):
 def test_3d_losses_on_fine_labels_equal_those_on_the_pooled_coarse_labels():
     """Fine labels train the coarse grid like their block majorities; a minority moved in does
     not change the loss, a majority does."""
-    batch = make_batch(batch_size=1, with_voxel_semantics=True)
-    coarse_labels = batch['voxel_semantics']  # (1, 32, 32, 8)
+    batch = make_batch(batch_size=1, with_gt_occ=True)
+    coarse_labels = torch.from_numpy(batch['data_samples'][0].gt_occ['semantics'])[None]
     fine_labels = coarse_labels.repeat_interleave(2, 1).repeat_interleave(2, 2).repeat_interleave(
         2, 3).clone()
     occupied = (coarse_labels != 17).nonzero()[0]
@@ -131,7 +131,7 @@ def test_3d_losses_on_fine_labels_equal_those_on_the_pooled_coarse_labels():
 
     def losses(model, labels):
         torch.manual_seed(1)
-        out = model(dict(batch, voxel_semantics=labels), mode='loss')
+        out = model(**with_gt(batch, gt_occ=[dict(semantics=labels[0].numpy())]), mode='loss')
         return out['loss_density'], out['loss_semantic']
 
     expected = losses(coarse, coarse_labels)
@@ -154,8 +154,8 @@ def test_label_grid_not_a_multiple_of_the_model_grid_is_rejected():
 
 
 def test_3d_labels_not_on_the_label_grid_are_rejected():
-    batch = make_batch(batch_size=1, with_voxel_semantics=True)  # labels of 32x32x8
+    batch = make_batch(batch_size=1, with_gt_occ=True)  # labels of 32x32x8
     model = build_model(FINE_LABELS, loss_occ_density=dict(type='OccDensityBCELoss'),
                         loss_occ_semantics=dict(type='OccSemanticCELoss'))
     with pytest.raises(ValueError, match='label grid'):
-        model(batch, mode='loss')
+        model(**batch, mode='loss')

@@ -36,7 +36,8 @@ from mmdet3d.structures.lidar_rays import LidarRays
 from mmdet3d.structures.occ_geometry import OccGeometry
 from mmdet3d.structures.voxel_grids import swap_x_z
 from mmdet3d.testing.occ_inputs import (CAR, CAR_CENTRE, CAR_HALF, FREE, GROUND, Geometry,
-                                        make_batch, sensor2ego, take_sample, to_collated)
+                                        make_batch, sensor2ego, take_sample, to_collated,
+                                        with_gt)
 from mmdet3d.testing.tiny_model import build_tiny_model as build_model
 from mmdet3d.testing.tiny_model import tiny_model_config
 
@@ -51,12 +52,30 @@ ENCODER_MODULES = ('img_bev_encoder_backbone', 'img_bev_encoder_neck')
 @pytest.fixture(scope='module')
 def batch() -> dict:
     """Batch of 2 (second sample BEV-flipped along x) with voxel labels."""
-    return make_batch(batch_size=2, with_voxel_semantics=True)
+    return make_batch(batch_size=2, with_gt_occ=True)
 
 
 @pytest.fixture(scope='module')
 def single(batch) -> dict:
     return take_sample(batch, 0)
+
+
+def gt_labels(batch: dict) -> torch.Tensor:
+    """(B, X, Y, Z) uint8 Occ3D semantics of a batch's data samples."""
+    return torch.stack([torch.from_numpy(s.gt_occ['semantics']) for s in batch['data_samples']])
+
+
+def gt_depths(batch: dict) -> torch.Tensor:
+    """(B, N, H, W) depth GT of a batch's data samples."""
+    return torch.stack([s.gt_depth for s in batch['data_samples']])
+
+
+def gt_rays(batch: dict) -> list[LidarRays]:
+    return [s.gt_rays for s in batch['data_samples']]
+
+
+def gt_flows(batch: dict) -> list[torch.Tensor]:
+    return [s.gt_flow for s in batch['data_samples']]
 
 
 class Recorder:
@@ -122,7 +141,7 @@ def test_loss_terms_match_spec_formulas(batch):
     handle = model.renderer.register_forward_pre_hook(
         lambda module, args: render_args.append(args))
     with Recorder(model, names) as rec:
-        losses = model(batch, mode='loss')
+        losses = model(**batch, mode='loss')
     handle.remove()
 
     assert set(losses) == {'loss_depth', 'loss_render_depth', 'loss_render_semantics',
@@ -134,7 +153,7 @@ def test_loss_terms_match_spec_formulas(batch):
     raw_logits = rec.calls['semantic_decoder'][0]['out']  # (B, Z, Y, X, 17)
     assert raw_density.shape == (2, 8, 32, 32, 1) and raw_logits.shape == (2, 8, 32, 32, 17)
     density, logits = swap_x_z(raw_density), swap_x_z(raw_logits)  # Occ3D's (B, X, Y, Z, C)
-    labels = batch['voxel_semantics'].long()
+    labels = gt_labels(batch).long()
     occupied = labels != FREE
     assert 0 < occupied.sum() < occupied.numel()
     p = density[..., 0].detach().double()
@@ -151,19 +170,20 @@ def test_loss_terms_match_spec_formulas(batch):
     assert len(vt_calls) == 2
     key_depth = vt_calls[-1]['out'][1]
     assert key_depth.shape == (2 * 2, 11, 4, 12)
-    expected_depth = reference_depth_loss(batch['gt_depth'], key_depth, [1.0, 45.0, 4.0], 16, 0.05)
+    expected_depth = reference_depth_loss(gt_depths(batch), key_depth, [1.0, 45.0, 4.0], 16, 0.05)
     assert losses['loss_depth'].item() == pytest.approx(expected_depth, rel=1e-5)
 
     (args,) = render_args
     assert args[0] is raw_density and args[1] is raw_logits
-    assert args[3] is batch['img_inputs'].bda and args[4] is batch['voxel_flow']
+    assert len(args) == 4 and all(
+        flow is sample.gt_flow for flow, sample in zip(args[3], batch['data_samples']))
     # the renderer gets the selected rays only: here all rays of both samples (fewer than
     # rays_batch_size), permuted, each with its sample index
     rays = args[2]
     assert isinstance(rays, LidarRays)
-    assert len(rays) == sum(len(sample) for sample in batch['rays']) < model.rays_batch_size
-    assert sorted(rays.batch_idx.tolist()) == [0] * len(batch['rays'][0]) + [1] * len(
-        batch['rays'][1])
+    assert len(rays) == sum(len(sample) for sample in gt_rays(batch)) < model.rays_batch_size
+    assert sorted(rays.batch_idx.tolist()) == [0] * len(gt_rays(batch)[0]) + [1] * len(
+        gt_rays(batch)[1])
 
 
 def test_losses_equal_the_loss_modules_on_the_selected_rays(batch):
@@ -186,19 +206,18 @@ def test_losses_equal_the_loss_modules_on_the_selected_rays(batch):
 
     model.density_decoder.register_forward_hook(lambda m, a, out: fields.append(out))
     model.semantic_decoder.register_forward_hook(keep_fields)
-    losses = model(batch, mode='loss')
+    losses = model(**batch, mode='loss')
     assert list(losses)[1:] == ['loss_render_depth', 'loss_render_semantics',
                                 'loss_render_distortion', 'loss_ray_occupancy',
                                 'loss_point_semantics']
 
     density, semantics = fields
     torch.set_rng_state(rng[0])
-    all_rays = flatten_rays(batch['rays'])
+    all_rays = flatten_rays(gt_rays(batch))
     indices = torch.randperm(len(all_rays))[:100]
     rays = all_rays.select(indices)
     with torch.no_grad():
-        rendered = model.renderer(density, semantics, rays, batch['img_inputs'].bda,
-                                  batch['voxel_flow'])
+        rendered = model.renderer(density, semantics, rays, gt_flows(batch))
         class_weights = MODELS.build(extra['ray_class_weights'])(rays.labels)
         free, targets, valid = MODELS.build(extra['loss_ray_occupancy']).samples(
             rays.depth, model.renderer.near)
@@ -224,8 +243,8 @@ def test_predict_labels_free_below_each_threshold(batch):
     sample of a batch of 2; eval mode makes a sample's prediction independent of the batch."""
     model = build_model().eval()
     with torch.no_grad():
-        raw = model(batch, mode='tensor')
-        alone = model(take_sample(batch, 1), mode='tensor')
+        raw = model(**batch, mode='tensor')
+        alone = model(**take_sample(batch, 1), mode='tensor')
     torch.testing.assert_close(alone['density'], raw['density'][1:], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(alone['semantics'], raw['semantics'][1:], rtol=1e-4, atol=1e-4)
     # the fields come in the model's (B, Z, Y, X, C) layout, pred_occ in Occ3D's (X, Y, Z)
@@ -235,7 +254,7 @@ def test_predict_labels_free_below_each_threshold(batch):
     thresholds[0] = density.flatten()[7].item()  # a value that occurs: strict < keeps it occupied
     model.eval_thresholds = thresholds
     with torch.no_grad():
-        samples = model(batch, mode='predict')
+        samples = model(**batch, mode='predict')
     assert len(samples) == 2
     argmax = semantics.argmax(-1)
     for b, sample in enumerate(samples):
@@ -253,7 +272,7 @@ def test_predict_labels_free_below_each_threshold(batch):
     model.renderer.density_scale = 4.0
     model.eval_thresholds = [4.0 * tau for tau in thresholds]
     with torch.no_grad():
-        scaled = model(batch, mode='predict')
+        scaled = model(**batch, mode='predict')
     for sample, original in zip(scaled, samples):
         assert torch.equal(sample.pred_occ, original.pred_occ)
 
@@ -262,11 +281,11 @@ def test_gradient_reaches_only_the_key_frame_images(single):
     """Reference frames run without grad (spec 2.4): the image gradient is exactly zero on the
     t-1 / t-2 slices and non-zero on t; the no-grad passes still run in train mode."""
     model = build_model().train()
-    inputs = dict(single)
-    imgs = single['img_inputs'].imgs.clone().requires_grad_(True)  # (1, N*F, 3, H, W)
-    inputs['img_inputs'] = dataclasses.replace(single['img_inputs'], imgs=imgs)
+    cameras = single['inputs']['img_inputs']
+    imgs = cameras.imgs.clone().requires_grad_(True)  # (1, N*F, 3, H, W)
+    inputs = dict(single, inputs=dict(img_inputs=dataclasses.replace(cameras, imgs=imgs)))
     with Recorder(model, ('img_neck', 'pre_process_net')) as rec:
-        losses = model(inputs, mode='loss')
+        losses = model(**inputs, mode='loss')
     sum(losses.values()).backward()
 
     grad = imgs.grad.view(1, 2, 3, *imgs.shape[2:])  # camera-major: (B, N, F, 3, H, W)
@@ -281,7 +300,7 @@ def test_reference_frames_reach_the_output_through_stereo_and_fusion(single):
     """Perturbing t-1 changes the voxel features and the key depth (the key frame's stereo
     reference); t-2 changes the voxel features only through the t-1 pass (spec 2.4)."""
     model = build_model().eval()
-    imgs = single['img_inputs'].imgs.view(1, 2, 3, 3, 64, 192)  # (B, N, F, 3, H, W)
+    imgs = single['inputs']['img_inputs'].imgs.view(1, 2, 3, 3, 64, 192)  # (B, N, F, 3, H, W)
     noise = 0.5 * torch.randn(imgs[:, :, 0].shape)
 
     def features_with(frame: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -290,7 +309,7 @@ def test_reference_frames_reach_the_output_through_stereo_and_fusion(single):
             perturbed[:, :, frame] += noise
         with torch.no_grad():
             return model.extract_feat(dataclasses.replace(
-                single['img_inputs'], imgs=perturbed.view(1, 6, 3, 64, 192)))
+                single['inputs']['img_inputs'], imgs=perturbed.view(1, 6, 3, 64, 192)))
 
     base_feats, base_depth = features_with(None)
     again_feats, _ = features_with(None)
@@ -315,7 +334,7 @@ def test_batchnorm_statistics_updated_by_every_frame_pass(single):
     running_mean0 = probe.running_mean.clone()
     probe_inputs = []
     handle = probe.register_forward_pre_hook(lambda m, args: probe_inputs.append(args[0]))
-    model(single, mode='loss')
+    model(**single, mode='loss')
     handle.remove()
 
     for name, bn in norms.items():
@@ -339,7 +358,7 @@ def test_adamw_steps_decrease_the_losses(single):
     history = []
     for _ in range(5):
         torch.manual_seed(1)
-        losses = model(single, mode='loss')
+        losses = model(**single, mode='loss')
         total = sum(losses.values())
         history.append((total.item(), losses['loss_depth'].item()))
         optimizer.zero_grad()
@@ -365,27 +384,27 @@ def test_train_and_test_step_through_the_data_preprocessor(batch):
     assert not torch.equal(model.final_conv.conv.weight, before)
 
     model.eval()
-    samples = model.test_step(to_collated(batch, keys=('img_inputs',)))
+    samples = model.test_step(to_collated(batch, with_gt=False))
     assert [tuple(s.pred_occ.shape) for s in samples] == [(1, 32, 32, 8)] * 2
 
 
 @pytest.mark.parametrize('variant', ['2d', '2d_flow'])
 def test_renderer_variants_train(variant):
     """The static-filter (_2d) and flow (_2d_flow) renderers run loss() and backpropagate into
-    both decoders; flow needs voxel_flow."""
+    both decoders; flow needs gt_flow."""
     if variant == '2d':
         model = build_model(renderer=dict(temporal_filter=True, use_flow=False,
                                           ignore_classes=list(DYNAMIC_CLASSES)))
         inputs = make_batch(batch_size=1, ignore_classes=DYNAMIC_CLASSES)
-        rays = inputs['rays'][0]
+        rays = gt_rays(inputs)[0]
         assert not torch.isin(rays.labels[rays.frame_idx != 3],
                               torch.tensor(DYNAMIC_CLASSES)).any()
-        inputs.pop('voxel_flow')
+        inputs = with_gt(inputs, gt_flow=[None])
     else:
         model = build_model()
         inputs = make_batch(batch_size=1)
     model.train()
-    losses = model(inputs, mode='loss')
+    losses = model(**inputs, mode='loss')
     assert set(losses) == {'loss_depth', 'loss_render_depth', 'loss_render_semantics'}
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
@@ -394,8 +413,8 @@ def test_renderer_variants_train(variant):
         assert all(g is not None and torch.isfinite(g).all() for g in grads)
         assert any(g.abs().sum() > 0 for g in grads)
     if variant == '2d_flow':
-        with pytest.raises(ValueError, match='voxel_flow'):
-            model({k: v for k, v in inputs.items() if k != 'voxel_flow'}, mode='loss')
+        with pytest.raises(ValueError, match='gt_flow'):
+            model(**with_gt(inputs, gt_flow=[None]), mode='loss')
 
 
 @pytest.mark.parametrize('given', ['loss_occ_density', 'loss_occ_semantics'])
@@ -418,13 +437,13 @@ def test_loss_under_cpu_autocast_keeps_depth_loss_in_float32(single, monkeypatch
     monkeypatch.setattr(F, 'binary_cross_entropy', recording_bce)
     with Recorder(model, ('img_view_transformer', 'density_decoder')) as rec:
         with autocast(device_type='cpu', dtype=torch.bfloat16):
-            losses = model(single, mode='loss')
+            losses = model(**single, mode='loss')
     assert rec.calls['density_decoder'][0]['out'].dtype == torch.bfloat16
     assert all(torch.isfinite(v) for v in losses.values())
     assert losses['loss_depth'].dtype == torch.float32
     assert bce_calls == [(False, torch.float32, torch.float32)]
     key_depth = rec.calls['img_view_transformer'][-1]['out'][1]
-    expected = reference_depth_loss(single['gt_depth'], key_depth.float(), [1.0, 45.0, 4.0], 16,
+    expected = reference_depth_loss(gt_depths(single), key_depth.float(), [1.0, 45.0, 4.0], 16,
                                     0.05)
     assert losses['loss_depth'].item() == pytest.approx(expected, rel=1e-5)
 
@@ -469,9 +488,9 @@ def test_synthetic_key_frame_rays_end_on_their_surfaces(batch):
     """Builder check: key-frame rays (z-depth along the camera axis) end on the ground, in
     ground (or car) voxels, or on the car box, in both the plain and the BEV-flipped sample."""
     for b in range(2):
-        rays = batch['rays'][b]
+        rays = gt_rays(batch)[b]
         idx, depth, labels = rays.frame_cam, rays.depth, rays.labels
-        bda = batch['img_inputs'].bda[b]
+        bda = batch['inputs']['img_inputs'].bda[b]
         key = idx[:, 0] == 3
         cams = idx[key, 1]
         forward = torch.stack([bda @ sensor2ego(int(c))[:3, 2].float() for c in cams])
@@ -485,7 +504,7 @@ def test_synthetic_key_frame_rays_end_on_their_surfaces(batch):
                                    rtol=0, atol=1e-4)
         voxel = ((ends - torch.tensor([-40.0, -40.0, -1.0])) / torch.tensor([2.5, 2.5, 0.8]))
         voxel = voxel.floor().long()
-        hit = batch['voxel_semantics'][b][tuple(voxel[ground].T)].long()
+        hit = gt_labels(batch)[b][tuple(voxel[ground].T)].long()
         assert torch.isin(hit, torch.tensor([GROUND, CAR])).all()  # car voxels cover its ground
         assert (hit == GROUND).float().mean() > 0.8
         car_ends = ends_unflipped[labels[key] == CAR]
@@ -498,7 +517,7 @@ def test_density_prior_adds_the_weighted_mean_density():
     captured = []
     model.density_decoder.register_forward_hook(lambda m, i, out: captured.append(out))
     model.train()
-    losses = model(make_batch(batch_size=1), mode='loss')
+    losses = model(**make_batch(batch_size=1), mode='loss')
     assert set(losses) == {'loss_depth', 'loss_render_depth', 'loss_render_semantics',
                            'loss_density_prior'}
     (density, ) = captured

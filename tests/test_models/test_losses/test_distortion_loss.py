@@ -75,7 +75,7 @@ def test_renderer_returns_the_weights_and_intervals_of_its_rays():
                      directions=torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
                      frame_cam=torch.zeros(2, 2, dtype=torch.long),
                      depth=torch.tensor([5.5, 1.5]), labels=torch.tensor([15, 15]))
-    out = renderer(density, semantics, rays, torch.eye(3)[None],
+    out = renderer(density, semantics, rays,
                    jitter_rand=torch.full((2, 15), 0.5))
     edges = torch.linspace(0.05, 8.0, 17)
     torch.testing.assert_close(out.starts, edges[:-1].expand(2, 16))

@@ -32,7 +32,7 @@ def test_rendered_rays_read_the_logits_at_the_return():
                      frame_cam=torch.zeros(2, 2, dtype=torch.long),
                      depth=torch.tensor([2.5, 0.5]), labels=torch.tensor([15, 11]))
     batch = rays.select(torch.tensor([1, 0]))  # rendered in the given order: ray 1 first
-    out = renderer(density, semantics, batch, torch.eye(3)[None])
+    out = renderer(density, semantics, batch)
     logits = out.semantics_at(batch.depth[:, None])[:, 0]
     expected_logits = torch.stack([semantics[0, 2, 2, 4], semantics[0, 2, 2, 6]])
     torch.testing.assert_close(logits, expected_logits)

@@ -68,7 +68,7 @@ def test_rendered_rays_read_the_density_at_the_free_and_hit_points():
                      frame_cam=torch.zeros(1, 2, dtype=torch.long), depth=torch.tensor([2.2]),
                      labels=torch.tensor([15]))
     torch.manual_seed(0)
-    out = renderer(density, semantics, rays, torch.eye(3)[None])
+    out = renderer(density, semantics, rays)
     distances, targets, valid = loss.samples(rays.depth, renderer.near)
     occupancy = out.density_at(distances)
     assert occupancy.shape == targets.shape == valid.shape == (1, 5) and valid.all()

@@ -69,7 +69,7 @@ def test_slab_gives_expected_depth_and_class(align_corners):
     rays = _rays([3, 3], [[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
     # proposal intervals jittered about their centres: over random jitter draws the depth
     # errs by up to 0.065 m (measured over 200 seeds), by 0.006 / 0.002 m here
-    out = renderer(density, semantics, rays, torch.eye(3)[None], jitter_rand=MID_JITTER)
+    out = renderer(density, semantics, rays, jitter_rand=MID_JITTER)
     assert isinstance(out, RenderedRays) and len(out) == 2
     assert out.depth.shape == (2, 1) and out.semantics.shape == (2, 17)
     assert out.weights.shape == out.starts.shape == out.ends.shape == (2, 100)
@@ -99,7 +99,7 @@ def test_density_scale_turns_a_saturated_sigmoid_into_an_opaque_surface():
                                   render_range=(0.05, 10.0), density_scale=scale,
                                   render_impl='torch')
         torch.manual_seed(0)
-        return renderer(volume, semantics, rays, torch.eye(3)[None])
+        return renderer(volume, semantics, rays)
 
     scaled, reference = render(density, SIGMA), render(slab, 1.0)
     torch.testing.assert_close(scaled.depth, reference.depth)
@@ -120,7 +120,7 @@ def test_half_voxel_quirk_shifts_depth():
     for align in (True, False):
         renderer = VolumeRenderer(occ3d_geometry(PC_RANGE, GRID, align_corners=align),
                                   render_range=(0.05, 10.0), render_impl='torch')
-        depths.append(renderer(density, semantics, rays, torch.eye(3)[None],
+        depths.append(renderer(density, semantics, rays,
                                jitter_rand=MID_JITTER[:1]).depth[0, 0].item())
     # The original maps x = 4 m to index 29.25 instead of 29.5: the surface moves ~0.1 m away.
     column = density[0, 5, 20, :, 0].numpy()
@@ -135,7 +135,7 @@ def test_temporal_filter_hides_dynamic_voxels_in_other_frames():
                               ignore_classes=[0, 1, 3, 4, 5, 7, 9, 10], render_impl='torch')
     density, semantics = _slab_scene(CAR)
     rays = _rays([3, 0, 6], [[1.0, 0.0, 0.0]] * 3)
-    out = renderer(density, semantics, rays, torch.eye(3)[None])
+    out = renderer(density, semantics, rays)
     assert 3.8 < out.depth[0, 0].item() < 4.2
     assert out.depth[1:].abs().max().item() == 0.0
     assert out.semantics[1:].abs().max().item() == 0.0
@@ -156,7 +156,7 @@ def test_flow_moves_object_for_its_frame_only(frame_ids, moved, current):
     rows = [[5, 20, x, 5, 20, x - 5, 0, 0, 0, CAR, moved] for x in range(30, 35)]
     flow = [torch.tensor(rows, dtype=torch.uint8)]
     rays = _rays([current, moved], [[1.0, 0.0, 0.0]] * 2)
-    out = renderer(density, semantics, rays, torch.eye(3)[None], flow, jitter_rand=MID_JITTER)
+    out = renderer(density, semantics, rays, flow, jitter_rand=MID_JITTER)
     moved = np.zeros(GRID[0])
     moved[25:30] = SIGMA
     expected_moved, _ = _reference_depth(moved, False, 0.05, 10.0)
@@ -189,11 +189,10 @@ def test_renders_the_given_rays_in_their_order():
     rays = flatten_rays(_two_samples())
     assert rays.batch_idx.tolist() == [0, 0, 0, 1, 1]
     jitter = torch.rand(5, 49)
-    bda = torch.eye(3).expand(2, 3, 3)
-    whole = renderer(density, semantics, rays, bda, jitter_rand=jitter)
+    whole = renderer(density, semantics, rays, jitter_rand=jitter)
     indices = select_ray_indices(5, 3, perm=torch.tensor([4, 0, 3, 2, 1]))
     assert indices.tolist() == [4, 0, 3]
-    part = renderer(density, semantics, rays.select(indices), bda, jitter_rand=jitter[indices])
+    part = renderer(density, semantics, rays.select(indices), jitter_rand=jitter[indices])
     assert len(part) == 3
     for name in ('depth', 'semantics', 'weights', 'starts', 'ends'):
         assert torch.equal(getattr(part, name), getattr(whole, name)[indices]), name
@@ -205,7 +204,7 @@ def test_renders_the_given_rays_in_their_order():
     torch.testing.assert_close(part.density_at(part.starts),
                                whole.density_at(whole.starts)[indices])
     # a single sample's rays (no batch_idx) render as the same rays of a batch
-    alone = renderer(density[:1], semantics[:1], _two_samples()[0], torch.eye(3)[None],
+    alone = renderer(density[:1], semantics[:1], _two_samples()[0],
                      jitter_rand=jitter[:3])
     assert torch.equal(alone.depth, whole.depth[:3])
 
@@ -294,7 +293,7 @@ def test_render_gradcheck_float64(variant):
     jitter = torch.rand(3, 5, dtype=torch.float64)
 
     def render(d, s):
-        out = renderer(d, s, rays, torch.eye(3)[None].double(), flow, jitter_rand=jitter)
+        out = renderer(d, s, rays, flow, jitter_rand=jitter)
         return out.depth, out.semantics, out.density_at(out.ends), out.semantics_at(out.starts)
 
     assert torch.autograd.gradcheck(render, (density, semantics), fast_mode=True)
@@ -326,9 +325,9 @@ def test_nerfacc_backend_matches_torch_on_cpu():
     for impl in ('torch', 'nerfacc'):
         renderer = VolumeRenderer(GEOMETRY, use_proposal=False, render_range=(0.05, 10.0),
                                   render_impl=impl)
-        outs.append(renderer(density, semantics, rays, torch.eye(3)[None], jitter_rand=jitter))
+        outs.append(renderer(density, semantics, rays, jitter_rand=jitter))
     for key in ('depth', 'semantics', 'weights'):
         torch.testing.assert_close(getattr(outs[0], key), getattr(outs[1], key), rtol=0, atol=0)
     proposal = VolumeRenderer(GEOMETRY, render_impl='nerfacc')
     with pytest.raises(RuntimeError):
-        proposal(density, semantics, rays, torch.eye(3)[None])
+        proposal(density, semantics, rays)
