@@ -7,7 +7,7 @@ from typing import Any
 from mmdet3d.structures.occ3d import GRID_SHAPE, POINT_CLOUD_RANGE
 from mmdet3d.structures.occ_geometry import OccGeometry
 
-#: The paper configs' geometry (configs/_base_/datasets/nus-occ3d.py): the Occ3D grid, the
+#: The paper configs' geometry (configs/_base_/geometry/occ3d.py): the Occ3D grid, the
 #: original's frames and conventions (its quirks).
 OCC3D_GEOMETRY: dict[str, Any] = dict(
     label_grid=dict(lower=list(POINT_CLOUD_RANGE[:3]), upper=list(POINT_CLOUD_RANGE[3:]),

@@ -1,26 +1,13 @@
 # nuScenes + Occ3D-nuScenes for OccFlowNet (spec 1.2, 4): the scene geometry, the camera-only
 # pipelines of the `_2d` variant, loaders and the Occ3D mIoU evaluator. The flow and 3-D variants
 # extend `train_pipeline` and the packed keys.
+_base_ = ['../geometry/occ3d.py']  # the scene geometry, `geometry`
+
 dataset_type = 'NuScenesDatasetOccpancy'
 # The info pkls hold paths relative to the working directory (run from the repository root).
 info_prefix = 'data/bevdetv2-nuscenes'  # -> <info_prefix>_infos_{train,val}.pkl
 flow_root = 'data/flow'
 
-# The scene geometry (mmdet3d/structures/occ_geometry.py), declared once: load_config hands it to
-# the model (view transformer, renderer) and the datasets (their pipeline steps). The Occ3D grid
-# of 0.4 m voxels, 0.5 m depth bins, t-1 fused and t-2 as the stereo reference, the rays of
-# keyframes -3..3, and the original's conventions (quirks 5, 1, 2, 3, 8 of spec 10.1 kept).
-geometry = dict(
-    label_grid=dict(lower=[-40.0, -40.0, -1.0], upper=[40.0, 40.0, 5.4], shape=[200, 200, 16]),
-    model_grid_shape=[200, 200, 16],
-    depth_bins=[1.0, 45.0, 0.5],
-    adjacent_frames=[1, 2],
-    render_frame_ids=[-3, -2, -1, 0, 1, 2, 3],
-    lidar_key_ego=False,
-    depth_along_ray=False,
-    half_pixel_shift=True,
-    align_corners=True,
-    skip_copied_frames=False)
 dynamic_classes = [0, 1, 3, 4, 5, 7, 9, 10]  # rays of t != 0 dropped by the `_2d` variant
 
 data_config = dict(

@@ -2,21 +2,12 @@
 # (occflownet_stbase_2d_flow.py) at toy sizes (2 cameras, 64x192 input, 32x32x8 grid), same
 # module types and options. tests/test_golden/test_golden_tiny_model.py loads the original's
 # weights into it and reproduces the original's forward pass.
-_base_ = ['../../_base_/models/occflownet_tiny.py']
+_base_ = ['../../_base_/models/occflownet_tiny.py', '../../_base_/geometry/occ3d.py']
 
-# The original's tiny geometry: a 32x32x8 grid (2.5 x 2.5 x 0.8 m) over the Occ3D range, which
-# is also its label grid, 4 m depth bins, the paper's frames and conventions.
-geometry = dict(
-    label_grid=dict(lower=[-40.0, -40.0, -1.0], upper=[40.0, 40.0, 5.4], shape=[32, 32, 8]),
-    model_grid_shape=[32, 32, 8],
-    depth_bins=[1.0, 45.0, 4.0],
-    adjacent_frames=[1, 2],
-    render_frame_ids=[-3, -2, -1, 0, 1, 2, 3],
-    lidar_key_ego=False,
-    depth_along_ray=False,
-    half_pixel_shift=True,
-    align_corners=True,
-    skip_copied_frames=False)
+# The original's tiny geometry: the paper's (inherited) with a 32x32x8 grid (2.5 x 2.5 x 0.8 m)
+# over the Occ3D range, which is also its label grid, and 4 m depth bins.
+geometry = dict(label_grid=dict(shape=[32, 32, 8]), model_grid_shape=[32, 32, 8],
+                depth_bins=[1.0, 45.0, 4.0])
 input_size = (64, 192)
 num_trans = 8
 
