@@ -33,18 +33,22 @@ from mmdet3d.models.losses.class_weights import ClassBalancedLogWeights  # noqa:
 from mmdet3d.models.losses.render_losses import (RenderDepthLoss,  # noqa: E402
                                                  RenderSemanticLoss)
 from mmdet3d.models.rendering import volume_renderer  # noqa: E402
+from mmdet3d.models.rendering.overlaid_volumes import OverlaidVolumes  # noqa: E402
 from mmdet3d.models.rendering.ray_batching import flatten_rays  # noqa: E402
 from mmdet3d.models.rendering.volume_renderer import VolumeRenderer  # noqa: E402
 from mmdet3d.structures.lidar_rays import LidarRays  # noqa: E402
 from mmdet3d.testing.geometry import occ3d_geometry  # noqa: E402
 
 
-def rebatched_lookup(volumes: torch.Tensor, slots: torch.Tensor, points: torch.Tensor,
-                     pc_range, align_corners: bool = True) -> torch.Tensor:
+def rebatched_lookup(volumes: torch.Tensor | OverlaidVolumes, slots: torch.Tensor,
+                     points: torch.Tensor, pc_range, align_corners: bool = True) -> torch.Tensor:
     """The original's algorithm: one zero grid per volume holding every ray, then a gather.
 
-    volumes (V, Z, Y, X, C), slots (R,), points (R, S, 3) -> (R, S, C).
+    volumes (V, Z, Y, X, C) (per-frame flow volumes as the original's dense copies), slots (R,),
+    points (R, S, 3) -> (R, S, C).
     """
+    if isinstance(volumes, OverlaidVolumes):
+        volumes = volumes.dense()
     num_vol = volumes.shape[0]
     num_rays, num_samples, _ = points.shape
     lo = torch.as_tensor(pc_range[:3], dtype=points.dtype)

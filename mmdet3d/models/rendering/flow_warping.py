@@ -11,6 +11,8 @@ from torch import Tensor
 
 from mmdet3d.structures.occ3d import FLOW_CLASS, FLOW_FRAME, FLOW_SRC, FLOW_TGT
 
+from .overlaid_volumes import OverlaidVolumes
+
 
 def create_static_density(density: Tensor, semantics: Tensor, ignore_classes: Tensor) -> Tensor:
     """Density with 0 at voxels whose argmax class is dynamic (non-differentiable mask).
@@ -49,18 +51,19 @@ def downsample_flow(voxel_flow: list[Tensor], factors: tuple[int, int, int]) -> 
     return out
 
 
-def apply_flow_clipped(density: Tensor,
-                       semantics: Tensor,
-                       voxel_flow: list[Tensor],
-                       num_frames: int,
-                       class_filter: bool = True) -> tuple[Tensor, Tensor]:
+def warp_by_flow(density: Tensor,
+                 semantics: Tensor,
+                 voxel_flow: list[Tensor],
+                 num_frames: int,
+                 class_filter: bool = True) -> tuple[OverlaidVolumes, OverlaidVolumes]:
     """Move predicted dynamic voxels into one volume per render frame (original
     ``apply_flow_clipped``).
 
-    Every frame starts as a copy of the current prediction. Rows whose source voxel's argmax class
-    equals the row's class are kept (quirk 11; every row with ``class_filter=False``); their
-    source is zeroed in the row's frame, and each unique target (b, t, z, y, x) is overwritten by
-    the mean of its sources' values (quirk 10). Values keep their gradient.
+    Every frame starts as the current prediction. Rows whose source voxel's argmax class equals
+    the row's class are kept (quirk 11; every row with ``class_filter=False``); their source is
+    zeroed in the row's frame, and each unique target (b, t, z, y, x) is overwritten by the mean
+    of its sources' values (quirk 10). Values keep their gradient. The frames are not copied:
+    only the changed voxels are stored (:class:`OverlaidVolumes`).
 
     Args:
         density: (B, Z, Y, X, 1).
@@ -75,54 +78,50 @@ def apply_flow_clipped(density: Tensor,
             False moves every row (the rows come from the GT boxes). Defaults to True.
 
     Returns:
-        density (B, T, Z, Y, X, 1) and semantics (B, T, Z, Y, X, K). Always a pair, also when
-        nothing moves (the original returned a 3-tuple there).
+        density (B*T, Z, Y, X, 1) and semantics (B*T, Z, Y, X, K) volumes, frame-minor. Always
+        a pair, also when nothing moves (the original returned a 3-tuple there).
     """
     batch, size_z, size_y, size_x, _ = density.shape
-    frames_shape = (batch, num_frames, size_z, size_y, size_x)
-
-    def per_frame(volume: Tensor) -> Tensor:
-        """(B, Z, Y, X, C) -> fresh (non-view) (B*T*Z*Y*X, C) copy, one per frame."""
-        return volume[:, None].expand(*frames_shape, -1).reshape(-1, volume.shape[-1])
-
-    def framed(flat: Tensor) -> Tensor:
-        """(B*T*Z*Y*X, C) -> (B, T, Z, Y, X, C) view."""
-        return flat.view(*frames_shape, -1)
-
-    density_t, semantics_t = per_frame(density), per_frame(semantics)
     device = density.device
     rows = torch.cat([f.to(device=device, dtype=torch.long).reshape(-1, 11) for f in voxel_flow])
     batch_idx = torch.cat([torch.full((len(f),), b, dtype=torch.long, device=device)
                            for b, f in enumerate(voxel_flow)])
-    if rows.numel() == 0:
-        return framed(density_t), framed(semantics_t)
-    src_z, src_y, src_x = rows[:, FLOW_SRC].unbind(dim=1)
-    if class_filter:
+    if class_filter and len(rows):
+        src_z, src_y, src_x = rows[:, FLOW_SRC].unbind(dim=1)
         pred = semantics.detach().argmax(dim=-1)  # (B, Z, Y, X)
         keep = pred[batch_idx, src_z, src_y, src_x] == rows[:, FLOW_CLASS]
-        if not bool(keep.any()):
-            return framed(density_t), framed(semantics_t)
         rows, batch_idx = rows[keep], batch_idx[keep]
     src_z, src_y, src_x = rows[:, FLOW_SRC].unbind(dim=1)
     tgt_z, tgt_y, tgt_x = rows[:, FLOW_TGT].unbind(dim=1)
     frame = rows[:, FLOW_FRAME]
-    src_density = density[batch_idx, src_z, src_y, src_x]  # (F, 1)
-    src_semantics = semantics[batch_idx, src_z, src_y, src_x]  # (F, K)
 
     def linear(z: Tensor, y: Tensor, x: Tensor) -> Tensor:
         """Flat index into (B, T, Z, Y, X)."""
         return (((batch_idx * num_frames + frame) * size_z + z) * size_y + y) * size_x + x
 
-    src_key = linear(src_z, src_y, src_x)
-    tgt_key, inverse = torch.unique(linear(tgt_z, tgt_y, tgt_x), return_inverse=True)
-    counts = torch.bincount(inverse, minlength=len(tgt_key)).to(density.dtype)[:, None]
+    # changed voxels: the sources (zeroed) and the targets (mean of their sources), which win
+    keys, inverse = torch.unique(torch.cat([linear(src_z, src_y, src_x),
+                                            linear(tgt_z, tgt_y, tgt_x)]), return_inverse=True)
+    target = inverse[len(rows):]  # (F,) each row's target among the keys
+    counts = torch.bincount(target, minlength=len(keys)).clamp(min=1).to(density.dtype)[:, None]
 
-    def move(flat: Tensor, values: Tensor) -> Tensor:
-        """Zero the sources, then write the per-target mean, in place on the fresh (not a view,
-        so autograd copies nothing extra) per-frame volume (B*T*Z*Y*X, C)."""
-        flat.index_fill_(0, src_key, 0.0)
-        sums = values.new_zeros(len(tgt_key), values.shape[-1]).index_add(0, inverse, values)
-        flat.index_copy_(0, tgt_key, sums / counts)
-        return framed(flat)
+    def overlay(volume: Tensor) -> OverlaidVolumes:
+        sources = volume[batch_idx, src_z, src_y, src_x]  # (F, C)
+        sums = sources.new_zeros(len(keys), volume.shape[-1]).index_add(0, target, sources)
+        return OverlaidVolumes.overlay(volume, num_frames, keys, sums / counts)
 
-    return move(density_t, src_density), move(semantics_t, src_semantics)
+    return overlay(density), overlay(semantics)
+
+
+def apply_flow_clipped(density: Tensor,
+                       semantics: Tensor,
+                       voxel_flow: list[Tensor],
+                       num_frames: int,
+                       class_filter: bool = True) -> tuple[Tensor, Tensor]:
+    """:func:`warp_by_flow` as the original's dense (B, T, Z, Y, X, C) volume pair (tests and
+    inspection; the renderer reads the overlaid form)."""
+    batch = density.shape[0]
+    density_t, semantics_t = warp_by_flow(density, semantics, voxel_flow, num_frames,
+                                          class_filter)
+    return (density_t.dense().unflatten(0, (batch, num_frames)),
+            semantics_t.dense().unflatten(0, (batch, num_frames)))

@@ -4,9 +4,10 @@
 - :class:`StaticFilterVolumes` (``_2d``): the current frame reads the full density, the other
   frames a static density in which the voxels of the dynamic classes are transparent.
 - :class:`FlowVolumes` (``_2d_flow``): one volume pair per frame, the dynamic voxels moved by
-  the occupancy flow (``apply_flow_clipped``).
+  the occupancy flow (``warp_by_flow``; stored as :class:`OverlaidVolumes`, not as T copies).
 
-Volumes are (V, Z, Y, X, C); :meth:`slots` gives each ray's volume index in them.
+Volumes are (V, Z, Y, X, C) (dense or overlaid); :meth:`slots` gives each ray's volume index in
+them.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .flow_warping import apply_flow_clipped, create_static_density
+from .flow_warping import create_static_density, warp_by_flow
+from .overlaid_volumes import OverlaidVolumes
 
 
 class SharedVolumes(nn.Module):
@@ -72,13 +74,11 @@ class FlowVolumes(nn.Module):
         self.class_filter = class_filter
 
     def forward(self, density: Tensor, semantics: Tensor,
-                voxel_flow: list[Tensor] | None) -> tuple[Tensor, Tensor]:
+                voxel_flow: list[Tensor] | None) -> tuple[OverlaidVolumes, OverlaidVolumes]:
         """Density (B*T, Z, Y, X, 1) and semantics (B*T, Z, Y, X, K), frame-minor."""
         if voxel_flow is None:
             raise ValueError("use_flow needs the flow rows (the data samples' gt_flow)")
-        density_t, semantics_t = apply_flow_clipped(density, semantics, voxel_flow,
-                                                    self.num_frames, self.class_filter)
-        return density_t.flatten(0, 1), semantics_t.flatten(0, 1)
+        return warp_by_flow(density, semantics, voxel_flow, self.num_frames, self.class_filter)
 
     def slots(self, batch_idx: Tensor, frame_idx: Tensor) -> tuple[Tensor, Tensor]:
         slot = batch_idx * self.num_frames + frame_idx

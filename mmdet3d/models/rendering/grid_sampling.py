@@ -12,6 +12,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .overlaid_volumes import OverlaidVolumes
+
 
 def continuous_voxel_index(points: Tensor,
                            pc_range: Sequence[float] | Tensor,
@@ -73,7 +75,7 @@ class _GatherCorners(torch.autograd.Function):
         return grad_flat, None, grad_weights
 
 
-def trilinear_lookup(volumes: Tensor,
+def trilinear_lookup(volumes: Tensor | OverlaidVolumes,
                      slots: Tensor,
                      points: Tensor,
                      pc_range: Sequence[float] | Tensor,
@@ -83,7 +85,8 @@ def trilinear_lookup(volumes: Tensor,
     Differentiable w.r.t. ``volumes`` and ``points``.
 
     Args:
-        volumes: (V, Z, Y, X, C) volumes, e.g. V = B (plain), 2B (static filter) or B*T (flow).
+        volumes: (V, Z, Y, X, C) volumes, e.g. V = B (plain), 2B (static filter) or B*T (flow,
+            overlaid: read as the dense tensor they stand for).
         slots: (R,) int volume index of each ray.
         points: (R, S, 3) metric (x, y, z) sample points.
         pc_range: metric extent of every volume, (6,).
@@ -92,7 +95,7 @@ def trilinear_lookup(volumes: Tensor,
     Returns:
         (R, S, C) interpolated values.
     """
-    _, size_z, size_y, size_x, channels = volumes.shape
+    num_volumes, size_z, size_y, size_x, channels = volumes.shape
     num_rays, num_samples, _ = points.shape
     index = continuous_voxel_index(points, pc_range, (size_x, size_y, size_z), align_corners)
     index = index.reshape(-1, 3)  # (R, S, 3) -> (P, 3)
@@ -106,11 +109,15 @@ def trilinear_lookup(volumes: Tensor,
     # multiplied in grid_sample's order (wx * wy) * wz.
     weights = ((frac[None, None, :, :, 0] * frac[None, :, None, :, 1])
                * frac[:, None, None, :, 2]).reshape(8, -1)
-    index_dtype = torch.int32 if volumes.numel() // channels < 2**31 else torch.long
+    index_dtype = (torch.int32 if num_volumes * size_z * size_y * size_x < 2**31
+                   else torch.long)
     corner = corner.to(index_dtype)
     base = slots.to(index_dtype).repeat_interleave(num_samples) * (size_z * size_y * size_x)
     linear = ((corner[:, None, None, :, 2] * size_y + corner[None, :, None, :, 1]) * size_x
               + corner[None, None, :, :, 0] + base).reshape(8, -1)  # (2, 2, 2, P) -> (8, P)
-    flat = volumes.reshape(-1, channels)  # (V, Z, Y, X, C) -> (V*Z*Y*X, C)
+    if isinstance(volumes, OverlaidVolumes):  # virtual voxel -> row of the overlay's table
+        flat, linear = volumes.table, volumes.rows[linear]
+    else:
+        flat = volumes.reshape(-1, channels)  # (V, Z, Y, X, C) -> (V*Z*Y*X, C)
     out = _GatherCorners.apply(flat, linear, weights)  # (P, C)
     return out.view(num_rays, num_samples, channels)  # (P, C) -> (R, S, C)

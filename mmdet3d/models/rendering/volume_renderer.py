@@ -20,6 +20,7 @@ from mmdet3d.structures.occ_geometry import OccGeometry
 
 from .frame_volumes import build_frame_volumes
 from .grid_sampling import trilinear_lookup
+from .overlaid_volumes import OverlaidVolumes
 from .ray_samplers import sample_along_rays
 from .volume_rendering import (IMPLS, accumulate_along_rays, interval_midpoints,
                                weights_from_density)
@@ -31,16 +32,16 @@ class RayVolumes:
     sample's and frame's volume (``slots``) at distances along itself.
 
     Attributes:
-        density: (V, Z, Y, X, 1) sigmoid density volumes.
-        semantics: (V', Z, Y, X, K) logit volumes.
+        density: (V, Z, Y, X, 1) sigmoid density volumes (dense or overlaid).
+        semantics: (V', Z, Y, X, K) logit volumes (dense or overlaid).
         density_slots, semantics_slots: (R,) volume index of each ray.
         origins, directions: (R, 3) ray origins (metres) and unit directions.
         pc_range: metric extent of the volumes (6,).
         align_corners: lookup convention (``trilinear_lookup``).
     """
 
-    density: Tensor
-    semantics: Tensor
+    density: Tensor | OverlaidVolumes
+    semantics: Tensor | OverlaidVolumes
     density_slots: Tensor
     semantics_slots: Tensor
     origins: Tensor
