@@ -7,7 +7,7 @@ compute their losses (spec 2.10).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -22,7 +22,7 @@ from mmdet3d.registry import MODELS
 from mmdet3d.structures import OccDataSample
 from mmdet3d.structures.lidar_rays import LidarRays
 from mmdet3d.structures.occ3d import FREE_LABEL
-from mmdet3d.structures.occ_geometry import OccGeometry, with_geometry
+from mmdet3d.structures.occ_geometry import with_geometry
 from mmdet3d.structures.voxel_grids import pool_majority, swap_x_z, upsample_nearest
 
 from .bevstereo4d import BEVStereo4D
@@ -46,8 +46,8 @@ class OccFlowNet(BEVStereo4D):
             grid and the 3-D losses learn each block's majority label (ties to the smaller
             label); the paper configs' grids are one.
         img_backbone, img_neck, img_view_transformer, img_bev_encoder_backbone,
-        img_bev_encoder_neck, pre_process, data_preprocessor: see
-            :class:`~.bevstereo4d.BEVStereo4D`.
+        img_bev_encoder_neck, pre_process, data_preprocessor: passed on to
+            :class:`~.bevstereo4d.BEVStereo4D` (keyword arguments, as from a config).
         density_decoder: config of the density ``PointDecoder`` (sigmoid output).
         semantic_decoder: config of the semantic ``PointDecoder`` (17 logits).
         renderer: config of the ``VolumeRenderer`` (geometry, sampling, dynamic objects).
@@ -81,12 +81,7 @@ class OccFlowNet(BEVStereo4D):
     """
 
     def __init__(self,
-                 geometry: OccGeometry | Mapping[str, Any],
-                 img_backbone: dict,
-                 img_neck: dict,
-                 img_view_transformer: dict,
-                 img_bev_encoder_backbone: dict,
-                 img_bev_encoder_neck: dict,
+                 *,
                  density_decoder: dict,
                  semantic_decoder: dict,
                  renderer: dict,
@@ -97,16 +92,13 @@ class OccFlowNet(BEVStereo4D):
                  loss_point_semantics: dict | None = None,
                  loss_ray_occupancy: dict | None = None,
                  loss_distortion: dict | None = None,
-                 pre_process: dict | None = None,
                  out_dim: int = 64,
                  eval_threshold_range: Sequence[float] = (0.35,),
                  loss_occ_density: dict | None = None,
                  loss_occ_semantics: dict | None = None,
                  loss_density_prior: dict | None = None,
-                 data_preprocessor: dict | None = None) -> None:
-        super().__init__(geometry, img_backbone, img_neck, img_view_transformer,
-                         img_bev_encoder_backbone, img_bev_encoder_neck, pre_process,
-                         data_preprocessor)
+                 **bevstereo4d: Any) -> None:
+        super().__init__(**bevstereo4d)
         if (loss_occ_density is None) != (loss_occ_semantics is None):
             raise ValueError('loss_occ_density and loss_occ_semantics must be set together')
         if rays_batch_size < 1:
