@@ -2,7 +2,7 @@
 
 The flow configs give every render frame its own volume pair, equal to the sample's prediction
 except at the few voxels the occupancy flow moves. Copying the (B, Z, Y, X, C) prediction T
-times (and its gradient back) costs more than the whole renderer; :class:`OverlaidVolumes`
+times holds T copies and their gradient in memory (docs/renderer.md); :class:`OverlaidVolumes`
 keeps one row table -- the B shared volumes' voxels, then one row per changed (b, t, z, y, x) --
 and a row index per virtual voxel of the (B*T, Z, Y, X) volumes. :func:`trilinear_lookup
 <mmdet3d.models.rendering.grid_sampling.trilinear_lookup>` reads it like the dense (B*T, Z, Y,
@@ -55,4 +55,4 @@ class OverlaidVolumes:
 
     def dense(self) -> Tensor:
         """The (V, Z, Y, X, C) tensor the volumes stand for (tests, inspection)."""
-        return self.table[self.rows.long()].view(self.shape)
+        return self.table[self.rows].view(self.shape)
