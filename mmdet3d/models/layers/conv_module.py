@@ -63,7 +63,10 @@ class ConvModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C_in, *spatial) -> (B, C_out, *spatial / stride)."""
-        x = self.conv(x)
+        return self.norm_and_activate(self.conv(x))
+
+    def norm_and_activate(self, x: torch.Tensor) -> torch.Tensor:
+        """The block after its convolution: BatchNorm and ReLU where configured."""
         if self.bn is not None:
             x = self.bn(x)
         if self.activate is not None:

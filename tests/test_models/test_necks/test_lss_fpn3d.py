@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -75,3 +76,36 @@ def test_autocast_bf16():
         out = neck(feats)
     out.float().sum().backward()
     assert torch.isfinite(out).all() and neck.conv.conv.weight.grad is not None
+
+
+def test_projection_before_upsampling_equals_the_original_order():
+    """Output and every gradient equal convolving the upsampled concatenation (train mode)."""
+    torch.manual_seed(0)
+    neck = LSSFPN3D(4 + 6 + 8, 5).train()
+    feats = [torch.randn(2, 4, 8, 12, 12), torch.randn(2, 6, 4, 6, 6), torch.randn(2, 8, 2, 3, 3)]
+    upstream = torch.randn(2, 5, 8, 12, 12)
+    results = []
+    for fused in (True, False):
+        inputs = [f.clone().requires_grad_() for f in feats]
+        neck.zero_grad()
+        if fused:
+            out = neck(inputs)
+        else:
+            x = torch.cat([inputs[0],
+                           F.interpolate(inputs[1], scale_factor=2, mode='trilinear',
+                                         align_corners=True),
+                           F.interpolate(inputs[2], scale_factor=4, mode='trilinear',
+                                         align_corners=True)], dim=1)
+            out = neck.conv(x)
+        (out * upstream).sum().backward()
+        results.append([out.detach(), *(i.grad for i in inputs),
+                        neck.conv.conv.weight.grad.clone(), neck.conv.bn.weight.grad.clone()])
+    for fused, direct in zip(*results):
+        torch.testing.assert_close(fused, direct, rtol=1e-5, atol=1e-5)
+
+
+def test_channel_mismatch_is_refused():
+    neck = LSSFPN3D(6, 4)
+    feats = [torch.randn(1, 2, 4, 4, 4), torch.randn(1, 2, 2, 2, 2), torch.randn(1, 3, 1, 1, 1)]
+    with pytest.raises(ValueError, match='do not sum to in_channels 6'):
+        neck(feats)
