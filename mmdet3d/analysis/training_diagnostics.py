@@ -18,7 +18,11 @@
   GT voxels (predicted free) and the false-occupied rate of the voxels predicted as it (GT
   free), overall and by z layer;
 - render losses and depth errors by LiDAR depth of the model's fields and of the GT volume
-  rendered as a field, on the same rays.
+  rendered as a field, on the same rays;
+- the depth net of the key frame by LiDAR depth: on every image patch holding a LiDAR point
+  (the depth loss's targets), the share whose most probable depth bin is the target bin or
+  one bin from it, and the mean probability of the target bin. A depth net that is wrong at a
+  range lifts the image features of what stands there into the wrong voxels.
 
 All confusion matrices are summed over the split before IoUs are taken, as in the benchmark.
 """
@@ -78,6 +82,9 @@ class TrainingDiagnostics:
                        passes=np.zeros((len(PASS_EDGES) - 1, 2), np.int64))
             for kind in ERROR_KINDS}
         self.render: dict[str, dict] = {}
+        # per LiDAR depth bin (DEPTH_EDGES): [patches, argmax exact, within one bin, sum of the
+        # target bin's probability]
+        self.depth_net = np.zeros((len(DEPTH_EDGES) - 1, 4), np.float64)
         # per class and z layer: [GT voxels, of them predicted free, predicted voxels, of
         # them GT free]; allocated at the first sample (the GT's height)
         self.per_class_height: np.ndarray | None = None
@@ -181,6 +188,33 @@ class TrainingDiagnostics:
         entry['errors'].append(np.asarray(depth, np.float64) - np.asarray(gt_depth, np.float64))
         entry['depths'].append(np.asarray(gt_depth, np.float64))
 
+    def add_depth_net(self, target_bins: np.ndarray, predicted_bins: np.ndarray,
+                      target_probs: np.ndarray, target_depths: np.ndarray) -> None:
+        """Add one sample's depth-net figures on its patches that hold a LiDAR point.
+
+        Args:
+            target_bins: (P,) the depth loss's target bin of each patch.
+            predicted_bins: (P,) the depth net's most probable bin.
+            target_probs: (P,) the depth net's probability of the target bin.
+            target_depths: (P,) the patches' LiDAR depth (metres; binned by DEPTH_EDGES).
+        """
+        bins = np.digitize(np.asarray(target_depths, np.float64), np.asarray(DEPTH_EDGES[1:-1]))
+        inside = (target_depths >= DEPTH_EDGES[0]) & (target_depths < DEPTH_EDGES[-1])
+        distance = np.abs(np.asarray(target_bins) - np.asarray(predicted_bins))[inside]
+        columns = np.stack([np.ones_like(distance, np.float64), distance == 0, distance <= 1,
+                            np.asarray(target_probs, np.float64)[inside]], axis=1)
+        np.add.at(self.depth_net, bins[inside], columns)
+
+    def _depth_net_summary(self) -> dict:
+        """{LiDAR depth bin: patches, exact %, within one bin %, mean target probability}."""
+        out = {}
+        for label, (count, exact, near, prob) in zip(bin_labels(DEPTH_EDGES), self.depth_net):
+            out[label] = dict(patches=int(count),
+                              exact=None if count == 0 else round(100 * exact / count, 2),
+                              within_one_bin=None if count == 0 else round(100 * near / count, 2),
+                              target_prob=None if count == 0 else round(prob / count, 4))
+        return out
+
     def summary(self) -> dict:
         """All figures as a JSON-serialisable dict (percentages; None where undefined)."""
         def miou(hist: np.ndarray) -> float | None:
@@ -207,6 +241,7 @@ class TrainingDiagnostics:
             miou_covered=miou(self.hist_covered),
             miou_uncovered=miou(self.hist_uncovered),
             per_class=self._per_class_summary(),
+            depth_net_by_depth=self._depth_net_summary() if self.depth_net.any() else {},
             render={})
         for kind, bins in self.binned.items():
             out[f'{kind}_by_range'] = dict(zip(bin_labels(RANGE_EDGES), _rate(bins['range'])))
@@ -301,6 +336,13 @@ def format_summary(summary: dict) -> str:
     lines.extend(_format_per_class(summary.get('per_class', {})))
     lines.append('  tau sweep (mIoU): ' + '  '.join(
         f'{k}: {pct(v).strip()}' for k, v in summary['tau_sweep'].items()))
+    if summary.get('depth_net_by_depth'):
+        lines.append('  depth net of the key frame on LiDAR patches, by LiDAR depth (m): '
+                     'patches, argmax bin exact / within one bin (%), target bin probability')
+        for label, row in summary['depth_net_by_depth'].items():
+            prob = 'n/a' if row['target_prob'] is None else f'{row["target_prob"]:.3f}'
+            lines.append(f'    {label:>8}: {row["patches"]:7d} {pct(row["exact"])} / '
+                         f'{pct(row["within_one_bin"]).strip()}  {prob}')
     for name, entry in summary['render'].items():
         losses = '  '.join(f'{k} {v:.4f}' for k, v in entry['losses'].items())
         errors = '  '.join(f'{k}: {"n/a" if v is None else f"{v:+.2f}"}'

@@ -3,6 +3,7 @@ when the model's fields are the ground truth itself."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -35,6 +36,36 @@ def test_cli_prints_the_report_and_writes_json(tiny_render_config, small_grid_cl
     assert set(summary['render']) == {'model', 'gt volume'}
     # the random model: sigmoid ~0.5 everywhere, so nearly every GT-free voxel is called occupied
     assert summary['false_occupied_by_range']['0-10'] > 90
+    assert 'depth net of the key frame' in printed
+    depth_net = summary['depth_net_by_depth']
+    assert sum(row['patches'] for row in depth_net.values()) > 100
+    # the untrained depth net is near-uniform over its bins
+    assert all(row['target_prob'] < 0.2 for row in depth_net.values() if row['patches'])
+
+
+def test_depth_net_figures_by_hand():
+    """Two cameras of 2x2 patches of 2x2 pixels, bins 1, 2, 3, 4 m: each patch's target is the
+    bin of its nearest point; patches without a point or beyond the bins are left out."""
+    vt = SimpleNamespace(downsample=2, grid_config=dict(depth=[1.0, 5.0, 1.0]), D=4, sid=False)
+    gt_depth = torch.zeros(2, 4, 4)
+    gt_depth[0, 0, 0], gt_depth[0, 1, 1] = 3.5, 1.2  # camera 0, patch (0, 0): 1.2 m -> bin 0
+    gt_depth[0, 2, 3] = 4.9  # camera 0, patch (1, 1): bin 3
+    gt_depth[1, 0, 2] = 9.0  # camera 1, patch (0, 1): beyond the bins, not supervised
+    gt_depth[1, 3, 0] = 2.0  # camera 1, patch (1, 0): bin 1
+    probs = torch.full((2, 4, 2, 2), 0.1)
+    probs[0, 0, 0, 0] = 0.7  # patch (0, 0) of camera 0 predicts bin 0: exact
+    probs[0, 1, 1, 1] = 0.7  # patch (1, 1) of camera 0 predicts bin 1, target 3
+    probs[1, 2, 1, 0] = 0.7  # patch (1, 0) of camera 1 predicts bin 2, target 1
+    targets, predicted, target_probs, depths = diagnose_training.depth_net_figures(
+        vt, probs, gt_depth)
+    np.testing.assert_array_equal(targets, [0, 3, 1])
+    np.testing.assert_array_equal(predicted, [0, 1, 2])
+    np.testing.assert_allclose(target_probs, [0.7, 0.1, 0.1])
+    np.testing.assert_allclose(depths, [1.0, 4.0, 2.0])
+    diag = TrainingDiagnostics([0.35], 0.35)
+    diag.add_depth_net(targets, predicted, target_probs, depths)
+    assert diag.summary()['depth_net_by_depth']['0-5'] == dict(
+        patches=3, exact=33.33, within_one_bin=66.67, target_prob=0.3)
 
 
 def test_ground_truth_fields_reproduce_the_grid_ceiling(tiny_render_config, small_grid_options,
@@ -57,8 +88,7 @@ def test_ground_truth_fields_reproduce_the_grid_ceiling(tiny_render_config, smal
     model = build_model(cfg)
     density, semantics = occupancy_fields(
         torch.from_numpy(pool_majority(gt, grid_factors(gt.shape, (40, 40, 8)))))
-    monkeypatch.setattr(model, 'forward', lambda inputs, data_samples=None, mode='tensor':
-                        dict(density=density, semantics=semantics))
+    monkeypatch.setattr(model, 'decode_fields', lambda voxel_feats: (density, semantics))
     diag = TrainingDiagnostics([0.35], 0.35)
     diagnose_training.diagnose_sample(model, sample, diag, max_rays=400, logit_scale=10.0,
                                       rng=np.random.default_rng(0),

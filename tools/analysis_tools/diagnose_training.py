@@ -10,8 +10,8 @@ Each sample of the split runs through the config's *training* pipeline without a
 predicts its density and semantic fields, and ``TrainingDiagnostics`` reports: ray coverage of
 the model grid, the false-occupied rate of GT-free voxels by range, height and ray passes, the
 mIoU with the GT's free space (semantics alone), the tau sweep, the model grid's ceiling, the
-mIoU of the LiDAR-returns volume (what the rays show at most), and the render losses of the GT
-volume next to the model's on the same rays. Prints the report and, with ``--json``, writes
+mIoU of the LiDAR-returns volume (what the rays show at most), the render losses of the GT
+volume next to the model's on the same rays, and the key frame's depth net by LiDAR depth. Prints the report and, with ``--json``, writes
 every figure. See docs/training_diagnostics.md.
 """
 from __future__ import annotations
@@ -38,7 +38,9 @@ from mmdet3d.analysis.training_diagnostics import (  # noqa: E402
     TrainingDiagnostics, format_summary)
 from mmdet3d.analysis.training_sample import prepare_sample  # noqa: E402
 from mmdet3d.engine.runner_setup import load_config  # noqa: E402
+from mmdet3d.models.losses.depth_loss import downsample_gt_depth  # noqa: E402
 from mmdet3d.models.rendering.ray_batching import flatten_rays  # noqa: E402
+from mmdet3d.models.view_transformers.frustum_geometry import depth_bin_values  # noqa: E402
 from mmdet3d.registry import DATASETS  # noqa: E402
 from mmdet3d.structures.lidar_rays import LidarRays  # noqa: E402
 from mmdet3d.structures.voxel_grids import grid_factors, pool_majority, swap_x_z  # noqa: E402
@@ -117,6 +119,31 @@ def sample_returns_volume(sample, rays: LidarRays, renderer: torch.nn.Module,
     return returns_volume(points, rays.labels[keep], renderer.pc_range, renderer.grid_size)
 
 
+def depth_net_figures(view_transformer: torch.nn.Module, depth: torch.Tensor,
+                      gt_depth: torch.Tensor) -> tuple[np.ndarray, ...]:
+    """The key frame's depth net on the patches the depth loss supervises.
+
+    Args:
+        view_transformer: the model's LSS view transformer (its depth bins and stride).
+        depth: (N, D, h, w) the key frame's depth distribution.
+        gt_depth: (N, H, W) the key frame's sparse LiDAR depth.
+
+    Returns:
+        (P,) target bins, the most probable bins, the target bins' probabilities and their
+        depths (metres), for the P patches holding a LiDAR point within the bins.
+    """
+    targets = downsample_gt_depth(gt_depth[None], view_transformer.downsample,
+                                  view_transformer.grid_config['depth'], view_transformer.D,
+                                  view_transformer.sid)  # (N*h*w, D) one-hot
+    probs = depth.permute(0, 2, 3, 1).reshape(-1, depth.shape[1])  # same (n, row, col) order
+    supervised = targets.sum(1) > 0
+    target_bins = targets[supervised].argmax(1)
+    bin_depths = depth_bin_values(view_transformer.grid_config['depth'], view_transformer.sid)
+    return (target_bins.cpu().numpy(), probs[supervised].argmax(1).cpu().numpy(),
+            probs[supervised].gather(1, target_bins[:, None])[:, 0].cpu().numpy(),
+            bin_depths[target_bins.cpu()].numpy())
+
+
 @torch.no_grad()
 def diagnose_sample(model: torch.nn.Module, sample, diagnostics: TrainingDiagnostics,
                     max_rays: int, logit_scale: float, rng: np.random.Generator,
@@ -130,7 +157,11 @@ def diagnose_sample(model: torch.nn.Module, sample, diagnostics: TrainingDiagnos
     data = model.data_preprocessor(pseudo_collate([sample.packed]), False)
     inputs, (data_sample,) = data['inputs'], data['data_samples']
     if fields is None:
-        fields = model(inputs, data['data_samples'], mode='tensor')
+        voxel_feats, key_depth = model.extract_feat(inputs['img_inputs'])
+        density, semantics = model.decode_fields(voxel_feats)
+        fields = dict(density=density, semantics=semantics)
+        diagnostics.add_depth_net(*depth_net_figures(model.img_view_transformer, key_depth,
+                                                     data_sample.gt_depth))
     renderer = model.renderer
     # the fields are in the model's (B, Z, Y, X, C) layout; the diagnostics read (X, Y, Z)
     sigma = swap_x_z(renderer.density_scale * fields['density'][0, ..., 0], 0).cpu().numpy()
