@@ -11,8 +11,8 @@ predicts its density and semantic fields, and ``TrainingDiagnostics`` reports: r
 the model grid, the false-occupied rate of GT-free voxels by range, height and ray passes, the
 mIoU with the GT's free space (semantics alone), the tau sweep, the model grid's ceiling, the
 mIoU of the LiDAR-returns volume (what the rays show at most), the render losses of the GT
-volume next to the model's on the same rays, and the key frame's depth net by LiDAR depth. Prints the report and, with ``--json``, writes
-every figure. See docs/training_diagnostics.md.
+volume next to the model's on the same rays, and the key frame's depth net by LiDAR depth.
+Prints the report and, with ``--json``, writes every figure. See docs/training_diagnostics.md.
 """
 from __future__ import annotations
 
