@@ -4,7 +4,8 @@ A run is one trained checkpoint of one config variant (``_2d``, ``_2d_flow``, ``
 and seed, evaluated by ``tools/test.py --eval mIoU RayIoU --out DIR``. Its figures: the split's
 mIoU and RayIoU (from the test's JSON), and from the saved predictions the mean IoU of the
 dynamic classes present in the split's GT and of the static ones (camera mask, confusion
-matrices summed over the split as in the benchmark). ``tools/analysis_tools/paper_table.py``
+matrices summed over the split as in the benchmark), and the IoU of each class present.
+``tools/analysis_tools/paper_table.py``
 runs the grid of variants x seeds and prints :func:`format_table`.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mmdet3d.evaluation.functional.occ_miou import occ_confusion_matrix, per_class_iou
-from mmdet3d.structures.occ3d import FREE_LABEL, NUM_CLASSES
+from mmdet3d.structures.occ3d import CLASS_NAMES, FREE_LABEL, NUM_CLASSES
 from mmdet3d.visualization.occ_samples import load_sample_volumes, pair_samples
 
 FIGURES = ('miou', 'ray_iou', 'dynamic', 'static')
@@ -42,9 +43,21 @@ def class_group_ious(hist: np.ndarray, dynamic_classes: Sequence[int]) -> dict[s
     return out
 
 
+def present_class_ious(hist: np.ndarray) -> dict[str, float]:
+    """IoU (%) of each semantic class with GT voxels, by class name.
+
+    Args:
+        hist: (C, C) confusion matrix (rows GT, columns prediction) of the split.
+    """
+    ious = per_class_iou(hist)
+    return {CLASS_NAMES[c]: round(100.0 * float(ious[c]), 2)
+            for c in range(FREE_LABEL) if hist[c].sum() > 0}
+
+
 def prediction_group_ious(pred_dir: str, info_file: str, dynamic_classes: Sequence[int],
                           path_prefix: str | None = None) -> dict[str, float | None]:
-    """:func:`class_group_ious` of the predictions saved by ``tools/test.py --out pred_dir``."""
+    """:func:`class_group_ious` of the predictions saved by ``tools/test.py --out pred_dir``,
+    and their :func:`present_class_ious` as ``per_class``."""
     hist = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
     samples = pair_samples(pred_dir, info_file, None, path_prefix)
     if not samples:
@@ -52,7 +65,7 @@ def prediction_group_ious(pred_dir: str, info_file: str, dynamic_classes: Sequen
     for sample in samples:
         pred, gt, mask = load_sample_volumes(sample, 'camera')
         hist += occ_confusion_matrix(gt, pred, mask)
-    return class_group_ious(hist, dynamic_classes)
+    return dict(class_group_ious(hist, dynamic_classes), per_class=present_class_ious(hist))
 
 
 def summarize_runs(runs: Sequence[dict]) -> dict[str, dict[str, dict[str, float]]]:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmdet3d.analysis.variant_table import (class_group_ious, format_table, ranking_statements,
+from mmdet3d.analysis.variant_table import (class_group_ious, format_table,
+                                            present_class_ious, ranking_statements,
                                             summarize_runs)
 
 CAR, PEDESTRIAN, ROAD, MANMADE, FREE = 4, 7, 11, 15, 17
@@ -18,6 +19,7 @@ def test_class_group_ious_average_the_present_classes_of_each_group():
     groups = class_group_ious(hist, dynamic_classes=[CAR, PEDESTRIAN])
     assert groups == dict(dynamic=50.0, static=62.5)
     assert class_group_ious(hist, dynamic_classes=[1])['dynamic'] is None
+    assert present_class_ious(hist) == dict(car=50.0, driveable_surface=100.0, manmade=25.0)
 
 
 def test_summaries_and_the_spread_verdicts():
